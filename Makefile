@@ -1,0 +1,27 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv (pinned torch/torchvision from
+# constraints.txt, editable install with the dev extra) on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint perf
+
+$(STAMP): setup.cfg constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/robustbench eval --model embedded-simclr-tinyresnet --out runs/demo
+	$(BIN)/robustbench eval --model embedded-random-tinyresnet --out runs/demo-random
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check ssl_robustbench tests perf
+
+perf: $(STAMP)
+	$(BIN)/python perf/eval_throughput.py

@@ -1,0 +1,9 @@
+"""Backbones: ``build_backbone(arch)`` returns a module mapping [B,3,H,W] normalized pixels to [B, D] features.
+
+Arch names: ``tiny_resnet`` (the embedded default), ``torchvision/<resnet name>`` and ``timm/<any timm model>``.
+"""
+
+from ssl_robustbench.backbones.base import BACKBONES, ImageClassifier, build_backbone
+from ssl_robustbench.backbones import adapters, tiny  # noqa: F401  (registers builders)
+
+__all__ = ["BACKBONES", "ImageClassifier", "build_backbone"]

@@ -1,0 +1,60 @@
+"""The Benchmark contract and the streaming accuracy loop every suite shares."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ssl_robustbench.progress import track
+from ssl_robustbench.registry import Registry
+
+BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """One measured setting of a suite: ``name`` (e.g. ``clean``, ``c:fog``) and ``severity`` (0 = n/a)."""
+
+    name: str
+    severity: int = 0
+
+
+class Benchmark:
+    """A suite of conditions. Each condition is either a dataset of its own (``dataset``) or an on-device
+    transform of clean batches (``transform``); the defaults are the clean data, untouched."""
+
+    name: str = ""
+
+    def conditions(self) -> list[Condition]:
+        raise NotImplementedError
+
+    def dataset(self, condition: Condition, clean: Dataset) -> Dataset:
+        """The images of ``condition`` (default: the clean evaluation set)."""
+        return clean
+
+    def transform(self, condition: Condition) -> BatchTransform | None:
+        """A batched [B,3,H,W] → [B,3,H,W] transform in [0,1] pixel space, or None."""
+        return None
+
+
+BENCHMARKS: Registry[type[Benchmark]] = Registry("benchmark")
+
+
+@torch.inference_mode()
+def top1_accuracy(
+    model: torch.nn.Module, loader: DataLoader, *, device: torch.device, transform: BatchTransform | None = None,
+    seed: int = 0, description: str = "eval",
+) -> tuple[int, int]:
+    """Streams ``loader`` through ``transform`` and ``model``; returns (correct, total)."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    correct = total = 0
+    for x, y in track(loader, total=len(loader), description=description):
+        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+        if transform is not None:
+            x = transform(x, g)
+        correct += int((model(x).argmax(1) == y).sum())
+        total += len(y)
+    return correct, total

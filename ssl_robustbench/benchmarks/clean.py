@@ -1,0 +1,16 @@
+"""The clean suite: top-1 of the linear probe on the unmodified evaluation split (the reference every shift is
+compared with)."""
+
+from __future__ import annotations
+
+from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition
+
+
+@BENCHMARKS.register("clean")
+class CleanBenchmark(Benchmark):
+    """One condition, ``clean``."""
+
+    name = "clean"
+
+    def conditions(self) -> list[Condition]:
+        return [Condition("clean")]

@@ -1,0 +1,72 @@
+"""Options shared by commands, config resolution and the one-line error handling for expected mistakes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ssl_robustbench.errors import UserError
+
+
+def run_options(func: Callable) -> Callable:
+    """``--device --batch-size --workers --out --seed --config --set`` for commands that run work."""
+    options = [
+        click.option("--device", type=str, default=None, help="auto | cpu | cuda[:N] (default auto)."),
+        click.option("--batch-size", type=int, default=None, help="Images per batch (default 256)."),
+        click.option("--workers", type=int, default=None, help="DataLoader worker processes (default 0)."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Run directory (default runs/<model>-<config hash>)."),
+        click.option("--seed", type=int, default=None, help="Seed of every random draw (default 0)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Cache for checkpoints, datasets, features (default $SSL_ROBUSTBENCH_CACHE)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="YAML config; CLI options and --set override it."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override any config key, e.g. --set probe.weight_decay=1e-3 (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_section(kw: dict[str, Any]) -> dict[str, Any]:
+    """The ``run:`` part of a config from the shared options (None = not given)."""
+    names = {"device": "device", "batch_size": "batch_size", "workers": "workers", "seed": "seed",
+             "cache_dir": "cache_dir"}
+    return {dst: kw.pop(src) for src, dst in names.items() if kw.get(src) is not None} | (
+        {} if kw.get("out") is None else {"out": str(kw["out"])})
+
+
+def prune(d: dict[str, Any]) -> dict[str, Any]:
+    """Drops None values and empty sub-mappings (options the user did not give)."""
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            value = prune(value)
+            if value:
+                out[key] = value
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Prints a UserError as one red line on stderr and exits with status 2, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as err:
+            text = str(err).strip()
+            if "Original Traceback" in text:  # raised inside a DataLoader worker
+                text = text.splitlines()[-1].removeprefix("ssl_robustbench.errors.UserError: ")
+            click.secho(f"error: {text.splitlines()[0] if text else 'unknown error'}", fg="red", err=True)
+            sys.exit(2)
+
+    return wrapper

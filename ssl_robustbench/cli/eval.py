@@ -1,0 +1,79 @@
+"""``robustbench eval`` and ``robustbench probe``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_section
+
+_EPILOG = """\b
+Examples:
+  robustbench eval                                   # bundled SimCLR tiny ResNet on the embedded dataset
+  robustbench eval --model embedded-random-tinyresnet --out runs/random
+  robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val
+  robustbench eval --model ckpt.pth --arch torchvision/resnet50 --data cifar10 --data-root ~/data
+"""
+
+
+def _model_options(func):
+    for option in reversed([
+        click.option("--model", type=str, default=None,
+                     help="Zoo id, card YAML, or checkpoint file (default embedded-simclr-tinyresnet)."),
+        click.option("--arch", type=str, default=None, help="Arch of a checkpoint file, e.g. torchvision/resnet50."),
+        click.option("--data", "data_name", type=str, default=None,
+                     help="embedded | imagenet | imagefolder | cifar10 | cifar100 | stl10 (default embedded)."),
+        click.option("--data-root", type=str, default=None, help="Local dataset directory."),
+        click.option("--probe", "probe_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Reuse a saved probe (probe.safetensors) instead of fitting one."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw):
+    from ssl_robustbench.config import EvalConfig, resolve
+
+    options = prune({"model": model, "arch": arch, "data": {"name": data_name, "root": data_root},
+                     "suites": list(suites) or None, "run": run_section(kw)})
+    return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))
+
+
+@click.command("eval", epilog=_EPILOG)
+@_model_options
+@click.option("--suite", "suites", multiple=True, help="Benchmark suite to run (repeatable; default clean).")
+@run_options
+@friendly_errors
+def eval_command(model, arch, data_name, data_root, probe_file, suites, config_file, overrides, **kw) -> None:
+    """Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, write a results table.
+
+    The run directory holds config.yaml, environment.json, model.json, probe.safetensors,
+    results.{csv,parquet,json} (one row per suite × condition × severity × metric) and accuracy.png.
+    """
+    from ssl_robustbench.evaluation import run_eval
+    from ssl_robustbench.results.summary import print_summary
+
+    cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw)
+    result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
+    print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}")
+
+
+@click.command("probe", epilog=_EPILOG.replace("robustbench eval", "robustbench probe"))
+@_model_options
+@run_options
+@friendly_errors
+def probe_command(model, arch, data_name, data_root, probe_file, config_file, overrides, **kw) -> None:
+    """Fit a linear probe on frozen features and report its clean top-1 (the clean suite only).
+
+    The probe is saved as probe.safetensors in the run directory; pass it to `eval --probe` to reuse it.
+    """
+    from ssl_robustbench.evaluation import run_eval
+
+    cfg = _resolve(model, arch, data_name, data_root, ("clean",), config_file, overrides, kw)
+    result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
+    rec = result.probe.record
+    clean = next(r for r in result.rows if r.suite == "clean")
+    click.echo(f"probe: {result.run_dir / 'probe.safetensors'} (train top-1 {rec.get('train_top1', float('nan')):.4f},"
+               f" {rec.get('iterations', '?')} L-BFGS iterations)")
+    click.echo(f"clean top-1: {clean.value:.4f} on {clean.n} images")

@@ -1,0 +1,30 @@
+"""``robustbench``: the command group."""
+
+from __future__ import annotations
+
+import click
+
+import ssl_robustbench
+from ssl_robustbench.cli.eval import eval_command, probe_command
+from ssl_robustbench.cli.pretrain import pretrain_command
+from ssl_robustbench.cli.zoo import zoo_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(ssl_robustbench.__version__, prog_name="robustbench")
+def main() -> None:
+    """Measure and improve the robustness of self-supervised image representations.
+
+    \b
+    Examples:
+      robustbench zoo list
+      robustbench eval --model embedded-simclr-tinyresnet
+      robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet
+      robustbench pretrain --method simclr --epochs 30 --out runs/simclr
+    """
+
+
+main.add_command(eval_command)
+main.add_command(probe_command)
+main.add_command(pretrain_command)
+main.add_command(zoo_group)

@@ -1,0 +1,64 @@
+"""``robustbench zoo list|show``."""
+
+from __future__ import annotations
+
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from ssl_robustbench.cli.common import friendly_errors
+
+
+@click.group("zoo")
+def zoo_group() -> None:
+    """Browse the model zoo (one YAML card per checkpoint in model_zoo/).
+
+    \b
+    Examples:
+      robustbench zoo list
+      robustbench zoo list --method dino
+      robustbench zoo show dino-vits16
+    """
+
+
+@zoo_group.command("list")
+@click.option("--method", type=str, default=None, help="Only cards of this method.")
+@friendly_errors
+def zoo_list(method: str | None) -> None:
+    """List the cards: id, method, arch, pretraining data, where the weights come from.
+
+    \b
+    Example:
+      robustbench zoo list --method simclr
+    """
+    from ssl_robustbench.zoo import list_cards
+
+    table = Table(title="model zoo")
+    for col in ("id", "method", "arch", "data", "source"):
+        table.add_column(col)
+    for card in list_cards():
+        if method and card.method != method:
+            continue
+        source = "bundled" if card.source.path else card.source.url.split("/")[2]
+        table.add_row(card.id, card.method, card.arch, card.pretrain_data, source)
+    Console().print(table)
+
+
+@zoo_group.command("show")
+@click.argument("model_id")
+@friendly_errors
+def zoo_show(model_id: str) -> None:
+    """Print one card in full.
+
+    \b
+    Example:
+      robustbench zoo show embedded-simclr-tinyresnet
+    """
+    from ssl_robustbench.config import to_dict
+    from ssl_robustbench.zoo import get_card
+
+    card = get_card(model_id)
+    data = {k: v for k, v in to_dict(card).items() if k != "card_dir" and v not in (None, [], {})}
+    click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

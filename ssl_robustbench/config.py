@@ -1,0 +1,190 @@
+"""YAML → frozen dataclasses, with ``--set a.b=value`` overrides.
+
+Every run resolves its configuration once (defaults ← ``--config`` file ← CLI options ← ``--set``) and writes the
+result to the run directory before work starts; its hash identifies the protocol in every result row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.fileio import stable_hash
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which dataset the probe is fitted on and the suites are evaluated on.
+
+    ``name`` is a registered dataset (``embedded``, ``imagenet``, ``imagefolder``, ``cifar10``, ``cifar100``,
+    ``stl10``); ``root`` is its local directory (not needed for ``embedded``).
+    """
+
+    name: str = "embedded"
+    root: str | None = None
+    train_split: str = "train"
+    eval_split: str = "test"
+    download: bool = False
+    train_limit: int | None = None
+    eval_limit: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """Linear-probe recipe: multinomial logistic regression fitted by full-batch L-BFGS on cached features."""
+
+    standardize: bool = True
+    weight_decay: float = 1e-4
+    max_iter: int = 100
+    tolerance: float = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Where and how a run executes."""
+
+    device: str = "auto"
+    batch_size: int = 256
+    workers: int = 0
+    seed: int = 0
+    out: str = "runs"
+    cache_dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe and suites."""
+
+    model: str = "embedded-simclr-tinyresnet"
+    arch: str | None = None
+    data: DataConfig = DataConfig()
+    probe: ProbeConfig = ProbeConfig()
+    suites: tuple[str, ...] = ("clean",)
+    run: RunConfig = RunConfig()
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Reads a YAML mapping; a missing file or a non-mapping is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {path} is not valid YAML: {err}".splitlines()[0]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merges ``update`` into a copy of ``base`` (mappings merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(items: typing.Iterable[str]) -> dict[str, Any]:
+    """Turns ``["a.b=1", "c=[x, y]"]`` into a nested mapping; values are parsed as YAML scalars/lists."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects key=value, got {item!r}")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def build(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
+    """Builds dataclass ``cls`` from a mapping, checking names and coercing types; errors name the key."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise UserError(f"unknown config key '{where}{unknown[0]}'; known: {', '.join(sorted(fields))}")
+    kwargs = {name: _coerce(value, hints[name], f"{where}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, dict):
+            raise UserError(f"config key {key!r} must be a mapping")
+        return build(hint, value, where=f"{key}.")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is tuple:
+        items = value if isinstance(value, (list, tuple)) else [v for v in str(value).split(",") if v]
+        return tuple(_coerce(v, args[0], key) for v in items)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes", "on"):
+            return True
+        if str(value).lower() in ("false", "0", "no", "off"):
+            return False
+    elif hint in (int, float, str):
+        try:
+            if hint is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return hint(value)
+        except (TypeError, ValueError):
+            pass
+    else:
+        return value
+    raise UserError(f"config key {key!r} must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (tuples become lists, for YAML)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def resolve(cls: type[T], *, config_file: Path | None, options: dict[str, Any], overrides: list[str]) -> T:
+    """defaults ← ``config_file`` ← ``options`` (non-None CLI values, nested) ← ``--set`` overrides."""
+    data = load_yaml(config_file) if config_file else {}
+    data = merge(data, options)
+    data = merge(data, parse_overrides(overrides))
+    return build(cls, data)
+
+
+def config_hash(cfg: Any) -> str:
+    """Hash of the protocol-relevant config: everything but where and how the run executes (the seed counts)."""
+    d = to_dict(cfg)
+    run = d.pop("run", None)
+    if isinstance(run, dict):
+        d["seed"] = run.get("seed")
+    return stable_hash(d)

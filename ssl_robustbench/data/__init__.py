@@ -1,0 +1,122 @@
+"""Datasets by name: ``build_dataset(name, split=..., ...)`` returns a torch Dataset of ([3,H,W] in [0,1], label).
+
+Registered: ``embedded`` (no download), ``imagenet`` (ImageFolder with the 1000-wnid index), ``imagefolder`` (any
+class-per-folder tree), ``cifar10``, ``cifar100``, ``stl10`` (torchvision, from a local ``root``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ssl_robustbench.data import embedded
+from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
+from ssl_robustbench.data.preprocess import Preprocess
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRequest:
+    """Everything a dataset builder may need."""
+
+    split: str
+    preprocess: Preprocess
+    root: Path | None = None
+    download: bool = False
+    cache_dir: Path = Path(".")
+    seed: int = 0
+
+
+DATASETS: Registry[Callable[[DataRequest], Dataset]] = Registry("dataset")
+
+
+class TensorImages(Dataset):
+    """Images held in memory as uint8 [N,3,H,W]; items are float [0,1] after an optional transform."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], transform: Callable | None):
+        self.images, self.labels, self.classes, self.transform = images, labels, classes, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.images[i].float().div_(255)
+        return (self.transform(x) if self.transform else x), int(self.labels[i])
+
+
+@DATASETS.register("embedded")
+def _embedded(req: DataRequest) -> Dataset:
+    if req.split not in embedded.SPLITS:
+        raise UserError(f"embedded dataset has splits {', '.join(embedded.SPLITS)}, not {req.split!r}")
+    images, labels = embedded.load_split(req.split, cache_dir=req.cache_dir, seed=req.seed)
+    size = images.shape[-1]
+    transform = None if req.preprocess.input_size == size else req.preprocess.transform(size)
+    return TensorImages(images, labels, list(embedded.CLASSES), transform)
+
+
+def _root(req: DataRequest, name: str) -> Path:
+    if req.root is None:
+        raise UserError(f"dataset {name!r} needs --data-root")
+    if not Path(req.root).is_dir():
+        raise UserError(f"data root not found: {req.root}")
+    return Path(req.root)
+
+
+@DATASETS.register("imagenet")
+def _imagenet(req: DataRequest) -> Dataset:
+    root = _root(req, "imagenet") / req.split
+    return CheckedImageFolder(root, transform=req.preprocess.transform(None), class_index=imagenet_wnids())
+
+
+@DATASETS.register("imagefolder")
+def _imagefolder(req: DataRequest) -> Dataset:
+    return CheckedImageFolder(_root(req, "imagefolder") / req.split, transform=req.preprocess.transform(None))
+
+
+def _torchvision(cls_name: str, native: int, split_arg: Callable[[str], dict]) -> Callable[[DataRequest], Dataset]:
+    def build(req: DataRequest) -> Dataset:
+        import torchvision.datasets as tvd
+
+        kwargs = split_arg(req.split)
+        try:
+            return getattr(tvd, cls_name)(
+                str(_root(req, cls_name.lower())), transform=req.preprocess.transform(native), download=req.download, **kwargs
+            )
+        except RuntimeError as err:
+            raise UserError(f"{cls_name} not found under {req.root} ({err}); pass --download to fetch it") from None
+
+    return build
+
+
+def _train_test(split: str) -> dict:
+    if split not in ("train", "test"):
+        raise UserError(f"this dataset has splits train, test, not {split!r}")
+    return {"train": split == "train"}
+
+
+def _stl_split(split: str) -> dict:
+    if split not in ("train", "test", "unlabeled", "train+unlabeled"):
+        raise UserError(f"STL-10 has splits train, test, unlabeled, train+unlabeled, not {split!r}")
+    return {"split": split}
+
+
+DATASETS.register("cifar10")(_torchvision("CIFAR10", 32, _train_test))
+DATASETS.register("cifar100")(_torchvision("CIFAR100", 32, _train_test))
+DATASETS.register("stl10")(_torchvision("STL10", 96, _stl_split))
+
+
+def build_dataset(name: str, req: DataRequest, *, limit: int | None = None) -> Dataset:
+    """Builds dataset ``name``; ``limit`` keeps a fixed seeded random subset of that size (recorded as ``n``)."""
+    ds = DATASETS.get(name)(req)
+    if limit is not None and limit < len(ds):
+        g = torch.Generator().manual_seed(0)
+        keep = torch.randperm(len(ds), generator=g)[:limit].sort().values.tolist()
+        sub = Subset(ds, keep)
+        sub.classes = ds.classes  # type: ignore[attr-defined]
+        return sub
+    return ds

@@ -1,0 +1,62 @@
+"""ImageFolder trees (ImageNet train/val with wnid folders, or any class-per-folder tree), validated up front."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from ssl_robustbench.errors import UserError
+
+
+def imagenet_wnids() -> list[str]:
+    """The 1000 ImageNet-1k wnids in class-index order (sorted, as every ImageNet checkpoint assumes)."""
+    from timm.data import ImageNetInfo
+
+    return list(ImageNetInfo().label_names())
+
+
+def load_rgb(path: str) -> Image.Image:
+    """Opens an image as RGB; an unreadable or corrupt file is a UserError naming it."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise UserError(f"cannot read image {path}: {err}") from None
+
+
+class CheckedImageFolder(ImageFolder):
+    """``torchvision.datasets.ImageFolder`` with clear errors and an optional fixed class index.
+
+    Args:
+        root: directory with one sub-folder per class.
+        transform: image transform.
+        class_index: fixed class names in index order (e.g. the 1000 ImageNet wnids); the tree may hold a subset,
+            and a folder outside the index is an error. ``None``: the sorted folder names.
+    """
+
+    def __init__(self, root: Path, *, transform: Callable | None = None, class_index: list[str] | None = None) -> None:
+        self._class_index = class_index
+        root = Path(root)
+        if not root.is_dir():
+            raise UserError(f"image folder not found: {root}")
+        super().__init__(str(root), transform=transform, loader=load_rgb)
+        self.classes = list(class_index) if class_index is not None else self.classes
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        folders = sorted(e.name for e in Path(directory).iterdir() if e.is_dir())
+        if not folders:
+            raise UserError(f"no class folders in {directory}")
+        for name in folders:
+            if not any(f.suffix.lower() in IMG_EXTENSIONS for f in (Path(directory) / name).iterdir()):
+                raise UserError(f"class folder {Path(directory) / name} holds no images")
+        if self._class_index is None:
+            return folders, {c: i for i, c in enumerate(folders)}
+        index = {c: i for i, c in enumerate(self._class_index)}
+        unknown = [f for f in folders if f not in index]
+        if unknown:
+            raise UserError(f"folder {unknown[0]!r} in {directory} is not an ImageNet wnid (e.g. n01440764)")
+        return folders, {c: index[c] for c in folders}

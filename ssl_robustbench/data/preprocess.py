@@ -1,0 +1,49 @@
+"""Evaluation preprocessing from a zoo card: Resize + CenterCrop + ToTensor, with pixels left in [0, 1]."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torchvision.transforms import v2
+
+INTERPOLATIONS = {
+    "bilinear": v2.InterpolationMode.BILINEAR,
+    "bicubic": v2.InterpolationMode.BICUBIC,
+    "nearest": v2.InterpolationMode.NEAREST,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+    """How images reach the model (normalization excluded: it lives inside the model).
+
+    Args:
+        input_size: side of the square model input.
+        crop_pct: center-crop fraction; the resize side is ``round(input_size / crop_pct)`` (0.875 → 256 for 224).
+        interpolation: ``bilinear`` or ``bicubic`` (as the checkpoint's card says).
+    """
+
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+
+    @property
+    def resize_size(self) -> int:
+        return int(round(self.input_size / self.crop_pct))
+
+    def transform(self, native_size: int | None = None) -> Callable:
+        """The eval transform for images of ``native_size`` (None: variable-size photos, e.g. ImageNet JPEGs).
+
+        Images already at ``input_size`` (CIFAR for a 32-px model, the embedded set for a 64-px model) are only
+        converted; everything else is resized and center-cropped.
+        """
+        to_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+        if native_size == self.input_size:
+            return v2.Compose(to_tensor)
+        resize = [
+            v2.Resize(self.resize_size, interpolation=INTERPOLATIONS[self.interpolation], antialias=True),
+            v2.CenterCrop(self.input_size),
+        ]
+        return v2.Compose(to_tensor + resize)

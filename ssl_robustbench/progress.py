@@ -1,0 +1,29 @@
+"""The one progress bar used by every loop over data (rich; hidden when output is not a terminal or in tests)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+
+
+def track(items: Iterable[T], *, total: int | None, description: str) -> Iterator[T]:
+    """Yields from ``items`` while showing a progress bar with counts, elapsed and remaining time.
+
+    ``SSL_ROBUSTBENCH_PROGRESS=0`` turns bars off.
+    """
+    disable = os.environ.get("SSL_ROBUSTBENCH_PROGRESS", "1") == "0"
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=disable, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)

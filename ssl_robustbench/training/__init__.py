@@ -1,0 +1,1 @@
+"""The one SSL training loop and its schedules."""

@@ -1,0 +1,139 @@
+"""Zoo cards: one YAML file per checkpoint in ``model_zoo/``, validated on load.
+
+A card says where the weights are (a file beside the card, or a URL with its sha256), how to pull the backbone's
+state dict out of the checkpoint (key path, prefixes, keys to ignore) and how images must be preprocessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ssl_robustbench.data.preprocess import INTERPOLATIONS, Preprocess
+from ssl_robustbench.errors import UserError
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
+METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav", "acl", "dynacl",
+           "astra", "supervised", "random", "unknown"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the checkpoint is: ``path`` (relative to the card's folder) or ``url``; ``sha256`` (full, or a
+    prefix of at least 8 hex digits as in torch.hub file names) is checked on download and load."""
+
+    path: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooCard:
+    """A checkpoint's card. See ``model_zoo/README.md`` for each field."""
+
+    id: str
+    arch: str
+    method: str
+    paper: str
+    license: str
+    source: Source
+    pretrain_data: str = "imagenet-1k"
+    checkpoint_key: str | None = None
+    strip_prefixes: tuple[str, ...] = ()
+    keep_only_prefixed: bool = False
+    ignore_keys: tuple[str, ...] = ()
+    allowed_missing: tuple[str, ...] = ()
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    features: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reproduce: str | None = None
+    notes: str | None = None
+    card_dir: Path = Path(".")
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return Preprocess(input_size=self.input_size, crop_pct=self.crop_pct, interpolation=self.interpolation)
+
+
+_REQUIRED = ("id", "arch", "method", "paper", "license", "source")
+
+
+def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
+    """Validates a card mapping; every problem is a UserError naming ``where`` and the field."""
+
+    def fail(msg: str) -> UserError:
+        return UserError(f"zoo card {where}: {msg}")
+
+    if not isinstance(data, dict):
+        raise fail("must be a mapping")
+    fields = {f.name for f in dataclasses.fields(ZooCard)} - {"card_dir"}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r}")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise fail(f"missing field {missing[0]!r}")
+    for key in ("id", "arch", "method", "paper", "license"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise fail(f"{key!r} must be a non-empty string")
+    if not ID_PATTERN.match(data["id"]):
+        raise fail(f"id {data['id']!r} must match {ID_PATTERN.pattern}")
+    if data["method"] not in METHODS:
+        raise fail(f"method {data['method']!r} is not one of {', '.join(sorted(METHODS))}")
+    src = data["source"]
+    if not isinstance(src, dict) or set(src) - {"path", "url", "sha256"}:
+        raise fail("source must be a mapping with path or url (+ sha256)")
+    if bool(src.get("path")) == bool(src.get("url")):
+        raise fail("source needs exactly one of path and url")
+    if src.get("url") and not str(src["url"]).startswith(("https://", "http://")):
+        raise fail("source.url must be an http(s) URL")
+    if src.get("sha256") is not None and not SHA256_PATTERN.match(str(src["sha256"])):
+        raise fail("source.sha256 must be 8–64 lowercase hex digits")
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "source"}
+    for key in ("strip_prefixes", "ignore_keys", "allowed_missing"):
+        value = kwargs.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(f"{key!r} must be a list of strings")
+        for pattern in value if key != "strip_prefixes" else []:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise fail(f"{key!r} has a bad regex {pattern!r}: {err}") from None
+        kwargs[key] = tuple(value)
+    for key in ("mean", "std"):
+        value = kwargs.get(key, [0.5, 0.5, 0.5])
+        if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
+            raise fail(f"{key!r} must be a list of 3 numbers")
+        if key == "std" and min(value) <= 0:
+            raise fail("std must be positive")
+        kwargs[key] = tuple(float(v) for v in value)
+    if not isinstance(kwargs.get("input_size", 224), int) or kwargs.get("input_size", 224) < 8:
+        raise fail("input_size must be an integer ≥ 8")
+    if not 0 < float(kwargs.get("crop_pct", 0.875)) <= 1:
+        raise fail("crop_pct must be in (0, 1]")
+    if kwargs.get("interpolation", "bilinear") not in INTERPOLATIONS:
+        raise fail(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+    if not isinstance(kwargs.get("features", {}), dict):
+        raise fail("features must be a mapping (e.g. {pool: avg})")
+    return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)
+
+
+def load_card(path: Path, *, zoo_name: bool = True) -> ZooCard:
+    """Reads and validates one card file; in the zoo (``zoo_name``) its id must equal the file name."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise UserError(f"zoo card {path}: cannot read: {str(err).splitlines()[0]}") from None
+    card = parse_card(data, where=str(path), card_dir=path.parent)
+    if zoo_name and card.id != path.stem:
+        raise UserError(f"zoo card {path}: id {card.id!r} must equal the file name")
+    return card

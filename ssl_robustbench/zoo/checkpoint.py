@@ -1,0 +1,120 @@
+"""Reading untrusted checkpoints and fitting their keys to a backbone, with a strict-load report.
+
+Checkpoints are read with ``torch.load(weights_only=True)`` or from safetensors: no arbitrary object is ever
+unpickled. After remapping (key path, prefix stripping, ignored heads), every backbone key must be present with the
+right shape, unless the card allows it missing; any other mismatch is an error that names the keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ssl_robustbench.errors import UserError
+
+
+def read_checkpoint(path: Path) -> Any:
+    """Loads a ``.safetensors`` file or a torch checkpoint with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise UserError(f"cannot read safetensors file {path}: {err}") from None
+    try:
+        # argparse.Namespace (DINO's "args") only sets attributes: safe to allow beside tensors and containers.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "not a torch checkpoint"
+        raise UserError(f"refusing to load {path}: it is not a plain weights file ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise UserError(f"cannot read checkpoint {path}: {str(err).splitlines()[0] if str(err) else err!r}") from None
+
+
+def select_state_dict(obj: Any, key: str | None, *, where: str) -> dict[str, torch.Tensor]:
+    """Follows the dotted ``key`` path (e.g. ``state_dict`` or ``classy_state_dict.base_model.model.trunk``)."""
+    node = obj
+    for part in key.split(".") if key else []:
+        if not isinstance(node, Mapping) or part not in node:
+            have = ", ".join(sorted(map(str, node))[:10]) if isinstance(node, Mapping) else type(node).__name__
+            raise UserError(f"{where}: checkpoint has no key {part!r} (path {key!r}); it has: {have}")
+        node = node[part]
+    if not isinstance(node, Mapping):
+        raise UserError(f"{where}: checkpoint entry {key!r} is not a state dict")
+    tensors = {str(k): v for k, v in node.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise UserError(f"{where}: checkpoint entry {key or '<root>'!r} holds no tensors")
+    return tensors
+
+
+def remap_keys(
+    state: dict[str, torch.Tensor], *, strip_prefixes: tuple[str, ...] = (), keep_only_prefixed: bool = False
+) -> dict[str, torch.Tensor]:
+    """Strips the first matching prefix from each key; with ``keep_only_prefixed`` keys matching none are dropped
+    (e.g. MoCo's key encoder and queue beside ``module.encoder_q.``)."""
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in strip_prefixes if key.startswith(p)), None)
+        if prefix is None and keep_only_prefixed:
+            continue
+        out[key[len(prefix):] if prefix else key] = value
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReport:
+    """What a strict load found: keys loaded, allowed missing, and ignored (unexpected but allowed by the card)."""
+
+    loaded: int
+    missing: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+
+def _summary(keys: list[str]) -> str:
+    return ", ".join(keys[:8]) + (f" … (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+
+
+def strict_load(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    *,
+    ignore_keys: tuple[str, ...] = (),
+    allowed_missing: tuple[str, ...] = (),
+    where: str,
+) -> LoadReport:
+    """Loads ``state`` into ``model``; missing/unexpected keys outside the card's patterns and shape mismatches
+    are a UserError naming the keys."""
+    target = model.state_dict()
+    ignore = [re.compile(p) for p in ignore_keys]
+    allow = [re.compile(p) for p in allowed_missing]
+    unexpected = [k for k in state if k not in target]
+    bad_unexpected = [k for k in unexpected if not any(p.fullmatch(k) for p in ignore)]
+    missing = [k for k in target if k not in state]
+    bad_missing = [k for k in missing if not any(p.fullmatch(k) for p in allow)]
+    shapes = [f"{k} {tuple(state[k].shape)}≠{tuple(target[k].shape)}" for k in target
+              if k in state and state[k].shape != target[k].shape]
+    if bad_missing or bad_unexpected or shapes:
+        parts = []
+        if bad_missing:
+            parts.append(f"missing {len(bad_missing)}: {_summary(bad_missing)}")
+        if bad_unexpected:
+            parts.append(f"unexpected {len(bad_unexpected)}: {_summary(bad_unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatch: {_summary(shapes)}")
+        raise UserError(f"{where}: checkpoint keys do not fit the arch; " + "; ".join(parts))
+    model.load_state_dict({k: v for k, v in state.items() if k in target}, strict=False)
+    return LoadReport(loaded=len(target) - len(missing), missing=tuple(missing), ignored=tuple(unexpected))

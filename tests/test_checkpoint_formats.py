@@ -1,0 +1,144 @@
+"""Key remapping for each public checkpoint format, on synthetic checkpoints with the real key layout.
+
+Each builder lays out a backbone state dict the way that project saves it (prefixes, heads, momentum encoders,
+queues, nested keys); loading it through the card must give back exactly the backbone's weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+import torch
+
+from ssl_robustbench.backbones import build_backbone
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.zoo import list_cards, load_model
+from ssl_robustbench.zoo.card import Source
+from ssl_robustbench.zoo.checkpoint import read_checkpoint
+
+
+def _prefixed(sd, prefix):
+    return {prefix + k: v for k, v in sd.items()}
+
+
+def _mlp(prefix, d):
+    return {f"{prefix}0.weight": torch.randn(16, d), f"{prefix}1.weight": torch.ones(16),
+            f"{prefix}1.running_mean": torch.zeros(16), f"{prefix}2.weight": torch.randn(8, 16)}
+
+
+def mmselfsup(sd, d):
+    return {"meta": {"mmcv_version": "1.4", "epoch": 200}, "state_dict": {**_prefixed(sd, "backbone."),
+            **_mlp("neck.mlp.", d), **_prefixed(sd, "target_net.0.")}}
+
+
+def moco_v2(sd, d):
+    return {"epoch": 800, "arch": "resnet50", "state_dict": {
+        **_prefixed(sd, "module.encoder_q."), **_mlp("module.encoder_q.fc.", d),
+        **_prefixed(sd, "module.encoder_k."), "module.queue": torch.randn(8, 64), "module.queue_ptr": torch.zeros(1)},
+        "optimizer": {"state": {}, "param_groups": [{"lr": 0.03, "params": [0]}]}}
+
+
+def moco_v3(head):
+    def build(sd, d):
+        return {"epoch": 300, "arch": "x", "state_dict": {
+            **_prefixed(sd, "module.base_encoder."), **_mlp(f"module.base_encoder.{head}.", d),
+            **_prefixed(sd, "module.momentum_encoder."), **_mlp("module.predictor.", 8)}}
+    return build
+
+
+def simsiam(sd, d):
+    return {"epoch": 100, "arch": "resnet50", "state_dict": {
+        **_prefixed(sd, "module.encoder."), **_mlp("module.encoder.fc.", d), **_mlp("module.predictor.", 8)}}
+
+
+def swav(sd, d):
+    return {**_prefixed(sd, "module."), **_mlp("module.projection_head.", d),
+            "module.prototypes.weight": torch.randn(30, 8)}
+
+
+def plain(sd, d):
+    return dict(sd)
+
+
+def dino_full(sd, d):
+    return {"student": _prefixed(sd, "module.backbone."),
+            "teacher": {**_prefixed(sd, "backbone."), **_mlp("head.mlp.", d), "head.last_layer.weight_g": torch.ones(1)},
+            "epoch": 100, "args": argparse.Namespace(arch="vit_small", patch_size=16)}
+
+
+FORMATS = {
+    "simclr-rn50-200ep-mmselfsup": mmselfsup, "byol-rn50-200ep-mmselfsup": mmselfsup,
+    "mocov2-rn50-800ep": moco_v2, "mocov3-rn50-1000ep": moco_v3("fc"), "mocov3-vits16-300ep": moco_v3("head"),
+    "simsiam-rn50-100ep": simsiam, "swav-rn50-800ep": swav, "dino-rn50": plain, "dino-vits16": plain,
+    "dino-vits16-full": dino_full, "barlowtwins-rn50-1000ep": plain, "vicreg-rn50": plain,
+}
+PUBLIC = [c for c in list_cards() if c.source.url]
+SMALL = {"torchvision/resnet50": "torchvision/resnet18", "timm/vit_small_patch16_224": "timm/vit_tiny_patch16_224"}
+
+
+def test_every_public_card_has_a_format_test():
+    assert {c.id for c in PUBLIC} <= set(FORMATS)
+
+
+@pytest.mark.parametrize("card", PUBLIC, ids=lambda c: c.id)
+def test_card_remaps_its_format_exactly(card, tmp_path):
+    arch = SMALL[card.arch]  # same key names as the real arch, a fraction of the size
+    source = build_backbone(arch, **card.features)
+    sd = source.state_dict()
+    path = tmp_path / "ckpt.pth"
+    torch.save(FORMATS[card.id](sd, source.num_features), path)
+    small = dataclasses.replace(card, arch=arch, source=Source(path=str(path)))
+    loaded = load_model(small)
+    got = loaded.model.backbone.state_dict()
+    assert set(got) == set(sd)
+    assert all(torch.equal(got[k], sd[k]) for k in sd)
+    assert loaded.report.missing == ()
+
+
+def test_keys_that_do_not_fit_the_arch_are_named(tmp_path):
+    card = next(c for c in PUBLIC if c.id == "dino-rn50")
+    path = tmp_path / "r18.pth"
+    torch.save(build_backbone("torchvision/resnet18").state_dict(), path)
+    wrong = dataclasses.replace(card, arch="torchvision/resnet34", source=Source(path=str(path)))
+    with pytest.raises(UserError, match=r"do not fit the arch; missing \d+: layer1\.2\."):
+        load_model(wrong)
+    mismatch = dataclasses.replace(card, arch="tiny_resnet", source=Source(path=str(path)))
+    with pytest.raises(UserError, match="unexpected"):
+        load_model(mismatch)
+
+
+def test_shape_mismatch_is_named(tmp_path):
+    sd = build_backbone("tiny_resnet/16-32-64-128").state_dict()
+    path = tmp_path / "t.pth"
+    torch.save(sd, path)
+    card = dataclasses.replace(next(c for c in PUBLIC if c.id == "dino-rn50"), arch="tiny_resnet",
+                               source=Source(path=str(path)))
+    with pytest.raises(UserError, match=r"shape mismatch: stem\.0\.weight"):
+        load_model(card)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pickled_objects_are_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "x": Payload()}, path)
+    with pytest.raises(UserError, match="refusing to load"):
+        read_checkpoint(path)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_corrupt_and_missing_checkpoints(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError):
+        read_checkpoint(bad)
+    with pytest.raises(UserError, match="cannot read safetensors"):
+        (tmp_path / "x.safetensors").write_bytes(b"\x00" * 16)
+        read_checkpoint(tmp_path / "x.safetensors")
+    with pytest.raises(UserError, match="checkpoint not found"):
+        read_checkpoint(tmp_path / "none.pth")

@@ -1,0 +1,39 @@
+import pytest
+
+from ssl_robustbench.config import EvalConfig, build, config_hash, parse_overrides, resolve, to_dict
+from ssl_robustbench.errors import UserError
+
+
+def test_precedence_file_then_options_then_set(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model: from-file\nprobe: {weight_decay: 0.5}\nrun: {batch_size: 8}\n")
+    cfg = resolve(EvalConfig, config_file=f, options={"run": {"batch_size": 16}},
+                  overrides=["probe.weight_decay=1e-3", "suites=[clean]"])
+    assert cfg.model == "from-file"
+    assert cfg.run.batch_size == 16
+    assert cfg.probe.weight_decay == pytest.approx(1e-3)  # YAML reads 1e-3 as a string; coerced to float
+    assert cfg.suites == ("clean",)
+
+
+def test_unknown_key_and_bad_type_are_named():
+    with pytest.raises(UserError, match="unknown config key 'probe.lr'"):
+        build(EvalConfig, {"probe": {"lr": 1}})
+    with pytest.raises(UserError, match="'run.batch_size' must be int"):
+        build(EvalConfig, {"run": {"batch_size": "many"}})
+    with pytest.raises(UserError, match="key=value"):
+        parse_overrides(["novalue"])
+
+
+def test_missing_config_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="config file not found"):
+        resolve(EvalConfig, config_file=tmp_path / "nope.yaml", options={}, overrides=[])
+
+
+def test_hash_ignores_where_the_run_executes_but_not_the_protocol():
+    a = EvalConfig()
+    b = build(EvalConfig, {"run": {"device": "cpu", "batch_size": 7, "out": "elsewhere"}})
+    c = build(EvalConfig, {"probe": {"weight_decay": 0.1}})
+    d = build(EvalConfig, {"run": {"seed": 3}})
+    assert config_hash(a) == config_hash(b)
+    assert len({config_hash(a), config_hash(c), config_hash(d)}) == 3
+    assert to_dict(a)["suites"] == ["clean"]

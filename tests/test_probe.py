@@ -1,0 +1,62 @@
+"""The linear probe: correctness on separable data, save/load, class-count checks, the frozen-backbone check."""
+
+import pytest
+import torch
+
+from ssl_robustbench.backbones import build_backbone
+from ssl_robustbench.config import ProbeConfig
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.probes.features import knn_accuracy
+from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
+from ssl_robustbench.probes.linear import fit_linear_probe, load_probe, save_probe
+
+
+def separable(n=2000, d=32, c=5, seed=0, offset=5.0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % c
+    w = torch.randn(c, d, generator=g)
+    x = torch.randn(n, d, generator=g) * 0.5 + w[y] * 2 + offset  # offset: standardization must handle it
+    return x, y
+
+
+def test_probe_reaches_full_accuracy_on_linearly_separable_features():
+    x, y = separable()
+    probe = fit_linear_probe(x, y, num_classes=5, cfg=ProbeConfig())
+    xt, yt = separable(seed=0)
+    assert (probe.head(xt).argmax(1) == yt).float().mean() >= 0.99
+    assert probe.record["train_top1"] >= 0.99 and probe.record["recipe"]["weight_decay"] == 1e-4
+
+
+def test_probe_is_at_chance_on_noise():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(3000, 16, generator=g), torch.randint(0, 4, (3000,), generator=g)
+    probe = fit_linear_probe(x[:2000], y[:2000], num_classes=4, cfg=ProbeConfig())
+    assert abs(float((probe.head(x[2000:]).argmax(1) == y[2000:]).float().mean()) - 0.25) < 0.06
+
+
+def test_probe_roundtrip_and_class_count_mismatch(tmp_path):
+    x, y = separable()
+    probe = fit_linear_probe(x, y, num_classes=5, cfg=ProbeConfig())
+    save_probe(tmp_path / "p.safetensors", probe)
+    back = load_probe(tmp_path / "p.safetensors", num_features=32, num_classes=5)
+    assert torch.equal(back.head.weight, probe.head.weight) and back.record == probe.record
+    with pytest.raises(UserError, match="has 5 classes but the dataset has 10"):
+        load_probe(tmp_path / "p.safetensors", num_features=32, num_classes=10)
+    with pytest.raises(UserError, match="expects 32 features"):
+        load_probe(tmp_path / "p.safetensors", num_features=64, num_classes=5)
+    with pytest.raises(UserError, match="labels go up to 4"):
+        fit_linear_probe(x, y, num_classes=3, cfg=ProbeConfig())
+
+
+def test_backbone_change_is_detected():
+    net = build_backbone("tiny_resnet/8-8-8-8")
+    before = fingerprint(net)
+    assert_unchanged(net, before)
+    net.train()(torch.rand(4, 3, 32, 32))  # a train-mode forward moves BatchNorm running stats
+    with pytest.raises(UserError, match="weights changed"):
+        assert_unchanged(net, before)
+
+
+def test_knn_on_clusters():
+    x, y = separable(n=1000)
+    assert knn_accuracy(x[:800], y[:800], x[800:], y[800:], k=5) > 0.95
