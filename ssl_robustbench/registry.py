@@ -58,5 +58,6 @@ def unknown_name_message(kind: str, name: str, known: "dict[str, object] | list[
     """One-line message for an unknown name that suggests close matches."""
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    close += [n for n in names if name and name in n and n not in close][: 3 - len(close)]
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names) or 'none'}"
     return f"unknown {kind} {name!r}{hint}"

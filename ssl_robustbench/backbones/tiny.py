@@ -29,7 +29,7 @@ class BasicBlock(nn.Module):
 
 
 class TinyResNet(nn.Module):
-    """Stem (3×3 conv, stride 2) then one basic block per stage, global average pool.
+    """Stem (3×3 conv stride 2, 3×3 max-pool stride 2) then one basic block per stage, global average pool.
 
     Args:
         widths: channels of the stages; the first stage keeps the stem's resolution, the others halve it.
@@ -37,7 +37,8 @@ class TinyResNet(nn.Module):
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 192)) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(),
+                                  nn.MaxPool2d(3, 2, 1))
         stages, cin = [], widths[0]
         for i, width in enumerate(widths):
             stages.append(BasicBlock(cin, width, stride=1 if i == 0 else 2))

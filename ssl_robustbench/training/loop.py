@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch.utils.data import DataLoader
 
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
@@ -23,7 +23,7 @@ from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import atomic_open, atomic_write_text, sha256_file
+from ssl_robustbench.fileio import atomic_open, atomic_write_bytes, atomic_write_text, sha256_file
 from ssl_robustbench.methods import METHODS
 from ssl_robustbench.probes.features import extract, knn_accuracy
 from ssl_robustbench.progress import console, track
@@ -61,6 +61,12 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
     Returns:
         Path of the exported backbone (``backbone.safetensors``); ``card.yaml`` beside it describes it.
     """
+    method_cls = METHODS.get(cfg.method)
+    try:
+        method_cfg = build(method_cls.Config, cfg.method_args, where="method_args.")
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    cfg = dataclasses.replace(cfg, method_args=dataclasses.asdict(method_cfg))  # record the resolved defaults
     device = resolve_device(cfg.run.device)
     start_run(run_dir, cfg, device)
     seed_everything(cfg.run.seed)
@@ -69,11 +75,6 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                       root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,
                       cache_dir=cache)
     train_ds = build_dataset(cfg.data.name, req, limit=cfg.data.train_limit)
-    method_cls = METHODS.get(cfg.method)
-    try:
-        method_cfg = build(method_cls.Config, cfg.method_args, where="method_args.")
-    except ValueError as err:
-        raise UserError(str(err)) from None
     model = method_cls(build_backbone(cfg.arch), method_cfg).to(device)
     batch = cfg.run.batch_size
     steps_per_epoch = len(train_ds) // batch
@@ -133,7 +134,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
 def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Path) -> Path:
     """Writes ``backbone.safetensors`` and a zoo ``card.yaml`` for it into ``run_dir``."""
     path = run_dir / "backbone.safetensors"
-    save_file({k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}, str(path))
+    atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}))
     card = {
         "id": f"{cfg.data.name}-{cfg.method}-{cfg.arch.replace('/', '-')}".lower(),
         "arch": cfg.arch, "method": cfg.method, "pretrain_data": cfg.data.name,
