@@ -88,9 +88,9 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
     loaded = load_model(card, cache_dir=cache)
-    atomic_write_json(run_dir / "model.json", {
-        "card": {k: v for k, v in dataclasses.asdict(card).items() if k != "card_dir"} | {"card_dir": str(card.card_dir)},
-        "checkpoint_sha256": loaded.sha256, "load_report": dataclasses.asdict(loaded.report)})
+    card_record = dataclasses.asdict(card) | {"card_dir": str(card.card_dir)}
+    atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,
+                                               "load_report": dataclasses.asdict(loaded.report)})
     model = loaded.model.to(device)
     req = DataRequest(split=cfg.data.train_split, preprocess=card.preprocess,
                       root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,

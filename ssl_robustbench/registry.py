@@ -54,7 +54,7 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-def unknown_name_message(kind: str, name: str, known: "dict[str, object] | list[str]") -> str:
+def unknown_name_message(kind: str, name: str, known: dict[str, object] | list[str]) -> str:
     """One-line message for an unknown name that suggests close matches."""
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)

@@ -64,7 +64,8 @@ def plain(sd, d):
 
 def dino_full(sd, d):
     return {"student": _prefixed(sd, "module.backbone."),
-            "teacher": {**_prefixed(sd, "backbone."), **_mlp("head.mlp.", d), "head.last_layer.weight_g": torch.ones(1)},
+            "teacher": {**_prefixed(sd, "backbone."), **_mlp("head.mlp.", d),
+                        "head.last_layer.weight_g": torch.ones(1)},
             "epoch": 100, "args": argparse.Namespace(arch="vit_small", patch_size=16)}
 
 

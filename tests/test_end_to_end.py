@@ -80,7 +80,8 @@ def test_another_config_in_the_same_run_directory_is_refused(demo):
 
 SHIFTS = {
     "gaussian_blur": lambda x: TF.gaussian_blur(x, kernel_size=[9, 9], sigma=[2.0, 2.0]),
-    "gaussian_noise": lambda x: (x + 0.15 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1),
+    "gaussian_noise": lambda x: (x + 0.15 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+                                 ).clamp(0, 1),
     "perspective": lambda x: TF.perspective(x, startpoints=[[0, 0], [63, 0], [63, 63], [0, 63]],
                                             endpoints=[[12, 8], [52, 0], [63, 63], [0, 55]]),
 }

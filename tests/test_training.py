@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from ssl_robustbench.config import DataConfig, RunConfig
-from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training import loop
+from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training.loop import pretrain
 from ssl_robustbench.zoo import load_model, resolve_card
 

@@ -84,9 +84,9 @@ def _torchvision(cls_name: str, native: int, split_arg: Callable[[str], dict]) -
 
         kwargs = split_arg(req.split)
         try:
-            return getattr(tvd, cls_name)(
-                str(_root(req, cls_name.lower())), transform=req.preprocess.transform(native), download=req.download, **kwargs
-            )
+            root = str(_root(req, cls_name.lower()))
+            transform = req.preprocess.transform(native)
+            return getattr(tvd, cls_name)(root, transform=transform, download=req.download, **kwargs)
         except RuntimeError as err:
             raise UserError(f"{cls_name} not found under {req.root} ({err}); pass --download to fetch it") from None
 

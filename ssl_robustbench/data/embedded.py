@@ -27,16 +27,20 @@ GENERATOR_VERSION = 2
 _SUPER = 2  # draw at 2× and downsample for anti-aliased edges
 
 
-def _regular(n: int, radius: float = 1.0, phase: float = -math.pi / 2) -> list[tuple[float, float]]:
-    return [(radius * math.cos(phase + 2 * math.pi * k / n), radius * math.sin(phase + 2 * math.pi * k / n)) for k in range(n)]
+Points = list[tuple[float, float]]
 
 
-def _star() -> list[tuple[float, float]]:
+def _regular(n: int, radius: float = 1.0, phase: float = -math.pi / 2) -> Points:
+    angles = [phase + 2 * math.pi * k / n for k in range(n)]
+    return [(radius * math.cos(a), radius * math.sin(a)) for a in angles]
+
+
+def _star() -> Points:
     outer, inner = _regular(5), _regular(5, 0.42, -math.pi / 2 + math.pi / 5)
-    return [p for pair in zip(outer, inner) for p in pair]
+    return [p for pair in zip(outer, inner, strict=True) for p in pair]
 
 
-def _heart() -> list[tuple[float, float]]:
+def _heart() -> Points:
     pts = []
     for k in range(48):
         t = 2 * math.pi * k / 48
@@ -63,7 +67,7 @@ _OUTLINES = {
 _HOLES = {"ring": (0.0, 0.0, 0.55), "crescent": (0.45, -0.2, 0.85)}  # (dx, dy, radius) of the removed disc
 
 
-def _place(points: list[tuple[float, float]], cx: float, cy: float, scale: float, angle: float) -> list[tuple[float, float]]:
+def _place(points: Points, cx: float, cy: float, scale: float, angle: float) -> Points:
     c, s = math.cos(angle), math.sin(angle)
     return [(cx + scale * (c * x - s * y), cy + scale * (s * x + c * y)) for x, y in points]
 

@@ -3,7 +3,7 @@
 Each registered class carries its config dataclass as ``Config`` and the number of views it needs.
 """
 
-from ssl_robustbench.methods.base import METHODS
 from ssl_robustbench.methods import simclr  # noqa: F401  (registers)
+from ssl_robustbench.methods.base import METHODS
 
 __all__ = ["METHODS"]

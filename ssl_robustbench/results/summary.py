@@ -40,7 +40,7 @@ def plot_accuracy(rows: list[ResultRow], path: Path, *, metric: str = "top1") ->
     import matplotlib.pyplot as plt
 
     frame = rows_to_frame([r for r in rows if r.metric == metric])
-    labels = [f"{c}" + (f"/{s}" if s else "") for c, s in zip(frame["condition"], frame["severity"])]
+    labels = [f"{c}" + (f"/{s}" if s else "") for c, s in zip(frame["condition"], frame["severity"], strict=True)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(labels) + 2), 3.2))
     ax.bar(labels, frame["value"] * 100, color="#4c72b0")
     ax.set_ylabel(f"{metric} (%)")

@@ -7,8 +7,8 @@ resumed from its end-of-epoch checkpoint continues exactly as if it had never st
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import csv
+import dataclasses
 import io
 import time
 from pathlib import Path
