@@ -6,6 +6,7 @@ import click
 
 import ssl_robustbench
 from ssl_robustbench.cli.eval import eval_command, probe_command
+from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
 from ssl_robustbench.cli.pretrain import pretrain_command
 from ssl_robustbench.cli.zoo import zoo_group
 
@@ -21,6 +22,7 @@ def main() -> None:
       robustbench eval --model embedded-simclr-tinyresnet
       robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet
       robustbench pretrain --method simclr --epochs 30 --out runs/simclr
+      robustbench submit runs/demo --to runs/leaderboard && robustbench leaderboard show --store runs/leaderboard
     """
 
 
@@ -28,3 +30,5 @@ main.add_command(eval_command)
 main.add_command(probe_command)
 main.add_command(pretrain_command)
 main.add_command(zoo_group)
+main.add_command(leaderboard_group)
+main.add_command(submit_command)

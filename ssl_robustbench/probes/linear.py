@@ -76,17 +76,27 @@ def save_probe(path: Path, probe: FittedProbe) -> None:
     atomic_write_bytes(path, save(tensors, metadata={"record": json.dumps(probe.record, sort_keys=True)}))
 
 
+def load_probe_record(path: Path) -> dict:
+    """The record stored in a saved probe's metadata (recipe, iterations, train top-1, probe id)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads((fh.metadata() or {}).get("record", "{}"))
+    except (ValueError, OSError, SafetensorError) as err:
+        raise UserError(f"cannot read probe {path}: {err}") from None
+
+
 def load_probe(path: Path, *, num_features: int, num_classes: int) -> FittedProbe:
     """Reads a saved probe; a feature or class count that does not fit the model and data is a UserError."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"probe file not found: {path}")
+    record = load_probe_record(path)
     try:
         tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as fh:
-            record = json.loads((fh.metadata() or {}).get("record", "{}"))
         weight, bias = tensors["weight"], tensors["bias"]
     except (KeyError, ValueError, OSError, SafetensorError) as err:
         raise UserError(f"cannot read probe {path}: {err}") from None

@@ -1,0 +1,114 @@
+"""``robustbench leaderboard build|show|validate`` and ``robustbench submit``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ssl_robustbench.cli.common import friendly_errors
+
+_STORE = click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=None,
+                      help="Result store directory (default: this project's results/ or $SSL_ROBUSTBENCH_STORE).")
+
+
+@click.group("leaderboard")
+def leaderboard_group() -> None:
+    """Render, show and validate the leaderboard of a result store.
+
+    \b
+    Examples:
+      robustbench leaderboard build
+      robustbench leaderboard build --store runs/leaderboard --format latex
+      robustbench leaderboard show --store runs/leaderboard
+      robustbench leaderboard validate runs/leaderboard
+    """
+
+
+@leaderboard_group.command("build")
+@_STORE
+@click.option("--format", "fmt", type=click.Choice(["all", "latex"]), default="all",
+              help="all: markdown, HTML and plots; latex: those plus LEADERBOARD.tex.")
+@friendly_errors
+def build_command(store: Path | None, fmt: str) -> None:
+    """Write LEADERBOARD.md, leaderboard.html (self-contained) and plots/*.png from the store's cards.
+
+    \b
+    Example:
+      robustbench leaderboard build --store runs/leaderboard --format latex
+    """
+    from ssl_robustbench.results.store import build_leaderboard, default_store, load_store
+
+    store = store or default_store()
+    _, errors = load_store(store)
+    for line in errors:
+        click.secho(f"skipped invalid card: {line}", fg="yellow", err=True)
+    for path in build_leaderboard(store, latex=fmt == "latex"):
+        click.echo(f"wrote {path}")
+
+
+@leaderboard_group.command("show")
+@_STORE
+@friendly_errors
+def show_command(store: Path | None) -> None:
+    """Print the leaderboard tables in the terminal.
+
+    \b
+    Example:
+      robustbench leaderboard show --store runs/leaderboard
+    """
+    from ssl_robustbench.results.leaderboard import print_tables, suite_tables
+    from ssl_robustbench.results.store import default_store, load_store
+
+    cards, errors = load_store(store or default_store())
+    for line in errors:
+        click.secho(f"skipped invalid card: {line}", fg="yellow", err=True)
+    print_tables(suite_tables(cards))
+
+
+@leaderboard_group.command("validate")
+@click.argument("store", type=click.Path(file_okay=False, path_type=Path))
+@friendly_errors
+def validate_command(store: Path) -> None:
+    """Check every card of STORE against the schema and its hashes; exit 1 if any is invalid.
+
+    \b
+    Example:
+      robustbench leaderboard validate results
+    """
+    from ssl_robustbench.results.store import load_store
+
+    cards, errors = load_store(store)
+    for line in errors:
+        click.secho(f"invalid: {line}", fg="red")
+    click.echo(f"{len(cards)} valid card(s), {len(errors)} invalid")
+    sys.exit(1 if errors else 0)
+
+
+@click.command("submit")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--to", "store", required=True, help="Store: a directory, or a git repository (any URL git takes).")
+@click.option("--dry-run/--no-dry-run", default=False, help="Show what would be written, write nothing.")
+@friendly_errors
+def submit_command(source: Path, store: str, dry_run: bool) -> None:
+    """Submit an eval run directory (one card per suite) or a card file to a result store.
+
+    Validates the cards and their hashes, refuses duplicates (same model, suite and protocol), writes them,
+    rebuilds the store's leaderboard; for a git store, commits on a new branch and pushes it.
+
+    \b
+    Examples:
+      robustbench submit runs/demo --to runs/leaderboard
+      robustbench submit runs/demo --to git@github.com:me/ssl-robustbench-results.git --dry-run
+    """
+    from ssl_robustbench.results.store import submit
+
+    report = submit(source, store, dry_run=dry_run)
+    verb = "would write" if report.dry_run else "wrote"
+    for card in report.cards:
+        click.echo(f"{verb} {card} in {report.store}")
+    if report.branch:
+        click.echo(f"{'would push' if report.dry_run else 'pushed'} branch {report.branch} to {report.store}")
+    if report.leaderboard:
+        click.echo(f"rebuilt {', '.join(report.leaderboard[:2])} (+{len(report.leaderboard) - 2} plots)")

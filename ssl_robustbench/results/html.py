@@ -1,0 +1,92 @@
+"""The leaderboard as one self-contained HTML page: sortable, filterable tables and embedded PNG plots.
+
+No CDN and no network: styles and script are inline, plots are data URIs, and a Content-Security-Policy forbids
+everything else. Every value from a card is escaped with ``html.escape`` and the script only ever sets
+``textContent``, so markup in a card's fields is shown as text. A sort can be linked: ``#sort=<suite>:<column>:<asc
+|desc>`` (column index from 0) is applied on load, e.g. ``leaderboard.html#sort=clean:7:asc``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from ssl_robustbench.results.leaderboard import _cell
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0 2em}
+th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap}
+th{cursor:pointer;background:#f4f4f4;user-select:none}
+th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+input{font-size:14px;padding:4px;width:20em}
+img{max-width:100%;margin:0 1em 1em 0;border:1px solid #eee}
+"""
+
+_SCRIPT = """
+function cellValue(td){const v=td.getAttribute('data-value');return v===null?td.textContent:v;}
+function sortTable(table,col,dir){
+  const body=table.tBodies[0];const rows=Array.from(body.rows);
+  const numeric=table.tHead.rows[0].cells[col].getAttribute('data-num')==='1';
+  rows.sort((a,b)=>{let x=cellValue(a.cells[col]),y=cellValue(b.cells[col]);
+    if(numeric){x=parseFloat(x);y=parseFloat(y);x=isNaN(x)?-Infinity:x;y=isNaN(y)?-Infinity:y;}
+    return (x<y?-1:x>y?1:0)*(dir==='asc'?1:-1);});
+  rows.forEach(r=>body.appendChild(r));
+  Array.from(table.tHead.rows[0].cells).forEach((th,i)=>{if(i===col){th.setAttribute('data-dir',dir);}
+    else{th.removeAttribute('data-dir');}});
+}
+function applyFilter(){const q=document.getElementById('filter').value.toLowerCase();
+  document.querySelectorAll('table.board tbody tr').forEach(r=>{
+    r.style.display=r.textContent.toLowerCase().includes(q)?'':'none';});}
+document.addEventListener('DOMContentLoaded',()=>{
+  document.querySelectorAll('table.board').forEach(table=>{
+    Array.from(table.tHead.rows[0].cells).forEach((th,i)=>th.addEventListener('click',()=>{
+      sortTable(table,i,th.getAttribute('data-dir')==='desc'?'asc':'desc');}));});
+  document.getElementById('filter').addEventListener('input',applyFilter);
+  const m=/^#sort=([a-z0-9._-]+):(\\d+):(asc|desc)$/.exec(decodeURIComponent(location.hash));
+  if(m){const t=document.getElementById('suite-'+m[1]);if(t&&+m[2]<t.tHead.rows[0].cells.length){
+    sortTable(t,+m[2],m[3]);}}
+});
+"""
+
+
+def _table(suite: str, frame: pd.DataFrame) -> str:
+    esc = html.escape
+    head = "".join(f'<th data-num="{int(frame[c].dtype.kind in "fi")}">{esc(str(c))}</th>' for c in frame.columns)
+    body = []
+    for rec in frame.itertuples(index=False):
+        cells = []
+        for col, value in zip(frame.columns, rec, strict=True):
+            if frame[col].dtype.kind in "fi":
+                cells.append(f'<td class="num" data-value="{esc(str(value))}">{esc(_cell(value))}</td>')
+            else:
+                cells.append(f"<td>{esc(_cell(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<h2>{esc(suite)}</h2>\n<table class="board" id="suite-{esc(suite)}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = "ssl-robustbench leaderboard") -> str:
+    """The whole page as a string."""
+    images = "".join(
+        f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+        for p in plots)
+    sections = "\n".join(_table(suite, frame) for suite, frame in tables.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
+<title>{html.escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head>
+<body><h1>{html.escape(title)}</h1>
+<p>Values in %. Click a column to sort; type to filter. Δ clean: suite score minus clean score;
+Δ rank: clean rank minus suite rank.</p>
+<input id="filter" type="search" placeholder="filter models, methods, archs…">
+{sections}
+<h2>plots</h2><div>{images}</div>
+</body></html>
+"""

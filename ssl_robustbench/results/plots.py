@@ -1,0 +1,88 @@
+"""Leaderboard plots (PNG): clean accuracy per model, clean vs robust scatter per suite, accuracy vs severity,
+and per-condition bars (e.g. the PD subsets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ssl_robustbench.fileio import atomic_open
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_open(path) as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def _clean_by_model(cards: list[dict[str, Any]]) -> dict[str, float]:
+    return {c["model"]["id"]: 100 * c["aggregates"]["mean_top1"] for c in cards
+            if c["suite"] == "clean" and "mean_top1" in c["aggregates"]}
+
+
+def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
+    """Writes every plot that the cards support into ``directory``; returns their paths."""
+    plt = _pyplot()
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    clean = _clean_by_model(cards)
+    if clean:
+        names = sorted(clean, key=clean.get, reverse=True)
+        fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 2), 3.4))
+        ax.barh(names[::-1], [clean[n] for n in names[::-1]], color="#4c72b0")
+        ax.set_xlabel("clean top-1 (%)")
+        ax.set_xlim(0, 100)
+        paths.append(_save(fig, directory / "clean_top1.png"))
+    for suite in sorted({c["suite"] for c in cards} - {"clean"}):
+        suite_cards = [c for c in cards if c["suite"] == suite]
+        points = [(clean[c["model"]["id"]], 100 * c["aggregates"].get("mean_top1", float("nan")), c["model"]["id"])
+                  for c in suite_cards if c["model"]["id"] in clean]
+        if points:
+            fig, ax = plt.subplots(figsize=(4.5, 4))
+            for x, y, name in points:
+                ax.scatter(x, y, color="#c44e52")
+                ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.plot([0, 100], [0, 100], color="#999", lw=0.8, ls="--")
+            ax.set_xlabel("clean top-1 (%)")
+            ax.set_ylabel(f"{suite} mean top-1 (%)")
+            paths.append(_save(fig, directory / f"{suite}_vs_clean.png"))
+        severity_rows = [r for c in suite_cards for r in c["rows"] if r["severity"] > 0 and r["metric"] == "top1"]
+        if severity_rows:
+            fig, ax = plt.subplots(figsize=(5, 3.4))
+            for model in sorted({r["model_id"] for r in severity_rows}):
+                levels = sorted({r["severity"] for r in severity_rows if r["model_id"] == model})
+                means = [100 * _mean([r["value"] for r in severity_rows
+                                      if r["model_id"] == model and r["severity"] == s]) for s in levels]
+                ax.plot(levels, means, marker="o", label=model)
+            ax.set_xlabel("severity")
+            ax.set_ylabel("top-1 (%)")
+            ax.legend(fontsize=7)
+            paths.append(_save(fig, directory / f"{suite}_by_severity.png"))
+        elif len({r["condition"] for c in suite_cards for r in c["rows"]}) > 1:
+            conditions = sorted({r["condition"] for c in suite_cards for r in c["rows"]})
+            fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(conditions) * len(suite_cards)), 3.4))
+            width = 0.8 / len(suite_cards)
+            for i, card in enumerate(suite_cards):
+                values = {r["condition"]: 100 * r["value"] for r in card["rows"] if r["metric"] == "top1"}
+                ax.bar([j + i * width for j in range(len(conditions))],
+                       [values.get(cond, 0.0) for cond in conditions], width, label=card["model"]["id"])
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))], conditions, rotation=30)
+            ax.set_ylabel("top-1 (%)")
+            ax.legend(fontsize=7)
+            paths.append(_save(fig, directory / f"{suite}_by_condition.png"))
+    return paths
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)

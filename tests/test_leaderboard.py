@@ -1,0 +1,161 @@
+"""Result cards, the rendered leaderboard, submission to a directory and to a bare git repository."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from ssl_robustbench.cli import main
+from ssl_robustbench.results.card import CardError, card_filename, rows_digest, validate_card
+from ssl_robustbench.results.leaderboard import escape_latex, escape_markdown, suite_tables, to_latex, to_markdown
+from ssl_robustbench.results.store import build_leaderboard, load_store
+
+from cardfactory import INJECT, make_card, write_store
+
+
+def test_valid_card_passes_and_edits_are_caught():
+    card = make_card()
+    assert validate_card(copy.deepcopy(card)) == card
+    edited = copy.deepcopy(card)
+    edited["rows"][0]["value"] = 0.99
+    with pytest.raises(CardError, match="rows_sha256 does not match"):
+        validate_card(edited)
+    other = make_card(config="cd" * 8)
+    other["rows"][0]["config_hash"] = "ef" * 8
+    other["rows_sha256"] = rows_digest(other["rows"])
+    with pytest.raises(CardError, match="config_hash differs"):
+        validate_card(other)
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("model", "id"), "../../etc", "no paths"),
+    (("model", "id"), "a/b", "no paths"),
+    (("suite",), "<b>x</b>", "no paths, no markup"),
+    (("schema_version",), 2, "schema_version"),
+    (("aggregates", "mean_top1"), float("inf"), "finite"),
+    (("aggregates", "mean_top1"), True, "boolean"),
+    (("model", "checkpoint_sha256"), "xyz", "64 hex"),
+    (("created_at",), "yesterday", "ISO 8601"),
+    (("rows",), [], "must not be empty"),
+    (("protocol", "seed"), "0", "must be int"),
+])
+def test_each_malformed_field_is_named(path, value, message):
+    card = make_card()
+    node = card
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(CardError, match=message):
+        validate_card(card)
+
+
+def _mutations(card, rng):
+    """Random structural damage: dropped keys, wrong types, NaN/inf, deep nesting, huge strings, traversal ids."""
+    junk = [None, 1, -1.5, float("nan"), float("inf"), "", "x" * 5000, [], {}, [[[]]], True, "../x", "<script>",
+            {"a": {"b": {"c": []}}}]
+    for _ in range(rng.randint(1, 4)):
+        node, path = card, []
+        while isinstance(node, (dict, list)) and node and rng.random() < 0.7:
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+            path.append((node, key))
+            node = node[key]
+        if not path:
+            return rng.choice(junk)
+        parent, key = path[-1]
+        if isinstance(parent, dict) and rng.random() < 0.3:
+            del parent[key]
+        else:
+            parent[key] = rng.choice(junk)
+    return card
+
+
+def test_fuzzed_cards_never_crash_validate(tmp_path):
+    rng = random.Random(0)
+    base = make_card()
+    store = write_store(tmp_path / "store", [])
+    for i in range(300):
+        bad = _mutations(copy.deepcopy(base), rng)
+        text = json.dumps(bad) if rng.random() < 0.9 else json.dumps(bad)[: rng.randrange(1, 50)]
+        (store / "cards" / f"fuzz{i}.json").write_text(text)
+    (store / "cards" / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (store / "cards" / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    cards, errors = load_store(store)  # must not raise
+    assert len(cards) + len(errors) == 302 and len(errors) >= 290
+    result = CliRunner().invoke(main, ["leaderboard", "validate", str(store)])
+    assert result.exit_code == 1 and "invalid" in result.output and "Traceback" not in result.output
+
+
+def test_tables_rank_and_difference_columns():
+    cards = [make_card("a", values=((("clean", 0), 0.9),)), make_card("b", values=((("clean", 0), 0.7),)),
+             make_card("a", suite="pd", values=((("left", 0), 0.3), (("right", 0), 0.5))),
+             make_card("b", suite="pd", values=((("left", 0), 0.6), (("right", 0), 0.6)))]
+    tables = suite_tables(cards)
+    assert list(tables) == ["clean", "pd"]
+    pd_ = tables["pd"].set_index("model")
+    assert pd_.loc["b", "rank"] == 1 and pd_.loc["a", "Δ clean"] == pytest.approx(-50.0)
+    assert pd_.loc["b", "Δ rank"] == 1 and pd_.loc["a", "Δ rank"] == -1
+    assert pd_.loc["a", "left"] == pytest.approx(30.0)
+
+
+def test_markup_is_escaped_in_markdown_and_latex():
+    card = make_card(method=INJECT)
+    md = to_markdown(suite_tables([card]))
+    assert "<img" not in md and "&lt;img" in md and "\\|" in md
+    assert escape_markdown("a|b") == "a\\|b" and escape_latex("50%_x") == r"50\%\_x"
+    assert r"\$" in to_latex(suite_tables([make_card(method="$x$")]))
+
+
+def test_build_writes_markdown_html_plots_and_latex(tmp_path):
+    store = write_store(tmp_path / "s", [make_card("a"), make_card("b", values=((("clean", 0), 0.2),)),
+                                         make_card("a", suite="c", values=((("fog", 1), 0.4), (("fog", 2), 0.3)))])
+    paths = build_leaderboard(store, latex=True)
+    names = {p.name for p in paths}
+    assert {"LEADERBOARD.md", "leaderboard.html", "LEADERBOARD.tex", "clean_top1.png", "c_vs_clean.png",
+            "c_by_severity.png"} <= names
+    page = (store / "leaderboard.html").read_text()
+    assert "http://" not in page and "https://" not in page and "data:image/png;base64," in page
+
+
+def _run_submit(args):
+    return CliRunner().invoke(main, ["submit", *map(str, args)])
+
+
+def test_submission_round_trip_to_a_bare_git_repo(tmp_path):
+    bare = tmp_path / "store.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    card_file = tmp_path / "card.json"
+    card = make_card("model-x")
+    card_file.write_text(json.dumps(card))
+    dry = _run_submit([card_file, "--to", bare, "--dry-run"])
+    assert dry.exit_code == 0 and "would push branch submit/model-x-clean-abababab" in dry.output
+    assert subprocess.run(["git", "-C", str(bare), "branch", "--list"], capture_output=True,
+                          text=True).stdout == ""
+    done = _run_submit([card_file, "--to", bare])
+    assert done.exit_code == 0, done.output
+    branch = "submit/model-x-clean-abababab"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(bare), str(clone)], check=True)
+    stored = json.loads((clone / "cards" / card_filename(card)).read_text())
+    assert stored == card and (clone / "LEADERBOARD.md").is_file() and (clone / "leaderboard.html").is_file()
+    log = subprocess.run(["git", "-C", str(clone), "log", "-1", "--format=%s"], capture_output=True, text=True)
+    assert log.stdout.strip() == "Add result cards for model-x: clean"
+    # the same card again, now against the branch that has it: refused as a duplicate
+    subprocess.run(["git", "-C", str(bare), "symbolic-ref", "HEAD", f"refs/heads/{branch}"], check=True)
+    again = _run_submit([card_file, "--to", bare])
+    assert again.exit_code == 2 and "already has" in again.output
+
+
+def test_submission_to_a_directory_refuses_tampered_cards(tmp_path):
+    card = make_card("model-y")
+    card["rows"][0]["value"] = 0.1  # rows no longer match rows_sha256
+    (tmp_path / "c.json").write_text(json.dumps(card))
+    result = _run_submit([tmp_path / "c.json", "--to", tmp_path / "store"])
+    assert result.exit_code == 2 and "rows_sha256" in result.output
+    assert not (tmp_path / "store").exists()
+    (tmp_path / "nan.json").write_text(json.dumps(make_card()).replace("0.5", "NaN"))
+    assert _run_submit([tmp_path / "nan.json", "--to", tmp_path / "store"]).exit_code == 2
