@@ -9,13 +9,16 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/robustbench eval --model embedded-simclr-tinyresnet --out runs/demo
 	$(BIN)/robustbench eval --model embedded-random-tinyresnet --out runs/demo-random
+	rm -rf runs/leaderboard
+	$(BIN)/robustbench submit runs/demo --to runs/leaderboard
+	$(BIN)/robustbench submit runs/demo-random --to runs/leaderboard
+	$(BIN)/robustbench leaderboard show --store runs/leaderboard
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

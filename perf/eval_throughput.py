@@ -10,6 +10,7 @@ and the probe-fit time as a fraction of the extraction time. Targets: (3)/(1) â‰
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -53,7 +54,7 @@ def main() -> None:
     model = loaded.model.to(device).eval()
     req = DataRequest(split="train", preprocess=loaded.card.preprocess, cache_dir=cache_root())
     train = build_dataset("embedded", req)
-    test = build_dataset("embedded", DataRequest(**{**req.__dict__, "split": "test"}))
+    test = build_dataset("embedded", dataclasses.replace(req, split="test"))
     loader = DataLoader(test, batch_size=args.batch_size)
     batches = [(x.to(device), y.to(device)) for x, y in loader]
     n = len(test)

@@ -1,0 +1,48 @@
+"""ImageFolder trees: the ImageNet wnid index, clear errors for bad trees, preprocessing per card."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ssl_robustbench.data import DataRequest, build_dataset
+from ssl_robustbench.data.folders import imagenet_wnids
+from ssl_robustbench.data.preprocess import Preprocess
+from ssl_robustbench.errors import UserError
+
+
+def tree(root, classes, size=(300, 200)):
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        arr = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(arr).save(root / c / "img.JPEG")
+
+
+def test_imagenet_subset_keeps_the_1000_class_index(tmp_path):
+    wnids = imagenet_wnids()
+    assert len(wnids) == 1000 and wnids[:2] == ["n01440764", "n01443537"] and wnids == sorted(wnids)
+    tree(tmp_path / "val", ["n01443537", "n15075141"])  # goldfish (1) and toilet tissue (999)
+    ds = build_dataset("imagenet", DataRequest(split="val", preprocess=Preprocess(), root=tmp_path))
+    assert len(ds.classes) == 1000 and sorted(ds.targets) == [1, 999]
+    x, _ = ds[0]
+    assert x.shape == (3, 224, 224) and 0 <= float(x.min()) and float(x.max()) <= 1
+
+
+def test_unknown_wnid_and_missing_split(tmp_path):
+    tree(tmp_path / "val", ["n01443537", "cats"])
+    with pytest.raises(UserError, match="'cats' .* is not an ImageNet wnid"):
+        build_dataset("imagenet", DataRequest(split="val", preprocess=Preprocess(), root=tmp_path))
+    with pytest.raises(UserError, match="image folder not found"):
+        build_dataset("imagenet", DataRequest(split="train", preprocess=Preprocess(), root=tmp_path))
+    with pytest.raises(UserError, match="needs --data-root"):
+        build_dataset("cifar10", DataRequest(split="train", preprocess=Preprocess()))
+    with pytest.raises(UserError, match="pass --download"):
+        build_dataset("cifar10", DataRequest(split="train", preprocess=Preprocess(), root=tmp_path))
+
+
+def test_preprocess_resize_crop_and_interpolation():
+    p = Preprocess(input_size=224, crop_pct=0.875, interpolation="bicubic")
+    assert p.resize_size == 256
+    img = Image.fromarray(np.zeros((300, 400, 3), dtype=np.uint8))
+    assert p.transform(None)(img).shape == (3, 224, 224)
+    small = Image.fromarray(np.zeros((32, 32, 3), np.uint8))
+    assert Preprocess(input_size=32).transform(32)(small).shape == (3, 32, 32)
