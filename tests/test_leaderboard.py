@@ -100,6 +100,10 @@ def test_tables_rank_and_difference_columns():
     assert pd_.loc["b", "rank"] == 1 and pd_.loc["a", "Δ clean"] == pytest.approx(-50.0)
     assert pd_.loc["b", "Δ rank"] == 1 and pd_.loc["a", "Δ rank"] == -1
     assert pd_.loc["a", "left"] == pytest.approx(30.0)
+    assert "warning" not in tables["clean"]
+    flagged = make_card("c", values=((("clean", 0), 0.1),))
+    flagged["sanity_flags"] = ["zero gradients"]
+    assert suite_tables([*cards, flagged])["clean"].set_index("model").loc["c", "warning"] == "⚠ zero gradients"
 
 
 def test_markup_is_escaped_in_markdown_and_latex():

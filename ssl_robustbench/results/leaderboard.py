@@ -3,7 +3,8 @@
 Each suite's table has one line per (model, protocol): the suite's aggregates and per-condition values in percent.
 Suites other than ``clean`` also get the clean-vs-shift difference (``Δ clean``, points) and the rank difference
 (``Δ rank`` = clean rank − rank in this suite; positive means the model holds up better than its clean rank says),
-against the same model's clean card on the same dataset and split.
+against the same model's clean card on the same dataset and split. A card with sanity flags (signs of gradient
+masking, say) gets a ``warning`` column naming them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def suite_tables(cards: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     by_suite: dict[str, list[dict[str, Any]]] = {}
     for card in cards:
         line = _base(card) | {k: 100 * v for k, v in card["aggregates"].items()}
+        if card["sanity_flags"]:
+            line["warning"] = "⚠ " + ", ".join(card["sanity_flags"])
         if len(card["rows"]) > 1:
             line |= {_condition_label(r): 100 * r["value"] for r in card["rows"]}
         by_suite.setdefault(card["suite"], []).append(line)
