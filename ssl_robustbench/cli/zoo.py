@@ -35,8 +35,9 @@ def zoo_list(method: str | None) -> None:
     from ssl_robustbench.zoo import list_cards
 
     table = Table(title="model zoo")
-    for col in ("id", "method", "arch", "data", "source"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    for col in ("method", "arch", "data", "source"):
+        table.add_column(col, overflow="fold")
     for card in list_cards():
         if method and card.method != method:
             continue
