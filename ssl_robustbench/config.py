@@ -181,10 +181,19 @@ def resolve(cls: type[T], *, config_file: Path | None, options: dict[str, Any], 
     return build(cls, data)
 
 
-def config_hash(cfg: Any) -> str:
-    """Hash of the protocol-relevant config: everything but where and how the run executes (the seed counts)."""
+def config_hash(cfg: Any, *, exclude: tuple[str, ...] = ()) -> str:
+    """Hash of the config minus where and how the run executes (device, batch size, paths; the seed counts) and
+    minus the top-level keys in ``exclude`` (e.g. the model, to identify a protocol shared by many models)."""
     d = to_dict(cfg)
     run = d.pop("run", None)
     if isinstance(run, dict):
         d["seed"] = run.get("seed")
+    for key in exclude:
+        d.pop(key, None)
     return stable_hash(d)
+
+
+def protocol_hash(cfg: Any) -> str:
+    """The evaluation protocol (data, probe recipe, suites, seed): what must match for two models' rows to be
+    compared. Stored as ``config_hash`` in result rows and cards."""
+    return config_hash(cfg, exclude=("model", "arch"))

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 import ssl_robustbench
 from ssl_robustbench.benchmarks import BENCHMARKS
 from ssl_robustbench.benchmarks.base import top1_accuracy
-from ssl_robustbench.config import EvalConfig, config_hash
+from ssl_robustbench.config import EvalConfig, protocol_hash
 from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_json, stable_hash
@@ -44,8 +44,8 @@ class EvalRun:
 
 
 def default_run_dir(cfg: EvalConfig) -> Path:
-    """``<run.out>/<model id>-<config hash[:8]>``."""
-    return Path(cfg.run.out) / f"{resolve_card(cfg.model, arch=cfg.arch).id}-{config_hash(cfg)[:8]}"
+    """``<run.out>/<model id>-<protocol hash[:8]>``."""
+    return Path(cfg.run.out) / f"{resolve_card(cfg.model, arch=cfg.arch).id}-{protocol_hash(cfg)[:8]}"
 
 
 def _loader(ds: torch.utils.data.Dataset, cfg: EvalConfig) -> DataLoader:
@@ -84,7 +84,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     device = resolve_device(cfg.run.device)
     card = resolve_card(cfg.model, arch=cfg.arch)
     run_dir = run_dir or default_run_dir(cfg)
-    start_run(run_dir, cfg, device)
+    start_run(run_dir, cfg, device, extra={"protocol_hash": protocol_hash(cfg)})
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
     loaded = load_model(card, cache_dir=cache)
@@ -105,7 +105,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     rows = read_table(run_dir / "results.json") if (run_dir / "results.json").is_file() else []
     done = {(r.suite, r.condition, r.severity) for r in rows}
     base = dict(model_id=card.id, method=card.method, arch=card.arch, seed=cfg.run.seed,
-                probe_id=probe.record.get("probe_id", "external"), config_hash=config_hash(cfg),
+                probe_id=probe.record.get("probe_id", "external"), config_hash=protocol_hash(cfg),
                 version=ssl_robustbench.__version__)
     for suite in cfg.suites:
         bench = BENCHMARKS.get(suite)()

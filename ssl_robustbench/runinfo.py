@@ -69,13 +69,14 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def start_run(run_dir: Path, cfg: Any, device: torch.device) -> dict[str, Any]:
-    """Writes ``config.yaml`` (resolved) and ``environment.json`` into ``run_dir``; returns the environment.
+def start_run(run_dir: Path, cfg: Any, device: torch.device, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Writes ``config.yaml`` (resolved, with its hash and ``extra``) and ``environment.json`` into ``run_dir``;
+    returns the environment.
 
     A run directory whose recorded config differs from ``cfg`` is refused, so a resume never mixes protocols.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump({**to_dict(cfg), "config_hash": config_hash(cfg)}, sort_keys=False)
+    text = yaml.safe_dump({**to_dict(cfg), "config_hash": config_hash(cfg), **(extra or {})}, sort_keys=False)
     cfg_file = run_dir / "config.yaml"
     if cfg_file.is_file():
         old = yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}

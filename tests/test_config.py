@@ -1,6 +1,6 @@
 import pytest
 
-from ssl_robustbench.config import EvalConfig, build, config_hash, parse_overrides, resolve, to_dict
+from ssl_robustbench.config import EvalConfig, build, config_hash, parse_overrides, protocol_hash, resolve, to_dict
 from ssl_robustbench.errors import UserError
 
 
@@ -37,3 +37,9 @@ def test_hash_ignores_where_the_run_executes_but_not_the_protocol():
     assert config_hash(a) == config_hash(b)
     assert len({config_hash(a), config_hash(c), config_hash(d)}) == 3
     assert to_dict(a)["suites"] == ["clean"]
+
+
+def test_protocol_hash_is_shared_by_models_under_one_protocol():
+    a, b = build(EvalConfig, {"model": "x"}), build(EvalConfig, {"model": "y"})
+    assert protocol_hash(a) == protocol_hash(b) and config_hash(a) != config_hash(b)
+    assert protocol_hash(a) != protocol_hash(build(EvalConfig, {"model": "x", "data": {"eval_limit": 10}}))

@@ -20,6 +20,7 @@ from ssl_robustbench.config import EvalConfig, build
 from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.evaluation import run_eval
 from ssl_robustbench.results import read_table
+from ssl_robustbench.results.store import load_store
 from ssl_robustbench.zoo.download import cache_root
 
 
@@ -47,7 +48,7 @@ def test_run_directory_holds_provenance_results_and_plot(demo):
     assert model["load_report"]["missing"] == [] and len(model["checkpoint_sha256"]) == 64
     rows = read_table(run_dir / "results.parquet")
     assert [(r.suite, r.condition, r.metric, r.n) for r in rows] == [("clean", "clean", "top1", 2000)]
-    assert rows[0].config_hash == cfg["config_hash"] and rows[0].probe_id != "external"
+    assert rows[0].config_hash == cfg["protocol_hash"] and rows[0].probe_id != "external"
     assert "top1" in output and "clean" in output  # the rich summary table
 
 
@@ -59,6 +60,21 @@ def test_ssl_network_clearly_beats_a_random_network(demo):
     ssl, rand = top1(demo["embedded-simclr-tinyresnet"][0]), top1(demo["embedded-random-tinyresnet"][0])
     assert ssl >= rand + 0.15, (ssl, rand)
     assert rand > 0.12  # above chance: the probe works on random features too
+
+
+def test_both_models_share_the_protocol_and_land_on_one_leaderboard(demo, tmp_path):
+    ssl_row = read_table(demo["embedded-simclr-tinyresnet"][0] / "results.csv")[0]
+    rand_row = read_table(demo["embedded-random-tinyresnet"][0] / "results.csv")[0]
+    assert ssl_row.config_hash == rand_row.config_hash
+    store = tmp_path / "store"
+    for model in demo:
+        result = CliRunner().invoke(main, ["submit", str(demo[model][0]), "--to", str(store)])
+        assert result.exit_code == 0, result.output
+    cards, errors = load_store(store)
+    assert errors == [] and len(cards) == 2
+    board = (store / "LEADERBOARD.md").read_text().splitlines()
+    lines = [ln for ln in board if ln.startswith("| 1 ") or ln.startswith("| 2 ")]
+    assert "embedded-simclr-tinyresnet" in lines[0] and "embedded-random-tinyresnet" in lines[1]
 
 
 def test_rerun_resumes_from_saved_probe_and_rows(demo):
@@ -91,7 +107,7 @@ SHIFTS = {
 def test_shifts_lower_accuracy_measurably(demo, shift):
     run_dir, _ = demo["embedded-simclr-tinyresnet"]
     recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
-    recorded.pop("config_hash")
+    recorded.pop("config_hash"), recorded.pop("protocol_hash")
     result = run_eval(build(EvalConfig, recorded), run_dir=run_dir)  # resumes: the saved probe, no new rows
     model = result.loaded.model.eval()
     ds = build_dataset("embedded", DataRequest(split="test", preprocess=result.loaded.card.preprocess,

@@ -77,7 +77,7 @@ def cards_from_run(run_dir: Path) -> list[dict[str, Any]]:
                       "license": m["license"], "pretrain_data": m["pretrain_data"],
                       "checkpoint_sha256": model["checkpoint_sha256"]},
             "suite": suite,
-            "protocol": {"config_hash": config["config_hash"], "dataset": config["data"]["name"],
+            "protocol": {"config_hash": config["protocol_hash"], "dataset": config["data"]["name"],
                          "eval_split": config["data"]["eval_split"], "subset_size": config["data"]["eval_limit"],
                          "seed": config["run"]["seed"], "epsilon": None,
                          "preprocessing": {k: m[k] for k in ("input_size", "crop_pct", "interpolation")},

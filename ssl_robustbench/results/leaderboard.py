@@ -118,8 +118,9 @@ def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None) -> Non
     for suite, frame in tables.items():
         table = Table(title=Text(f"leaderboard: {suite}"))
         for col in frame.columns:
-            table.add_column(Text(str(col)), justify="right" if frame[col].dtype.kind in "fi" else "left",
-                             no_wrap=col == "model", overflow="fold")
+            numeric = frame[col].dtype.kind in "fi"
+            table.add_column(Text(str(col)), justify="right" if numeric else "left",
+                             no_wrap=numeric or col == "model", overflow="fold")
         for rec in frame.itertuples(index=False):
             table.add_row(*(Text(_cell(v)) for v in rec))
         console.print(table)
