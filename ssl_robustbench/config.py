@@ -43,7 +43,7 @@ class ProbeConfig:
 
     standardize: bool = True
     weight_decay: float = 1e-4
-    max_iter: int = 100
+    max_iter: int = 50
     tolerance: float = 1e-6
 
 

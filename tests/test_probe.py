@@ -8,7 +8,7 @@ from ssl_robustbench.config import ProbeConfig
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.probes.features import knn_accuracy
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
-from ssl_robustbench.probes.linear import fit_linear_probe, load_probe, save_probe
+from ssl_robustbench.probes.linear import fit_linear_probe, load_probe, loss_and_grads, save_probe
 
 
 def separable(n=2000, d=32, c=5, seed=0, offset=5.0):
@@ -60,3 +60,15 @@ def test_backbone_change_is_detected():
 def test_knn_on_clusters():
     x, y = separable(n=1000)
     assert knn_accuracy(x[:800], y[:800], x[800:], y[800:], k=5) > 0.95
+
+
+def test_analytic_gradients_match_autograd():
+    g = torch.Generator().manual_seed(0)
+    z, y = torch.randn(64, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (64,), generator=g)
+    w = torch.randn(3, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(z @ w.T + b, y) + 0.5 * 0.1 * (w * w).sum()
+    ref.backward()
+    loss, gw, gb = loss_and_grads(z, torch.nn.functional.one_hot(y, 3).double(), w.detach(), b.detach(),
+                                  weight_decay=0.1)
+    assert torch.allclose(loss, ref) and torch.allclose(gw, w.grad) and torch.allclose(gb, b.grad)

@@ -12,16 +12,17 @@ from ssl_robustbench.fileio import atomic_write_bytes
 from ssl_robustbench.progress import track
 
 
-@torch.no_grad()  # not inference_mode: cached features feed the probe's autograd
 def extract(
     fn: Callable[[torch.Tensor], torch.Tensor], loader: torch.utils.data.DataLoader, *, device: torch.device,
     description: str = "features",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Runs ``fn`` over every batch of ``loader``: returns features [N, D] (float32, CPU) and labels [N]."""
     feats, labels = [], []
-    for x, y in track(loader, total=len(loader), description=description):
-        feats.append(fn(x.to(device, non_blocking=True)).float().cpu())
-        labels.append(torch.as_tensor(y))
+    with torch.inference_mode():
+        for x, y in track(loader, total=len(loader), description=description):
+            feats.append(fn(x.to(device, non_blocking=True)).float().cpu())
+            labels.append(torch.as_tensor(y))
+    # concatenated outside inference mode: ordinary tensors, usable by the probe's optimiser
     return torch.cat(feats), torch.cat(labels)
 
 

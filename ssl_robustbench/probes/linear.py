@@ -29,6 +29,24 @@ class FittedProbe:
     record: dict
 
 
+def loss_and_grads(
+    z: torch.Tensor, onehot: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, weight_decay: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy + ``weight_decay``/2·‖w‖² and its analytic gradients (two matmuls, no autograd graph).
+
+    Args:
+        z: [N, D] standardized features.
+        onehot: [N, C] one-hot labels.
+        w: [C, D] weights.
+        b: [C] biases.
+    """
+    logits = z @ w.T + b
+    lse = torch.logsumexp(logits, dim=1)
+    loss = (lse - (logits * onehot).sum(1)).mean() + 0.5 * weight_decay * (w * w).sum()
+    delta = (torch.exp(logits - lse[:, None]) - onehot) / len(z)
+    return loss, delta.T @ z + weight_decay * w, delta.sum(0)
+
+
 def fit_linear_probe(
     features: torch.Tensor, labels: torch.Tensor, *, num_classes: int, cfg: ProbeConfig, seed: int = 0
 ) -> FittedProbe:
@@ -48,11 +66,11 @@ def fit_linear_probe(
     b = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=cfg.max_iter, tolerance_grad=cfg.tolerance,
                             tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+    onehot = F.one_hot(labels, num_classes).to(x.dtype)
 
+    @torch.no_grad()
     def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(z @ w.T + b, labels) + 0.5 * cfg.weight_decay * (w * w).sum()
-        loss.backward()
+        loss, w.grad, b.grad = loss_and_grads(z, onehot, w, b, weight_decay=cfg.weight_decay)
         return loss
 
     opt.step(closure)
