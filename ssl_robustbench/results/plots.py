@@ -39,8 +39,9 @@ def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
     clean = _clean_by_model(cards)
     if clean:
         names = sorted(clean, key=clean.get, reverse=True)
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 2), 3.4))
-        ax.barh(names[::-1], [clean[n] for n in names[::-1]], color="#4c72b0")
+        fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(names) + 1.2))
+        bars = ax.barh(names[::-1], [clean[n] for n in names[::-1]], color="#4c72b0")
+        ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
         ax.set_xlabel("clean top-1 (%)")
         ax.set_xlim(0, 100)
         paths.append(_save(fig, directory / "clean_top1.png"))
