@@ -87,7 +87,7 @@ def _no_constant(name: str) -> float:
 def is_git_store(spec: str) -> bool:
     """A URL git understands, a bare repository, or a working tree; a plain directory is not."""
     path = Path(spec)
-    if "://" in spec or (":" in spec and not path.exists() and "@" in spec):
+    if "://" in spec or (":" in spec and not path.exists()):  # URL or scp-like host:path
         return True
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
