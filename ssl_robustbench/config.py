@@ -48,6 +48,30 @@ class ProbeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdvConfig:
+    """The adversarial suite: threat model, attacks, subset and finetuning protocol.
+
+    ``eps`` None means 8/255 for inputs up to 96 px and 4/255 above; ``pgd_step_size`` None means ε/4.
+    ``protocol`` is ``slf``, ``alf``, ``aff`` (recipes in ``benchmarks/adversarial/``) or ``probe`` (the shared
+    L-BFGS probe); ``epochs`` overrides the recipe's epochs. ``autoattack`` is ``standard``, ``plus``, ``rand``
+    or ``none``.
+    """
+
+    norm: str = "Linf"
+    eps: float | None = None
+    n: int = 1000
+    pgd_steps: int = 20
+    pgd_step_size: float | None = None
+    pgd_restarts: int = 1
+    pgd_loss: str = "ce"
+    autoattack: str = "standard"
+    protocol: str = "slf"
+    epochs: int | None = None
+    batch_size: int = 250
+    amp: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Where and how a run executes."""
 
@@ -68,6 +92,7 @@ class EvalConfig:
     data: DataConfig = DataConfig()
     probe: ProbeConfig = ProbeConfig()
     suites: tuple[str, ...] = ("clean",)
+    adv: AdvConfig = AdvConfig()
     run: RunConfig = RunConfig()
 
 
@@ -194,6 +219,8 @@ def config_hash(cfg: Any, *, exclude: tuple[str, ...] = ()) -> str:
 
 
 def protocol_hash(cfg: Any) -> str:
-    """The evaluation protocol (data, probe recipe, suites, seed): what must match for two models' rows to be
-    compared. Stored as ``config_hash`` in result rows and cards."""
-    return config_hash(cfg, exclude=("model", "arch"))
+    """The evaluation protocol (data, probe recipe, suites and their settings, seed): what must match for two
+    models' rows to be compared. Stored as ``config_hash`` in result rows and cards. The ``adv`` section counts
+    only when the adversarial suite runs."""
+    unused = () if "adversarial" in getattr(cfg, "suites", ()) else ("adv",)
+    return config_hash(cfg, exclude=("model", "arch", *unused))

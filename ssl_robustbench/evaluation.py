@@ -15,10 +15,9 @@ from torch.utils.data import DataLoader
 
 import ssl_robustbench
 from ssl_robustbench.benchmarks import BENCHMARKS
-from ssl_robustbench.benchmarks.base import top1_accuracy
+from ssl_robustbench.benchmarks.base import EvalContext
 from ssl_robustbench.config import EvalConfig, protocol_hash
 from ssl_robustbench.data import DataRequest, build_dataset
-from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_json, stable_hash
 from ssl_robustbench.probes.features import cached_extract
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
@@ -48,11 +47,6 @@ def default_run_dir(cfg: EvalConfig) -> Path:
     return Path(cfg.run.out) / f"{resolve_card(cfg.model, arch=cfg.arch).id}-{protocol_hash(cfg)[:8]}"
 
 
-def _loader(ds: torch.utils.data.Dataset, cfg: EvalConfig) -> DataLoader:
-    return DataLoader(ds, batch_size=cfg.run.batch_size, shuffle=False, num_workers=cfg.run.workers,
-                      pin_memory=torch.cuda.is_available())
-
-
 def fit_or_load_probe(
     loaded: LoadedModel, cfg: EvalConfig, *, run_dir: Path, device: torch.device, cache: Path, req: DataRequest,
     num_classes: int, probe_file: Path | None = None,
@@ -67,7 +61,8 @@ def fit_or_load_probe(
                        "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
                        "data": dataclasses.asdict(req) | {"cache_dir": None, "preprocess": None},
                        "limit": cfg.data.train_limit, "dataset": cfg.data.name})
-    feats, labels = cached_extract(loaded.model.features, _loader(train, cfg), device=device,
+    loader = DataLoader(train, batch_size=cfg.run.batch_size, num_workers=cfg.run.workers)
+    feats, labels = cached_extract(loaded.model.features, loader, device=device,
                                    cache_file=cache / "features" / f"{key}.safetensors",
                                    description="train features")
     probe = fit_linear_probe(feats, labels, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed)
@@ -103,22 +98,18 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     model.head = probe.head.to(device)
     model.eval()
     rows = read_table(run_dir / "results.json") if (run_dir / "results.json").is_file() else []
-    done = {(r.suite, r.condition, r.severity) for r in rows}
     base = dict(model_id=card.id, method=card.method, arch=card.arch, seed=cfg.run.seed,
                 probe_id=probe.record.get("probe_id", "external"), config_hash=protocol_hash(cfg),
                 version=ssl_robustbench.__version__)
+    ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
+                      train=lambda: build_dataset(cfg.data.name, req, limit=cfg.data.train_limit), cfg=cfg,
+                      device=device, run_dir=run_dir)
     for suite in cfg.suites:
         bench = BENCHMARKS.get(suite)()
-        for cond in bench.conditions():
-            if (suite, cond.name, cond.severity) in done:
-                continue
-            loader = _loader(bench.dataset(cond, clean), cfg)
-            correct, total = top1_accuracy(model, loader, device=device, transform=bench.transform(cond),
-                                           seed=cfg.run.seed, description=f"{suite} {cond.name}")
-            if total == 0:
-                raise UserError(f"condition {cond.name} of suite {suite} has no images")
-            rows.append(ResultRow(**base, suite=suite, condition=cond.name, severity=cond.severity, metric="top1",
-                                  value=correct / total, n=total, created_at=ResultRow.now()))
+        done = {(r.condition, r.severity) for r in rows if r.suite == suite}
+        for m in bench.measure(ctx, done=done):
+            rows.append(ResultRow(**base, suite=suite, condition=m.condition, severity=m.severity, metric=m.metric,
+                                  value=m.value, n=m.n, created_at=ResultRow.now()))
             write_table(rows, run_dir)
     write_table(rows, run_dir)
     plot_accuracy(rows, run_dir / "accuracy.png")

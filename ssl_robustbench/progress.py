@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
@@ -14,8 +15,9 @@ T = TypeVar("T")
 console = Console(stderr=True)
 
 
-def track(items: Iterable[T], *, total: int | None, description: str) -> Iterator[T]:
-    """Yields from ``items`` while showing a progress bar with counts, elapsed and remaining time.
+@contextlib.contextmanager
+def progress_bar(*, total: int | None, description: str) -> Iterator[Callable[..., None]]:
+    """A progress bar with counts, elapsed and remaining time; yields ``update(advance=1, description=None)``.
 
     ``SSL_ROBUSTBENCH_PROGRESS=0`` turns bars off.
     """
@@ -24,6 +26,16 @@ def track(items: Iterable[T], *, total: int | None, description: str) -> Iterato
                TimeRemainingColumn())
     with Progress(*columns, console=console, disable=disable, transient=False) as bar:
         task = bar.add_task(description, total=total)
+
+        def update(advance: int = 1, description: str | None = None) -> None:
+            bar.update(task, advance=advance, **({"description": description} if description else {}))
+
+        yield update
+
+
+def track(items: Iterable[T], *, total: int | None, description: str) -> Iterator[T]:
+    """Yields from ``items`` while showing a progress bar (see ``progress_bar``)."""
+    with progress_bar(total=total, description=description) as update:
         for item in items:
             yield item
-            bar.advance(task)
+            update()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
 
@@ -22,14 +25,54 @@ class Condition:
     severity: int = 0
 
 
+@dataclasses.dataclass
+class EvalContext:
+    """What a suite may use: the classifier (backbone + shared probe), the clean evaluation set, a builder of the
+    train split (for finetuning protocols), the run's config and directory."""
+
+    model: torch.nn.Module
+    clean: Dataset
+    train: Callable[[], Dataset]
+    num_classes: int
+    input_size: int
+    cfg: Any
+    device: torch.device
+    run_dir: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One number a suite measured (becomes a ResultRow)."""
+
+    condition: str
+    severity: int
+    metric: str
+    value: float
+    n: int
+
+
 class Benchmark:
     """A suite of conditions. Each condition is either a dataset of its own (``dataset``) or an on-device
-    transform of clean batches (``transform``); the defaults are the clean data, untouched."""
+    transform of clean batches (``transform``); the defaults are the clean data, untouched. Suites that need more
+    (attacks, finetuning) override ``measure``."""
 
     name: str = ""
 
     def conditions(self) -> list[Condition]:
         raise NotImplementedError
+
+    def measure(self, ctx: EvalContext, *, done: set[tuple[str, int]]) -> Iterator[Measurement]:
+        """Yields the top-1 of every condition not in ``done`` ((condition, severity) pairs already measured)."""
+        for cond in self.conditions():
+            if (cond.name, cond.severity) in done:
+                continue
+            loader = DataLoader(self.dataset(cond, ctx.clean), batch_size=ctx.cfg.run.batch_size,
+                                num_workers=ctx.cfg.run.workers)
+            correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond),
+                                           seed=ctx.cfg.run.seed, description=f"{self.name} {cond.name}")
+            if total == 0:
+                raise UserError(f"condition {cond.name} of suite {self.name} has no images")
+            yield Measurement(cond.name, cond.severity, "top1", correct / total, total)
 
     def dataset(self, condition: Condition, clean: Dataset) -> Dataset:
         """The images of ``condition`` (default: the clean evaluation set)."""

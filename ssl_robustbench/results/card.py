@@ -66,6 +66,8 @@ def cards_from_run(run_dir: Path) -> list[dict[str, Any]]:
     model = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
     probe = load_probe_record(run_dir / "probe.safetensors") if (run_dir / "probe.safetensors").is_file() else {}
     rows = read_table(run_dir / "results.json")
+    sanity_file = run_dir / "adversarial" / "sanity.json"
+    flags = json.loads(sanity_file.read_text(encoding="utf-8"))["flags"] if sanity_file.is_file() else []
     cards = []
     for suite in dict.fromkeys(r.suite for r in rows):
         suite_rows = [r for r in rows if r.suite == suite]
@@ -79,18 +81,27 @@ def cards_from_run(run_dir: Path) -> list[dict[str, Any]]:
             "suite": suite,
             "protocol": {"config_hash": config["protocol_hash"], "dataset": config["data"]["name"],
                          "eval_split": config["data"]["eval_split"], "subset_size": config["data"]["eval_limit"],
-                         "seed": config["run"]["seed"], "epsilon": None,
+                         "seed": config["run"]["seed"], "epsilon": _epsilon(suite_rows),
                          "preprocessing": {k: m[k] for k in ("input_size", "crop_pct", "interpolation")},
                          "probe": {"id": suite_rows[0].probe_id, "recipe": probe.get("recipe", config["probe"])}},
             "rows": records,
             "rows_sha256": rows_digest(records),
             "aggregates": aggregate(suite_rows),
-            "sanity_flags": [],
+            "sanity_flags": flags if suite == "adversarial" else [],
             "hardware": {k: env.get(k) for k in ("device", "gpu", "cpu_threads", "platform", "torch")},
             "version": env.get("ssl_robustbench", suite_rows[0].version),
             "created_at": max(r.created_at for r in suite_rows),
         })
     return cards
+
+
+def _epsilon(rows: list[ResultRow]) -> float | None:
+    """ε from condition names such as ``slf/pgd20 Linf eps=8/255`` (None for suites without attacks)."""
+    for r in rows:
+        match = re.search(r"eps=([0-9.]+)(?:/([0-9]+))?", r.condition)
+        if match:
+            return float(match.group(1)) / (float(match.group(2)) if match.group(2) else 1.0)
+    return None
 
 
 def _need(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

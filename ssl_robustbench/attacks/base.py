@@ -1,0 +1,56 @@
+"""Threat models and the attack registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from fractions import Fraction
+
+import torch
+
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.registry import Registry
+
+NORMS = ("Linf", "L2")
+
+#: An attack maps (x [B,3,H,W] in [0,1], y [B]) to adversarial x in [0,1] inside the threat model's ball.
+Perturb = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Factories ``(model, threat, **options) -> Perturb``.
+ATTACKS: Registry[Callable[..., Perturb]] = Registry("attack")
+
+
+@dataclasses.dataclass(frozen=True)
+class ThreatModel:
+    """An ε-ball in ``norm`` around each clean image, intersected with the [0,1] box."""
+
+    norm: str
+    eps: float
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise UserError(f"norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
+        if not self.eps > 0:
+            raise UserError(f"eps must be > 0, got {self.eps}")
+
+    @property
+    def label(self) -> str:
+        """``Linf eps=8/255`` (a fraction of 255 when it is one, else the decimal)."""
+        frac = Fraction(self.eps).limit_denominator(255)
+        eps = f"{frac.numerator * 255 // frac.denominator}/255" if 255 % frac.denominator == 0 and abs(
+            float(frac) - self.eps) < 1e-9 else f"{self.eps:g}"
+        return f"{self.norm} eps={eps}"
+
+    def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Projects ``x_adv`` onto the ball around ``x`` and clamps to [0, 1]."""
+        delta = x_adv - x
+        if self.norm == "Linf":
+            delta = delta.clamp(-self.eps, self.eps)
+        else:
+            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+            delta = delta * (self.eps / norms).clamp(max=1.0)
+        return (x + delta).clamp(0, 1)
+
+
+def default_eps(input_size: int) -> float:
+    """8/255 for CIFAR-size inputs (up to 96 px: CIFAR, STL-10, the embedded set), 4/255 for ImageNet-size."""
+    return 8 / 255 if input_size <= 96 else 4 / 255

@@ -1,0 +1,45 @@
+"""Signs of gradient masking or a broken model, in the spirit of AutoAttack's checks and RobustBench's
+``unreliable`` mark. Each check returns a short flag string when it trips; flagged results get a warning."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def randomized_forward(model: torch.nn.Module, x: torch.Tensor) -> str | None:
+    """Two forward passes of the same batch differ (dropout left on, stochastic defences)."""
+    a, b = model(x), model(x)
+    return None if torch.allclose(a, b, rtol=1e-4, atol=1e-5) else "randomized forward pass"
+
+
+@torch.no_grad()
+def softmax_outputs(model: torch.nn.Module, x: torch.Tensor) -> str | None:
+    """The model returns probabilities (non-negative rows summing to 1), not logits."""
+    out = model(x).float()
+    if out.min() >= 0 and torch.allclose(out.sum(1), torch.ones(len(out), device=out.device), atol=1e-4):
+        return "softmax outputs instead of logits"
+    return None
+
+
+def zero_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> str | None:
+    """The cross-entropy's input gradient is exactly zero for some samples."""
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+    zero = (grad.flatten(1).abs().amax(1) == 0).float().mean().item()
+    return f"zero gradients for {zero:.0%} of inputs" if zero > 0 else None
+
+
+def black_box_beats_white_box(accuracy: dict[str, float]) -> str | None:
+    """Square (black-box) still fools points that every gradient attack before it missed."""
+    names = list(accuracy)
+    if "square" not in names:
+        return None
+    before = accuracy[names[names.index("square") - 1]]
+    return "black-box (Square) beats white-box attacks" if accuracy["square"] < before else None
+
+
+def more_steps_help_model(fewer: float, more: float, *, tolerance: float = 0.01) -> str | None:
+    """Robust accuracy rises when PGD gets more steps (it should only fall)."""
+    return "PGD accuracy rises with more steps" if more > fewer + tolerance else None

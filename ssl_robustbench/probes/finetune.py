@@ -1,0 +1,139 @@
+"""Finetuning protocols of adversarial SSL evaluation: SLF, ALF and AFF (as in ACL, Jiang et al. NeurIPS 2020;
+DynACL, Luo et al. ICLR 2023; ASTrA, Chhipa et al. ICLR 2025).
+
+- SLF: frozen encoder, linear head trained on clean images.
+- ALF: frozen encoder, linear head trained on PGD adversarial examples of the current encoder+head.
+- AFF: encoder and head trained end to end with TRADES (Zhang et al., ICML 2019).
+
+Recipes live in ``benchmarks/adversarial/<protocol>.yaml``; ``epochs`` can be overridden (tests scale it down).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ssl_robustbench.attacks.base import ThreatModel
+from ssl_robustbench.attacks.pgd import pgd
+from ssl_robustbench.backbones import ImageClassifier
+from ssl_robustbench.config import build, load_yaml
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.progress import track
+
+PROTOCOLS = ("slf", "alf", "aff")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneRecipe:
+    """One protocol's recipe (see the YAML files for the published values)."""
+
+    protocol: str
+    epochs: int = 25
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    milestones: tuple[int, ...] = (10, 20)
+    gamma: float = 0.1
+    batch_size: int = 512
+    crop_pad: int | None = None
+    flip: bool = True
+    attack_steps: int = 10
+    attack_step_size: float = 2 / 255
+    trades_beta: float = 6.0
+
+
+def recipe_dir() -> Path:
+    """``benchmarks/adversarial`` of this source tree."""
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "adversarial"
+
+
+def load_recipe(protocol: str, *, epochs: int | None = None) -> FinetuneRecipe:
+    """Reads ``<protocol>.yaml``; ``epochs`` overrides the recipe's (a scaled-down run)."""
+    if protocol not in PROTOCOLS:
+        raise UserError(f"protocol must be one of {', '.join(PROTOCOLS)} or probe, not {protocol!r}")
+    recipe = build(FinetuneRecipe, load_yaml(recipe_dir() / f"{protocol}.yaml"), where=f"{protocol}.")
+    return dataclasses.replace(recipe, epochs=epochs) if epochs is not None else recipe
+
+
+def random_crop_flip(x: torch.Tensor, *, pad: int, flip: bool, g: torch.Generator) -> torch.Tensor:
+    """RandomCrop(size, padding=pad, zero fill) + RandomHorizontalFlip, per sample, as one batched gather."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, x.shape[1], h, w + 2 * pad)
+    out = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, x.shape[1], h, w)
+    out = out.gather(3, cols)
+    if flip:
+        mirror = torch.rand(b, generator=g, device=x.device) < 0.5
+        out = torch.where(mirror.view(b, 1, 1, 1), out.flip(3), out)
+    return out
+
+
+def _trades_adversary(model: nn.Module, x: torch.Tensor, threat: ThreatModel, recipe: FinetuneRecipe,
+                      g: torch.Generator) -> torch.Tensor:
+    """TRADES' inner maximisation: ascend KL(f(x) ‖ f(x')) from a small random start (model in eval mode)."""
+    with torch.no_grad():
+        target = F.softmax(model(x), dim=1)
+    adv = (x + 0.001 * torch.randn(x.shape, generator=g, device=x.device)).clamp(0, 1)
+    for _ in range(recipe.attack_steps):
+        adv.requires_grad_(True)
+        kl = F.kl_div(F.log_softmax(model(adv), dim=1), target, reduction="sum")
+        (grad,) = torch.autograd.grad(kl, adv)
+        with torch.no_grad():
+            adv = threat.project(adv + recipe.attack_step_size * grad.sign(), x)
+    return adv.detach()
+
+
+def finetune(
+    model: ImageClassifier, train: Dataset, *, recipe: FinetuneRecipe, threat: ThreatModel, num_classes: int,
+    device: torch.device, seed: int = 0,
+) -> dict[str, Any]:
+    """Trains ``model.head`` (SLF, ALF) or the whole model (AFF) in place; returns a record of the run."""
+    torch.manual_seed(seed)
+    model.head = nn.Linear(model.backbone.num_features, num_classes).to(device)
+    full = recipe.protocol == "aff"
+    model.backbone.requires_grad_(full)
+    params = list(model.parameters()) if full else list(model.head.parameters())
+    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=recipe.gamma)
+    shuffle = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)
+    loader = DataLoader(train, batch_size=recipe.batch_size, shuffle=True, generator=shuffle)
+    losses = []
+    for epoch in range(recipe.epochs):
+        total = 0.0
+        label = f"{recipe.protocol} epoch {epoch + 1}/{recipe.epochs}"
+        for x, y in track(loader, total=len(loader), description=label):
+            x, y = x.to(device), torch.as_tensor(y).to(device)
+            x = random_crop_flip(x, pad=recipe.crop_pad or max(1, x.shape[-1] // 8), flip=recipe.flip, g=g)
+            model.eval()  # frozen encoders keep their BatchNorm statistics; attacks run in eval mode
+            if recipe.protocol == "alf":
+                x = pgd(model, x, y, threat=threat, steps=recipe.attack_steps, step_size=recipe.attack_step_size,
+                        seed=int(torch.randint(0, 2**31, (1,), generator=shuffle)))
+            if full:
+                adv = _trades_adversary(model, x, threat, recipe, g)
+                model.train()
+                logits = model(x)
+                kl = F.kl_div(F.log_softmax(model(adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+                loss = F.cross_entropy(logits, y) + recipe.trades_beta * kl
+            else:
+                with torch.no_grad():
+                    feats = model.features(x)
+                loss = F.cross_entropy(model.head(feats), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        sched.step()
+        losses.append(total / max(1, len(loader)))
+    model.eval()
+    model.backbone.requires_grad_(False)
+    return {"recipe": dataclasses.asdict(recipe), "epoch_losses": losses}
