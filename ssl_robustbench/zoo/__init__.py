@@ -89,7 +89,8 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
     backbone = build_backbone(card.arch, **card.features)
     raw = read_checkpoint(path)
     state = select_state_dict(raw, card.checkpoint_key, where=card.id)
-    state = remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed)
+    state = remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed,
+                       bn_branch=card.bn_branch)
     report = strict_load(backbone, state, ignore_keys=card.ignore_keys, allowed_missing=card.allowed_missing,
                          where=card.id)
     model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()

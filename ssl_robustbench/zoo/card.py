@@ -48,6 +48,7 @@ class ZooCard:
     keep_only_prefixed: bool = False
     ignore_keys: tuple[str, ...] = ()
     allowed_missing: tuple[str, ...] = ()
+    bn_branch: str | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     input_size: int = 224
@@ -121,6 +122,8 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
         raise fail("crop_pct must be in (0, 1]")
     if kwargs.get("interpolation", "bilinear") not in INTERPOLATIONS:
         raise fail(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+    if kwargs.get("bn_branch") not in (None, "normal", "pgd"):
+        raise fail("bn_branch must be normal or pgd (dual-BN checkpoints)")
     if not isinstance(kwargs.get("features", {}), dict):
         raise fail("features must be a mapping (e.g. {pool: avg})")
     return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)

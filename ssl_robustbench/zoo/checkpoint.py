@@ -61,17 +61,31 @@ def select_state_dict(obj: Any, key: str | None, *, where: str) -> dict[str, tor
     return tensors
 
 
+#: Dual-BN encoders of ACL-style adversarial SSL keep two BatchNorm branches per layer, ``<bn>.bn_list.0.*``
+#: (clean, "normal") and ``<bn>.bn_list.1.*`` (adversarial, "pgd").
+BN_BRANCHES = {"normal": "0", "pgd": "1"}
+_DUAL_BN = re.compile(r"^(.*)\.bn_list\.(\d+)\.([^.]+)$")
+
+
 def remap_keys(
-    state: dict[str, torch.Tensor], *, strip_prefixes: tuple[str, ...] = (), keep_only_prefixed: bool = False
+    state: dict[str, torch.Tensor], *, strip_prefixes: tuple[str, ...] = (), keep_only_prefixed: bool = False,
+    bn_branch: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Strips the first matching prefix from each key; with ``keep_only_prefixed`` keys matching none are dropped
-    (e.g. MoCo's key encoder and queue beside ``module.encoder_q.``)."""
+    (e.g. MoCo's key encoder and queue beside ``module.encoder_q.``). With ``bn_branch`` (``normal`` or ``pgd``)
+    a dual-BN checkpoint's chosen branch becomes the plain BatchNorm and the other branch is dropped."""
     out = {}
     for key, value in state.items():
         prefix = next((p for p in strip_prefixes if key.startswith(p)), None)
         if prefix is None and keep_only_prefixed:
             continue
-        out[key[len(prefix):] if prefix else key] = value
+        key = key[len(prefix):] if prefix else key
+        match = _DUAL_BN.match(key) if bn_branch else None
+        if match:
+            if match.group(2) != BN_BRANCHES[bn_branch]:
+                continue
+            key = f"{match.group(1)}.{match.group(3)}"
+        out[key] = value
     return out
 
 
