@@ -74,8 +74,8 @@ def fit_or_load_probe(
 
 def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None) -> EvalRun:
     """Runs every suite of ``cfg`` and returns the rows (also written to ``run_dir``)."""
-    for suite in cfg.suites:
-        BENCHMARKS.get(suite)  # unknown suite names fail before any work
+    for suite in cfg.suites:  # unknown suites and bad suite settings fail before any work
+        BENCHMARKS.get(suite)().check(cfg)
     device = resolve_device(cfg.run.device)
     card = resolve_card(cfg.model, arch=cfg.arch)
     run_dir = run_dir or default_run_dir(cfg)

@@ -143,3 +143,24 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
         read_checkpoint(tmp_path / "x.safetensors")
     with pytest.raises(UserError, match="checkpoint not found"):
         read_checkpoint(tmp_path / "none.pth")
+
+
+@pytest.mark.parametrize("branch, offset", [("pgd", 1.0), ("normal", 0.0)])
+def test_dual_bn_checkpoint_loads_the_chosen_branch(tmp_path, branch, offset):
+    source = build_backbone("tiny_resnet")
+    bn_names = {n for n, m in source.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    state = {}
+    for key, value in source.state_dict().items():
+        module, _, leaf = key.rpartition(".")
+        if module in bn_names:  # ACL's dual BN: bn_list.0 = clean ("normal"), bn_list.1 = adversarial ("pgd")
+            state[f"module.{module}.bn_list.0.{leaf}"] = value.clone()
+            state[f"module.{module}.bn_list.1.{leaf}"] = value + 1 if value.is_floating_point() else value
+        else:
+            state[f"module.{key}"] = value
+    path = tmp_path / "acl.pt"
+    torch.save({"state_dict": state, "epoch": 1000}, path)
+    card = dataclasses.replace(next(c for c in PUBLIC if c.id == "dino-rn50"), arch="tiny_resnet", bn_branch=branch,
+                               checkpoint_key="state_dict", strip_prefixes=("module.",), source=Source(path=str(path)))
+    loaded = load_model(card).model.backbone.state_dict()
+    assert torch.equal(loaded["stem.1.weight"], source.state_dict()["stem.1.weight"] + offset)
+    assert torch.equal(loaded["stem.0.weight"], source.state_dict()["stem.0.weight"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save
@@ -63,13 +64,21 @@ class AdversarialBenchmark(Benchmark):
 
     name = "adversarial"
 
+    def check(self, cfg: Any) -> None:
+        adv = cfg.adv
+        ThreatModel(adv.norm, adv.eps if adv.eps is not None else 1.0)  # validates norm and ε
+        if adv.n < 1 or adv.pgd_steps < 1 or adv.batch_size < 1 or adv.pgd_restarts < 1:
+            raise UserError("adv.n, adv.pgd_steps, adv.pgd_restarts and adv.batch_size must be ≥ 1")
+        if adv.autoattack not in ("standard", "plus", "rand", "none"):
+            raise UserError(f"adv.autoattack must be standard, plus, rand or none, not {adv.autoattack!r}")
+        if adv.pgd_loss not in ("ce", "dlr"):
+            raise UserError(f"adv.pgd_loss must be ce or dlr, not {adv.pgd_loss!r}")
+        if adv.protocol != "probe":
+            load_recipe(adv.protocol, epochs=adv.epochs)
+
     def measure(self, ctx: EvalContext, *, done: set[tuple[str, int]]) -> Iterator[Measurement]:
         adv = ctx.cfg.adv
         threat = ThreatModel(adv.norm, adv.eps if adv.eps is not None else default_eps(ctx.input_size))
-        if adv.n < 1 or adv.pgd_steps < 1 or adv.batch_size < 1:
-            raise UserError("adv.n, adv.pgd_steps and adv.batch_size must be ≥ 1")
-        if adv.autoattack not in ("standard", "plus", "rand", "none"):
-            raise UserError(f"adv.autoattack must be standard, plus, rand or none, not {adv.autoattack!r}")
         p = adv.protocol
         names = [f"{p}/clean", f"{p}/pgd{adv.pgd_steps} {threat.label}"]
         if adv.autoattack != "none":

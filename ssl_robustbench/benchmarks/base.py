@@ -61,6 +61,9 @@ class Benchmark:
     def conditions(self) -> list[Condition]:
         raise NotImplementedError
 
+    def check(self, cfg: Any) -> None:
+        """Validates the suite's settings in ``cfg`` before any work starts (raise UserError)."""
+
     def measure(self, ctx: EvalContext, *, done: set[tuple[str, int]]) -> Iterator[Measurement]:
         """Yields the top-1 of every condition not in ``done`` ((condition, severity) pairs already measured)."""
         for cond in self.conditions():

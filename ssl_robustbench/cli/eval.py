@@ -14,6 +14,8 @@ Examples:
   robustbench eval --model embedded-random-tinyresnet --out runs/random
   robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val
   robustbench eval --model ckpt.pth --arch torchvision/resnet50 --data cifar10 --data-root ~/data
+  robustbench eval --suite clean --suite adversarial --n-adv 200 --protocol slf   # SA / PGD-20 RA / AutoAttack AA
+  robustbench eval --suite adversarial --set adv.norm=L2 --set adv.eps=0.5 --set adv.autoattack=plus
 """
 
 
@@ -32,20 +34,25 @@ def _model_options(func):
     return func
 
 
-def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw):
+def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, adv=None):
     from ssl_robustbench.config import EvalConfig, resolve
 
     options = prune({"model": model, "arch": arch, "data": {"name": data_name, "root": data_root},
-                     "suites": list(suites) or None, "run": run_section(kw)})
+                     "suites": list(suites) or None, "adv": adv or {}, "run": run_section(kw)})
     return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))
 
 
 @click.command("eval", epilog=_EPILOG)
 @_model_options
-@click.option("--suite", "suites", multiple=True, help="Benchmark suite to run (repeatable; default clean).")
+@click.option("--suite", "suites", multiple=True,
+              help="Benchmark suite to run: clean, adversarial (repeatable; default clean).")
+@click.option("--n-adv", type=int, default=None, help="Images attacked by the adversarial suite (default 1000).")
+@click.option("--protocol", type=click.Choice(["slf", "alf", "aff", "probe"]), default=None,
+              help="Adversarial suite's finetuning protocol (default slf).")
 @run_options
 @friendly_errors
-def eval_command(model, arch, data_name, data_root, probe_file, suites, config_file, overrides, **kw) -> None:
+def eval_command(model, arch, data_name, data_root, probe_file, suites, n_adv, protocol, config_file, overrides,
+                 **kw) -> None:
     """Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, write a results table.
 
     The run directory holds config.yaml, environment.json, model.json, probe.safetensors,
@@ -54,7 +61,8 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, config_f
     from ssl_robustbench.evaluation import run_eval
     from ssl_robustbench.results.summary import print_summary
 
-    cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw)
+    cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw,
+                   adv={"n": n_adv, "protocol": protocol})
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
     print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}")
 
