@@ -28,3 +28,4 @@ lint: $(STAMP)
 
 perf: $(STAMP)
 	$(BIN)/python perf/eval_throughput.py
+	$(BIN)/python perf/attack_throughput.py

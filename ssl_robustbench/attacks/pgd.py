@@ -59,12 +59,14 @@ def pgd(
     g = torch.Generator(device=x.device).manual_seed(seed)
     best = x.clone()
     todo = torch.ones(len(x), dtype=torch.bool, device=x.device)
-    for _ in range(restarts):
+    for restart in range(restarts):
         idx = todo.nonzero().squeeze(1)
         if len(idx) == 0:
             break
         x0, y0 = x[idx], y[idx]
         adv = _random_start(x0, threat, g)
+        if threat.norm == "Linf":  # the ball ∩ [0,1] box as per-pixel bounds: one clamp a step
+            lo, hi = (x0 - threat.eps).clamp_(0, 1), (x0 + threat.eps).clamp_(0, 1)
         for _ in range(steps):
             adv.requires_grad_(True)
             with autocast:
@@ -72,14 +74,14 @@ def pgd(
             (grad,) = torch.autograd.grad(value, adv)
             with torch.no_grad():
                 if threat.norm == "Linf":
-                    adv = adv + alpha * grad.sign()
+                    adv = torch.clamp(torch.add(adv, grad.sign_(), alpha=alpha), lo, hi)
                 else:
                     adv = adv + alpha * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-                adv = threat.project(adv, x0)
-        with torch.no_grad():
-            fooled = model(adv).argmax(1) != y0
+                    adv = threat.project(adv, x0)
         best[idx] = adv.detach()  # only samples not yet fooled are attacked again
-        todo[idx[fooled]] = False
+        if restart + 1 < restarts:  # the last restart needs no check: the caller evaluates the result
+            with torch.no_grad():
+                todo[idx[model(adv).argmax(1) != y0]] = False
     return best
 
 
