@@ -22,7 +22,7 @@ def make_card(model="m-1", suite="clean", values=((("clean", 0), 0.5),), method=
             "protocol": {"config_hash": config, "dataset": "embedded", "eval_split": "test", "subset_size": None,
                          "seed": 0, "epsilon": None, "preprocessing": {"input_size": 64}, "probe": {"id": "p"}},
             "rows": rows, "rows_sha256": rows_digest(rows),
-            "aggregates": {"mean_top1": sum(v for _, v in values) / len(values)},
+            "aggregates": {"mean_top1": sum(v for _, v in values) / len(values)}, "rank_by": "mean_top1",
             "sanity_flags": [], "hardware": {"device": "cpu"}, "version": "0.1.0",
             "created_at": "2026-11-24T00:00:00+00:00"}
 

@@ -49,6 +49,7 @@ def test_sa_ra_aa_rows_card_and_resume(tmp_path):
     cards = {c["suite"]: c for c in cards_from_run(out)}
     adv = validate_card(cards["adversarial"])
     assert adv["protocol"]["epsilon"] == pytest.approx(8 / 255) and cards["clean"]["protocol"]["epsilon"] is None
+    assert adv["rank_by"] == "aa" and adv["aggregates"] == {"aa": aa.value, "ra": ra.value, "sa": sa.value}
     assert adv["sanity_flags"] == json.loads((out / "adversarial" / "sanity.json").read_text())["flags"]
     before = (out / "results.json").read_text()
     again = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 40, "--out", out, *FAST)

@@ -42,6 +42,7 @@ def test_valid_card_passes_and_edits_are_caught():
     (("model", "checkpoint_sha256"), "xyz", "64 hex"),
     (("created_at",), "yesterday", "ISO 8601"),
     (("rows",), [], "must not be empty"),
+    (("rank_by",), "mean_top5", "rank_by must name"),
     (("protocol", "seed"), "0", "must be int"),
 ])
 def test_each_malformed_field_is_named(path, value, message):

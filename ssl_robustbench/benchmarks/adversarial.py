@@ -112,6 +112,15 @@ class AdversarialBenchmark(Benchmark):
         flags = sorted({f for f in flags if f})
         atomic_write_json(state / "sanity.json", {"flags": flags})
 
+    def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
+        """AA (ranks the leaderboard, as in RobustBench), RA and SA."""
+        out = {}
+        for key, marker in (("aa", "/autoattack"), ("ra", "/pgd"), ("sa", "/clean")):
+            values = [m.value for m in measured if marker in m.condition]
+            if values:
+                out[key] = values[0]
+        return out
+
     @staticmethod
     def _static_checks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[str | None]:
         if model.training:

@@ -64,6 +64,11 @@ class Benchmark:
     def check(self, cfg: Any) -> None:
         """Validates the suite's settings in ``cfg`` before any work starts (raise UserError)."""
 
+    def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
+        """The suite's summary numbers, the first one ranks the leaderboard (default: mean top-1)."""
+        values = [m.value for m in measured if m.metric == "top1"]
+        return {"mean_top1": sum(values) / len(values)} if values else {}
+
     def measure(self, ctx: EvalContext, *, done: set[tuple[str, int]]) -> Iterator[Measurement]:
         """Yields the top-1 of every condition not in ``done`` ((condition, severity) pairs already measured)."""
         for cond in self.conditions():

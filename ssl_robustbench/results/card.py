@@ -2,8 +2,9 @@
 
 A card carries the model's identity (zoo card fields and checkpoint sha256), the protocol (config hash,
 dataset and split, preprocessing, probe recipe, subset size, seed, ε where attacks apply), the long rows, their
-aggregates, sanity flags, hardware and date, and ``rows_sha256`` — the hash of its rows' canonical JSON — so a card
-whose rows were edited after the fact is refused. Validation never raises anything but ``CardError``.
+aggregates (``rank_by`` names the one that ranks), sanity flags, hardware and date, and ``rows_sha256`` — the
+hash of its rows' canonical JSON — so a card whose rows were edited after the fact is refused. Validation never
+raises anything but ``CardError``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def aggregate(rows: list[ResultRow]) -> dict[str, float]:
-    """Mean of each metric over the suite's conditions and severities (``top1`` → ``mean_top1``)."""
-    by_metric: dict[str, list[float]] = {}
-    for r in rows:
-        by_metric.setdefault(r.metric, []).append(r.value)
-    return {f"mean_{m}": sum(v) / len(v) for m, v in sorted(by_metric.items())}
+def aggregate(suite: str, rows: list[ResultRow]) -> dict[str, float]:
+    """The suite's aggregates (its Benchmark decides; the first ranks the leaderboard)."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+    from ssl_robustbench.benchmarks.base import Measurement
+
+    measured = [Measurement(r.condition, r.severity, r.metric, r.value, r.n) for r in rows]
+    return BENCHMARKS.get(suite)().aggregates(measured)
 
 
 def card_filename(card: dict[str, Any]) -> str:
@@ -86,7 +88,8 @@ def cards_from_run(run_dir: Path) -> list[dict[str, Any]]:
                          "probe": {"id": suite_rows[0].probe_id, "recipe": probe.get("recipe", config["probe"])}},
             "rows": records,
             "rows_sha256": rows_digest(records),
-            "aggregates": aggregate(suite_rows),
+            "aggregates": (aggregates := aggregate(suite, suite_rows)),
+            "rank_by": next(iter(aggregates)),
             "sanity_flags": flags if suite == "adversarial" else [],
             "hardware": {k: env.get(k) for k in ("device", "gpu", "cpu_threads", "platform", "torch")},
             "version": env.get("ssl_robustbench", suite_rows[0].version),
@@ -158,6 +161,8 @@ def validate_card(card: Any, *, where: str = "card") -> dict[str, Any]:
     aggregates = _need(card, "aggregates", dict, where)
     for key in aggregates:
         _need(aggregates, key, (int, float), f"{where}: aggregates")
+    if _need(card, "rank_by", str, where) not in aggregates:
+        raise CardError(f"{where}: rank_by must name one of the aggregates")
     flags = _need(card, "sanity_flags", list, where)
     if not all(isinstance(f, str) and len(f) <= 200 for f in flags):
         raise CardError(f"{where}: sanity_flags must be short strings")

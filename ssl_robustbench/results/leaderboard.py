@@ -29,7 +29,7 @@ def _base(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def suite_tables(cards: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Suite name → table (values in %), sorted by the suite's main aggregate, best first."""
+    """Suite name → table (values in %), sorted by the suite's ranking aggregate (``rank_by``), best first."""
     by_suite: dict[str, list[dict[str, Any]]] = {}
     for card in cards:
         line = _base(card) | {k: 100 * v for k, v in card["aggregates"].items()}
@@ -38,12 +38,13 @@ def suite_tables(cards: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         if len(card["rows"]) > 1:
             line |= {_condition_label(r): 100 * r["value"] for r in card["rows"]}
         by_suite.setdefault(card["suite"], []).append(line)
-    clean = {(c["model"]["id"], c["protocol"]["dataset"], c["protocol"]["eval_split"]): 100 * c["aggregates"].get(
-        "mean_top1", float("nan")) for c in cards if c["suite"] == "clean"}
+    clean = {(c["model"]["id"], c["protocol"]["dataset"], c["protocol"]["eval_split"]):
+             100 * c["aggregates"][c["rank_by"]] for c in cards if c["suite"] == "clean"}
+    rank_by = {c["suite"]: c["rank_by"] for c in cards}
     tables = {}
     for suite, lines in sorted(by_suite.items(), key=lambda kv: (kv[0] != "clean", kv[0])):
         frame = pd.DataFrame(lines)
-        main = "mean_top1" if "mean_top1" in frame else next(c for c in frame.columns if c.startswith("mean_"))
+        main = rank_by[suite]
         if suite != "clean":
             keys = [(m, *d.split("/", 1)) for m, d in zip(frame["model"], frame["dataset"], strict=True)]
             frame["clean"] = [clean.get(k, float("nan")) for k in keys]

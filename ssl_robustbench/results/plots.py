@@ -27,8 +27,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _clean_by_model(cards: list[dict[str, Any]]) -> dict[str, float]:
-    return {c["model"]["id"]: 100 * c["aggregates"]["mean_top1"] for c in cards
-            if c["suite"] == "clean" and "mean_top1" in c["aggregates"]}
+    return {c["model"]["id"]: 100 * c["aggregates"][c["rank_by"]] for c in cards if c["suite"] == "clean"}
 
 
 def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
@@ -47,7 +46,7 @@ def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
         paths.append(_save(fig, directory / "clean_top1.png"))
     for suite in sorted({c["suite"] for c in cards} - {"clean"}):
         suite_cards = [c for c in cards if c["suite"] == suite]
-        points = [(clean[c["model"]["id"]], 100 * c["aggregates"].get("mean_top1", float("nan")), c["model"]["id"])
+        points = [(clean[c["model"]["id"]], 100 * c["aggregates"][c["rank_by"]], c["model"]["id"])
                   for c in suite_cards if c["model"]["id"] in clean]
         if points:
             fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -56,7 +55,7 @@ def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
                 ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
             ax.plot([0, 100], [0, 100], color="#999", lw=0.8, ls="--")
             ax.set_xlabel("clean top-1 (%)")
-            ax.set_ylabel(f"{suite} mean top-1 (%)")
+            ax.set_ylabel(f"{suite}: {suite_cards[0]['rank_by']} (%)")
             paths.append(_save(fig, directory / f"{suite}_vs_clean.png"))
         severity_rows = [r for c in suite_cards for r in c["rows"] if r["severity"] > 0 and r["metric"] == "top1"]
         if severity_rows:
