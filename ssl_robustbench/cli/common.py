@@ -36,10 +36,8 @@ def run_options(func: Callable) -> Callable:
 
 def run_section(kw: dict[str, Any]) -> dict[str, Any]:
     """The ``run:`` part of a config from the shared options (None = not given)."""
-    names = {"device": "device", "batch_size": "batch_size", "workers": "workers", "seed": "seed",
-             "cache_dir": "cache_dir"}
-    return {dst: kw.pop(src) for src, dst in names.items() if kw.get(src) is not None} | (
-        {} if kw.get("out") is None else {"out": str(kw["out"])})
+    keys = ("device", "batch_size", "workers", "seed", "cache_dir", "out")
+    return {k: str(kw[k]) if k == "out" else kw[k] for k in keys if kw.get(k) is not None}
 
 
 def prune(d: dict[str, Any]) -> dict[str, Any]:
