@@ -22,7 +22,8 @@ from ssl_robustbench.probes.linear import fit_linear_probe, save_probe
 
 FAST = ["--set", "data.train_limit=100", "--set", "data.eval_limit=50", "--device", "cpu"]
 COMMANDS = [[], ["eval"], ["probe"], ["pretrain"], ["zoo"], ["zoo", "list"], ["zoo", "show"], ["submit"],
-            ["leaderboard"], ["leaderboard", "build"], ["leaderboard", "show"], ["leaderboard", "validate"]]
+            ["leaderboard"], ["leaderboard", "build"], ["leaderboard", "show"], ["leaderboard", "validate"],
+            ["metrics"], ["metrics", "c"]]
 
 
 def run(*args):

@@ -7,6 +7,7 @@ import click
 import ssl_robustbench
 from ssl_robustbench.cli.eval import eval_command, probe_command
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
+from ssl_robustbench.cli.metrics import metrics_group
 from ssl_robustbench.cli.pretrain import pretrain_command
 from ssl_robustbench.cli.zoo import zoo_group
 
@@ -32,3 +33,4 @@ main.add_command(pretrain_command)
 main.add_command(zoo_group)
 main.add_command(leaderboard_group)
 main.add_command(submit_command)
+main.add_command(metrics_group)
