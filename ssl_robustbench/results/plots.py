@@ -70,14 +70,14 @@ def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
             ax.legend(fontsize=7)
             paths.append(_save(fig, directory / f"{suite}_by_severity.png"))
         elif len({r["condition"] for c in suite_cards for r in c["rows"]}) > 1:
-            conditions = sorted({r["condition"] for c in suite_cards for r in c["rows"]})
+            conditions = list(dict.fromkeys(r["condition"] for c in suite_cards for r in c["rows"]))
             fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(conditions) * len(suite_cards)), 3.4))
             width = 0.8 / len(suite_cards)
             for i, card in enumerate(suite_cards):
                 values = {r["condition"]: 100 * r["value"] for r in card["rows"] if r["metric"] == "top1"}
                 ax.bar([j + i * width for j in range(len(conditions))],
                        [values.get(cond, 0.0) for cond in conditions], width, label=card["model"]["id"])
-            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))], conditions, rotation=30)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))], conditions, rotation=20, ha="right")
             ax.set_ylabel("top-1 (%)")
             ax.legend(fontsize=7)
             paths.append(_save(fig, directory / f"{suite}_by_condition.png"))
