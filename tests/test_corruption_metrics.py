@@ -19,9 +19,10 @@ from ssl_robustbench.cli import main
 from ssl_robustbench.errors import UserError
 
 TABLE = SHARED / "reference" / "robustbench_imagenet_c_unaggregated.csv"
-pytestmark = pytest.mark.skipif(not TABLE.is_file(), reason="../shared/reference is not beside the checkout")
+needs_table = pytest.mark.skipif(not TABLE.is_file(), reason="../shared/reference is not beside the checkout")
 
 
+@needs_table
 def test_standard_r50_matches_robustbench_published_aggregate():
     frame = metrics_table(read_accuracy_table(TABLE), baseline="AlexNet").set_index("model")
     # Standard_R50.json in RobustBench: corruption accuracy 39.48 %, mCE 76.38 %
@@ -43,6 +44,7 @@ def test_hendrycks_normalizer_and_relative_mce():
     assert "relative_mce" not in corruption_metrics(better, clean=0.8)  # no baseline clean: no silent guess
 
 
+@needs_table
 def test_bad_tables_are_user_errors(tmp_path):
     frame = pd.read_csv(TABLE, header=[0, 1], index_col=0)
     frame.drop(columns=[("fog", "3")]).to_csv(tmp_path / "gap.csv")
@@ -55,6 +57,7 @@ def test_bad_tables_are_user_errors(tmp_path):
         metrics_table(read_accuracy_table(TABLE), baseline="VGG")
 
 
+@needs_table
 def test_cli_prints_and_writes(tmp_path):
     out = tmp_path / "m.csv"
     result = CliRunner().invoke(main, ["metrics", "c", "--from", str(TABLE), "--baseline", "AlexNet",
