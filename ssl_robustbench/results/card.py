@@ -187,15 +187,20 @@ def _validate_row(row: Any, card: dict[str, Any], where: str) -> None:
         raise CardError(f"{where}: config_hash differs from the card's protocol hash")
 
 
-def read_card(path: Path) -> dict[str, Any]:
-    """Reads and validates a card file (malformed JSON, NaN/inf and bad fields are CardErrors)."""
+def load_card_json(path: Path) -> dict[str, Any]:
+    """Parses a card file and validates it (malformed JSON, NaN/inf and bad fields are CardErrors)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        card = json.loads(text, parse_constant=_refuse_constant)
+        card = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CardError(f"{path.name}: not valid JSON ({str(err).splitlines()[0][:120]})") from None
-    validate_card(card, where=path.name)
+    return validate_card(card, where=path.name)
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """Reads a card from a store: valid, and filed under the name its contents give."""
+    path = Path(path)
+    card = load_card_json(path)
     if path.name != card_filename(card):
         raise CardError(f"{path.name}: file name must be {card_filename(card)}")
     return card

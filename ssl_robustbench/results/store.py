@@ -17,7 +17,14 @@ from typing import Any
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_text
-from ssl_robustbench.results.card import CardError, card_filename, cards_from_run, read_card, validate_card
+from ssl_robustbench.results.card import (
+    CardError,
+    card_filename,
+    cards_from_run,
+    load_card_json,
+    read_card,
+    validate_card,
+)
 from ssl_robustbench.results.html import to_html
 from ssl_robustbench.results.leaderboard import suite_tables, to_latex, to_markdown
 from ssl_robustbench.results.plots import render_plots
@@ -69,19 +76,12 @@ def cards_from_source(source: Path) -> list[dict[str, Any]]:
     if source.is_dir():
         cards = cards_from_run(source)
     elif source.is_file():
-        try:
-            cards = [json.loads(source.read_text(encoding="utf-8"), parse_constant=_no_constant)]
-        except (ValueError, UnicodeDecodeError) as err:
-            raise CardError(f"{source.name}: not valid JSON ({str(err).splitlines()[0][:120]})") from None
+        return [load_card_json(source)]
     else:
         raise UserError(f"nothing to submit at {source}")
     for card in cards:
         validate_card(card, where=source.name)
     return cards
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not allowed")
 
 
 def is_git_store(spec: str) -> bool:
