@@ -42,11 +42,6 @@ class EvalRun:
     loaded: LoadedModel
 
 
-def default_run_dir(cfg: EvalConfig) -> Path:
-    """``<run.out>/<model id>-<protocol hash[:8]>``."""
-    return Path(cfg.run.out) / f"{resolve_card(cfg.model, arch=cfg.arch).id}-{protocol_hash(cfg)[:8]}"
-
-
 def fit_or_load_probe(
     loaded: LoadedModel, cfg: EvalConfig, *, run_dir: Path, device: torch.device, cache: Path, req: DataRequest,
     num_classes: int, probe_file: Path | None = None,
@@ -73,12 +68,13 @@ def fit_or_load_probe(
 
 
 def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None) -> EvalRun:
-    """Runs every suite of ``cfg`` and returns the rows (also written to ``run_dir``)."""
+    """Runs every suite of ``cfg`` and returns the rows (also written to ``run_dir``, by default
+    ``<run.out>/<model id>-<protocol hash[:8]>``)."""
     for suite in cfg.suites:  # unknown suites and bad suite settings fail before any work
         BENCHMARKS.get(suite)().check(cfg)
     device = resolve_device(cfg.run.device)
     card = resolve_card(cfg.model, arch=cfg.arch)
-    run_dir = run_dir or default_run_dir(cfg)
+    run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{protocol_hash(cfg)[:8]}"
     start_run(run_dir, cfg, device, extra={"protocol_hash": protocol_hash(cfg)})
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
