@@ -1,2 +1,4 @@
-"""Image transforms batched on tensors ([B,3,H,W] in [0,1]): SSL augmentations now; geometric shifts and
-corruptions join them as their suites land."""
+"""Image transforms batched on tensors ([B,3,H,W] in [0,1]): SSL augmentations and Möbius warps (MPD);
+corruptions join them with their suite."""
+
+from ssl_robustbench.transforms import augment, mobius  # noqa: F401  (registers augmentations)
