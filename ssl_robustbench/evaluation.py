@@ -11,13 +11,12 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 import ssl_robustbench
 from ssl_robustbench.benchmarks import BENCHMARKS
 from ssl_robustbench.benchmarks.base import EvalContext
 from ssl_robustbench.config import EvalConfig, protocol_hash
-from ssl_robustbench.data import DataRequest, build_dataset
+from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
 from ssl_robustbench.fileio import atomic_write_json, stable_hash
 from ssl_robustbench.probes.features import cached_extract
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
@@ -56,8 +55,7 @@ def fit_or_load_probe(
                        "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
                        "data": dataclasses.asdict(req) | {"cache_dir": None, "preprocess": None},
                        "limit": cfg.data.train_limit, "dataset": cfg.data.name})
-    loader = DataLoader(train, batch_size=cfg.run.batch_size, num_workers=cfg.run.workers)
-    feats, labels = cached_extract(loaded.model.features, loader, device=device,
+    feats, labels = cached_extract(loaded.model.features, eval_loader(train, cfg.run), device=device,
                                    cache_file=cache / "features" / f"{key}.safetensors",
                                    description="train features")
     probe = fit_linear_probe(feats, labels, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed)
@@ -74,8 +72,9 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
         BENCHMARKS.get(suite)().check(cfg)
     device = resolve_device(cfg.run.device)
     card = resolve_card(cfg.model, arch=cfg.arch)
-    run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{protocol_hash(cfg)[:8]}"
-    start_run(run_dir, cfg, device, extra={"protocol_hash": protocol_hash(cfg)})
+    protocol = protocol_hash(cfg)
+    run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{protocol[:8]}"
+    start_run(run_dir, cfg, device, extra={"protocol_hash": protocol})
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
     loaded = load_model(card, cache_dir=cache)
@@ -95,7 +94,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     model.eval()
     rows = read_table(run_dir / "results.json") if (run_dir / "results.json").is_file() else []
     base = dict(model_id=card.id, method=card.method, arch=card.arch, seed=cfg.run.seed,
-                probe_id=probe.record.get("probe_id", "external"), config_hash=protocol_hash(cfg),
+                probe_id=probe.record.get("probe_id", "external"), config_hash=protocol,
                 version=ssl_robustbench.__version__)
     ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
                       train=lambda: build_dataset(cfg.data.name, req, limit=cfg.data.train_limit), cfg=cfg,

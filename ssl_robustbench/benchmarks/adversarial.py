@@ -23,6 +23,7 @@ from ssl_robustbench.attacks.base import ThreatModel, default_eps
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
 from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, EvalContext, Measurement
+from ssl_robustbench.data import fixed_subset
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json
 from ssl_robustbench.probes.finetune import finetune, load_recipe
@@ -32,9 +33,7 @@ from ssl_robustbench.progress import console
 
 def _subset(ctx: EvalContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` images of a fixed (seed 0) permutation of the evaluation set, as tensors."""
-    ds = ctx.clean
-    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:n].tolist()
-    items = [ds[i] for i in order]
+    items = [ctx.clean[i] for i in fixed_subset(len(ctx.clean), n)]
     return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
 
 

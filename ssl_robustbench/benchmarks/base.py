@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ssl_robustbench.data import eval_loader
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
@@ -74,8 +75,7 @@ class Benchmark:
         for cond in self.conditions():
             if (cond.name, cond.severity) in done:
                 continue
-            loader = DataLoader(self.dataset(cond, ctx.clean), batch_size=ctx.cfg.run.batch_size,
-                                num_workers=ctx.cfg.run.workers)
+            loader = eval_loader(self.dataset(cond, ctx.clean), ctx.cfg.run)
             correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond),
                                            seed=ctx.cfg.run.seed, description=f"{self.name} {cond.name}")
             if total == 0:

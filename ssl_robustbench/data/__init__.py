@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssl_robustbench.data import embedded
 from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
@@ -110,13 +111,21 @@ DATASETS.register("cifar100")(_torchvision("CIFAR100", 32, _train_test))
 DATASETS.register("stl10")(_torchvision("STL10", 96, _stl_split))
 
 
+def fixed_subset(length: int, n: int) -> list[int]:
+    """The first ``n`` indices of a fixed (seed 0) permutation of ``range(length)``: the same images every run."""
+    return torch.randperm(length, generator=torch.Generator().manual_seed(0))[:n].tolist()
+
+
+def eval_loader(ds: Dataset, run: Any) -> DataLoader:
+    """An in-order loader with the run's batch size and workers (pinned memory when CUDA is available)."""
+    return DataLoader(ds, batch_size=run.batch_size, num_workers=run.workers, pin_memory=torch.cuda.is_available())
+
+
 def build_dataset(name: str, req: DataRequest, *, limit: int | None = None) -> Dataset:
     """Builds dataset ``name``; ``limit`` keeps a fixed seeded random subset of that size (recorded as ``n``)."""
     ds = DATASETS.get(name)(req)
     if limit is not None and limit < len(ds):
-        g = torch.Generator().manual_seed(0)
-        keep = torch.randperm(len(ds), generator=g)[:limit].sort().values.tolist()
-        sub = Subset(ds, keep)
+        sub = Subset(ds, sorted(fixed_subset(len(ds), limit)))
         sub.classes = ds.classes  # type: ignore[attr-defined]
         return sub
     return ds

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
 from ssl_robustbench.config import build
-from ssl_robustbench.data import DataRequest, build_dataset
+from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
 from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_open, atomic_write_bytes, atomic_write_text, sha256_file
@@ -48,8 +48,7 @@ def _monitor(backbone: torch.nn.Module, cfg: PretrainConfig, req: DataRequest, d
     banks = []
     for split, limit in ((cfg.data.train_split, cfg.data.train_limit), (cfg.monitor_split, cfg.data.eval_limit)):
         ds = build_dataset(cfg.data.name, dataclasses.replace(req, split=split), limit=limit)
-        loader = DataLoader(ds, batch_size=cfg.run.batch_size, num_workers=cfg.run.workers)
-        banks.append(extract(model.features, loader, device=device, description=f"k-NN {split}"))
+        banks.append(extract(model.features, eval_loader(ds, cfg.run), device=device, description=f"k-NN {split}"))
     backbone.train()
     (xtr, ytr), (xte, yte) = banks
     return knn_accuracy(xtr, ytr, xte, yte, k=cfg.knn_k)
