@@ -41,10 +41,10 @@ def build_command(store: Path | None, fmt: str) -> None:
     from ssl_robustbench.results.store import build_leaderboard, default_store, load_store
 
     store = store or default_store()
-    _, errors = load_store(store)
+    cards, errors = load_store(store)
     for line in errors:
         click.secho(f"skipped invalid card: {line}", fg="yellow", err=True)
-    for path in build_leaderboard(store, latex=fmt == "latex"):
+    for path in build_leaderboard(store, latex=fmt == "latex", cards=cards):
         click.echo(f"wrote {path}")
 
 

@@ -55,10 +55,12 @@ def load_store(store: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return cards, errors
 
 
-def build_leaderboard(store: Path, *, latex: bool = False) -> list[Path]:
-    """Renders markdown, HTML and plots (and LaTeX) from the store's valid cards; returns the files written."""
+def build_leaderboard(store: Path, *, latex: bool = False, cards: list[dict[str, Any]] | None = None) -> list[Path]:
+    """Renders markdown, HTML and plots (and LaTeX) from the store's valid cards (``cards`` when the caller has
+    already loaded them); returns the files written."""
     store = Path(store)
-    cards, _ = load_store(store)
+    if cards is None:
+        cards, _ = load_store(store)
     tables = suite_tables(cards)
     plots = render_plots(cards, store / "plots")
     written = [store / "LEADERBOARD.md", store / "leaderboard.html", *plots]
