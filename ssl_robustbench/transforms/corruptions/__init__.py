@@ -1,0 +1,74 @@
+"""ImageNet-C corruptions as one batched engine on tensors (Hendrycks & Dietterich, "Benchmarking Neural Network
+Robustness to Common Corruptions and Perturbations", ICLR 2019).
+
+``corrupt(x, name, severity, generator=g)`` takes [B, 3, H, W] in [0, 1] on any device and returns the corrupted
+batch on the uint8 grid, truncated as the reference's ``np.uint8`` does; ``faithful=True`` adds the JPEG
+(quality 85) round trip the released ImageNet-C images went through.
+
+Constants per image size (``table_for``): sides ≥ 100 pixels use the ImageNet-C table, smaller ones the
+CIFAR-10-C table (its constants were set for 32² images; Tiny-ImageNet's 64² images are closer to CIFAR's scale
+than to ImageNet's). ``table=`` forces one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.transforms.corruptions import effects
+from ssl_robustbench.transforms.corruptions.effects import Draws
+from ssl_robustbench.transforms.corruptions.ops import jpeg_roundtrip
+from ssl_robustbench.transforms.corruptions.params import PARAMS
+
+GROUPS = {
+    "noise": ["gaussian_noise", "shot_noise", "impulse_noise"],
+    "blur": ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur"],
+    "weather": ["snow", "frost", "fog", "brightness"],
+    "digital": ["contrast", "elastic_transform", "pixelate", "jpeg_compression"],
+    "extra": ["speckle_noise", "gaussian_blur", "spatter", "saturate"],
+}
+BENCHMARK_CORRUPTIONS = [n for g in ("noise", "blur", "weather", "digital") for n in GROUPS[g]]
+EXTRA_CORRUPTIONS = GROUPS["extra"]
+ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
+TABLES = ("imagenet", "cifar")
+SEVERITIES = (1, 2, 3, 4, 5)
+RELEASED_JPEG_QUALITY = 85
+
+
+def table_for(height: int, width: int, table: str = "auto") -> str:
+    """Which published constants an image size uses: ``imagenet`` for sides ≥ 100, else ``cifar``."""
+    if table == "auto":
+        return "imagenet" if min(height, width) >= 100 else "cifar"
+    if table not in TABLES:
+        raise UserError(f"corruption table must be auto, {' or '.join(TABLES)}, not {table!r}")
+    return table
+
+
+def group_of(name: str) -> str:
+    """The ImageNet-C group (noise, blur, weather, digital, extra) of a corruption."""
+    return next(g for g, names in GROUPS.items() if name in names)
+
+
+def check(name: str, severity: int) -> None:
+    """Raises UserError for an unknown corruption or a severity outside 1–5."""
+    if name not in PARAMS:
+        raise UserError(f"unknown corruption {name!r}; known: {', '.join(ALL_CORRUPTIONS)}")
+    if severity not in SEVERITIES:
+        raise UserError(f"corruption severity must be 1–5, not {severity}")
+
+
+def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Generator | None = None,
+            table: str = "auto", faithful: bool = False, draws: Draws | None = None) -> torch.Tensor:
+    """Corrupts a batch [B, 3, H, W] in [0, 1]; returns float [0, 1] on the uint8 grid (same device)."""
+    check(name, severity)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise UserError(f"corrupt expects a [B, 3, H, W] batch, got {tuple(x.shape)}")
+    if min(x.shape[-2:]) < 32:
+        raise UserError(f"ImageNet-C corruptions need images of at least 32×32 pixels, got {tuple(x.shape[-2:])}")
+    params = PARAMS[name][table_for(x.shape[-2], x.shape[-1], table)][severity - 1]
+    rnd = draws if draws is not None else Draws(generator, x.device)
+    out = getattr(effects, name)(x.float(), params, rnd).clamp(0, 1)
+    out = torch.floor(out * 255 + 1e-3) / 255
+    if faithful:
+        out = jpeg_roundtrip(out, RELEASED_JPEG_QUALITY)
+    return out.to(x.dtype)

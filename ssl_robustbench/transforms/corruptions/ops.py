@@ -1,0 +1,242 @@
+"""Batched building blocks of the ImageNet-C corruptions, on [B, C, H, W] tensors.
+
+Each reproduces the numpy / scipy / scikit-image / OpenCV / PIL operation the reference code
+(Hendrycks & Dietterich, ICLR 2019; the ``imagecorruptions`` package) applies to one image at a time, including
+its border rule, so results agree per pixel (``tests/transforms/test_corruptions.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def pad_index(n: int, before: int, after: int, mode: str, device: torch.device) -> torch.Tensor:
+    """Source indices of a padded axis. ``nearest`` repeats the edge; ``reflect`` is scipy's half-sample
+    symmetric rule (-1 → 0); ``reflect101`` is OpenCV's default border (-1 → 1)."""
+    i = torch.arange(-before, n + after, device=device)
+    if mode == "nearest" or n == 1:
+        return i.clamp(0, n - 1)
+    if mode == "reflect":
+        i = i % (2 * n)
+        return torch.where(i >= n, 2 * n - 1 - i, i)
+    if mode == "reflect101":
+        i = i % (2 * n - 2)
+        return torch.where(i >= n, 2 * n - 2 - i, i)
+    raise ValueError(f"unknown padding mode {mode!r}")
+
+
+def pad2d(x: torch.Tensor, ry: int, rx: int, mode: str) -> torch.Tensor:
+    """Pads the last two axes by ``ry`` rows and ``rx`` columns on each side."""
+    h, w = x.shape[-2:]
+    x = x.index_select(-2, pad_index(h, ry, ry, mode, x.device))
+    return x.index_select(-1, pad_index(w, rx, rx, mode, x.device))
+
+
+def _separable(x: torch.Tensor, ky: torch.Tensor | None, kx: torch.Tensor | None, mode: str) -> torch.Tensor:
+    """Correlates the last two axes with 1-D kernels (odd lengths, centred), borders padded by ``mode``."""
+    shape = x.shape
+    y = x.reshape(-1, 1, *shape[-2:])
+    ry = len(ky) // 2 if ky is not None else 0
+    rx = len(kx) // 2 if kx is not None else 0
+    y = pad2d(y, ry, rx, mode)
+    if ky is not None:
+        y = F.conv2d(y, ky.to(y.dtype).view(1, 1, -1, 1))
+    if kx is not None:
+        y = F.conv2d(y, kx.to(y.dtype).view(1, 1, 1, -1))
+    return y.reshape(shape)
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> torch.Tensor:
+    """scipy.ndimage's Gaussian: radius int(truncate·σ + 0.5), normalized weights."""
+    radius = int(truncate * sigma + 0.5)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float | tuple[float, float], *, mode: str = "nearest",
+                  truncate: float = 4.0) -> torch.Tensor:
+    """skimage.filters.gaussian over the last two axes (default border ``nearest``, as scikit-image)."""
+    sy, sx = sigma if isinstance(sigma, tuple) else (sigma, sigma)
+    ky = gaussian_kernel1d(sy, truncate) if sy > 0 else None
+    kx = gaussian_kernel1d(sx, truncate) if sx > 0 else None
+    return _separable(x, ky, kx, mode)
+
+
+def disk_kernel(radius: float, alias_blur: float) -> torch.Tensor:
+    """ImageNet-C's anti-aliased disk (defocus blur): a normalized disk smoothed by OpenCV's 3×3 (radius ≤ 8)
+    or 5×5 Gaussian with σ = ``alias_blur`` and OpenCV's reflect-101 border."""
+    if radius <= 8:
+        span, ksize = 8, 3
+    else:
+        span, ksize = int(radius), 5
+    t = torch.arange(-span, span + 1, dtype=torch.float64)
+    disk = ((t.view(-1, 1) ** 2 + t.view(1, -1) ** 2) <= radius**2).double()
+    disk /= disk.sum()
+    g = torch.exp(-((torch.arange(ksize, dtype=torch.float64) - (ksize - 1) / 2) ** 2) / (2 * alias_blur**2))
+    g /= g.sum()
+    return _separable(disk, g, g, "reflect101")
+
+
+def filter2d(x: torch.Tensor, kernel: torch.Tensor, *, mode: str = "reflect101") -> torch.Tensor:
+    """OpenCV filter2D (correlation, centred anchor) of every channel, reflect-101 border by default."""
+    shape = x.shape
+    kh, kw = kernel.shape
+    y = pad2d(x.reshape(-1, 1, *shape[-2:]), kh // 2, kw // 2, mode)
+    if kh * kw > 121 and y.shape[-1] * y.shape[-2] > 4096:
+        out = _fft_correlate(y, kernel.to(y.dtype))
+    else:
+        out = F.conv2d(y, kernel.to(y.dtype).view(1, 1, kh, kw))
+    return out.reshape(shape)
+
+
+def _fft_correlate(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """'valid' correlation by FFT, for large kernels (defocus blur)."""
+    kh, kw = kernel.shape
+    h, w = y.shape[-2:]
+    fk = torch.fft.rfft2(kernel.flip(0, 1), s=(h, w))
+    out = torch.fft.irfft2(torch.fft.rfft2(y) * fk, s=(h, w))
+    return out[..., kh - 1:, kw - 1:]
+
+
+def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor) -> torch.Tensor:
+    """imagecorruptions' motion blur: a sum of copies shifted along the direction ``angles`` (degrees, one per
+    image) with half-Gaussian weights; shifts repeat the edge; a shift past the image ends the sum."""
+    width = 2 * radius + 1
+    taps = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2)) / (np.sqrt(2 * np.pi) * sigma)
+    taps = taps / taps.sum()
+    h, w = x.shape[-2:]
+    pad = width
+    padded = pad2d(x, pad, pad, "nearest")
+    out = torch.zeros_like(x)
+    for b, angle in enumerate(angles.double().cpu().numpy()):
+        py, px = width * np.sin(np.deg2rad(angle)), width * np.cos(np.deg2rad(angle))
+        hyp = math.hypot(py, px)
+        for i in range(width):
+            dy = -math.ceil(((i * py) / hyp) - 0.5)
+            dx = -math.ceil(((i * px) / hyp) - 0.5)
+            if abs(dy) >= h or abs(dx) >= w:
+                break
+            out[b] += float(taps[i]) * padded[b, ..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
+    return out
+
+
+def zoom_factors(start: float, stop: float, step: float) -> list[float]:
+    """The zoom factors exactly as the reference's ``np.arange`` yields them."""
+    return [float(z) for z in np.arange(start, stop, step)]
+
+
+def clipped_zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Crops the centre 1/factor of the last two axes and zooms it back with scipy's order-1 ``zoom``
+    (corner-aligned bilinear; output size round(crop · factor), which may exceed the input)."""
+    h, w = x.shape[-2:]
+    ch, cw = math.ceil(h / factor), math.ceil(w / factor)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[..., top:top + ch, left:left + cw]
+    size = (int(round(ch * factor)), int(round(cw * factor)))
+    shape = crop.shape
+    out = F.interpolate(crop.reshape(-1, 1, ch, cw), size=size, mode="bilinear", align_corners=True)
+    return out.reshape(*shape[:-2], *size)
+
+
+def plasma_fractal(n: int, mapsize: int, wibbledecay: float, uniform) -> torch.Tensor:
+    """Diamond-square height maps [n, mapsize, mapsize] in [0, 1] (ImageNet-C fog), batched; ``uniform(shape,
+    low, high)`` supplies the random draws in the reference's order."""
+    m = torch.zeros(n, mapsize, mapsize, dtype=torch.float64)
+    step, wibble = mapsize, 100.0
+
+    def wibbled_mean(total: torch.Tensor) -> torch.Tensor:
+        return total / 4 + wibble * uniform(tuple(total.shape), -wibble, wibble).to(total)
+
+    while step >= 2:
+        half = step // 2
+        corners = m[:, 0::step, 0::step]
+        squares = corners + torch.roll(corners, -1, dims=1)
+        squares = squares + torch.roll(squares, -1, dims=2)
+        m[:, half::step, half::step] = wibbled_mean(squares)
+        centres, corners = m[:, half::step, half::step], m[:, 0::step, 0::step]
+        lt = centres + torch.roll(centres, 1, dims=1) + corners + torch.roll(corners, -1, dims=2)
+        m[:, 0::step, half::step] = wibbled_mean(lt)
+        tt = centres + torch.roll(centres, 1, dims=2) + corners + torch.roll(corners, -1, dims=1)
+        m[:, half::step, 0::step] = wibbled_mean(tt)
+        step //= 2
+        wibble /= wibbledecay
+    m -= m.amin(dim=(1, 2), keepdim=True)
+    return m / m.amax(dim=(1, 2), keepdim=True)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """skimage.color.rgb2hsv on [B, 3, H, W] (ties resolved as scikit-image does: blue, then green, then red)."""
+    r, g, b = x.unbind(1)
+    v = x.amax(1)
+    delta = v - x.amin(1)
+    safe = torch.where(delta == 0, torch.ones_like(delta), delta)
+    s = torch.where(delta == 0, torch.zeros_like(v), delta / torch.where(v == 0, torch.ones_like(v), v))
+    h = torch.where(b == v, 4 + (r - g) / safe, torch.where(g == v, 2 + (b - r) / safe, (g - b) / safe))
+    h = torch.where(delta == 0, torch.zeros_like(h), (h / 6) % 1)
+    return torch.stack((h, s, v), 1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """skimage.color.hsv2rgb on [B, 3, H, W]."""
+    h, s, v = x.unbind(1)
+    hi = torch.floor(h * 6)
+    f = h * 6 - hi
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    hi = (hi.long() % 6).unsqueeze(1)
+    table = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v),
+                                                     (v, p, q))], 0)
+    return _select_sector(table, hi)
+
+
+def _select_sector(table: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Picks, per pixel, the RGB triple of its hue sector (``table``: [6, B, 3, H, W]; ``hi``: [B, 1, H, W])."""
+    index = hi.unsqueeze(0).expand(1, -1, 3, -1, -1)
+    return torch.gather(table, 0, index).squeeze(0)
+
+
+def pil_resample_matrix(n_in: int, n_out: int, resample: str) -> torch.Tensor:
+    """PIL's 1-D resampling weights [n_out, n_in] for ``box`` (antialiasing box filter, as ``Image.BOX``) or
+    ``nearest`` (``Image.NEAREST``: source int((i + 0.5) · scale))."""
+    scale = n_in / n_out
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    if resample == "nearest":
+        src = [min(int((i + 0.5) * scale), n_in - 1) for i in range(n_out)]
+        weights[torch.arange(n_out), torch.tensor(src)] = 1
+        return weights
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    for i in range(n_out):
+        centre = (i + 0.5) * scale
+        lo = max(int(centre - support + 0.5), 0)
+        hi = min(int(centre + support + 0.5), n_in)
+        for j in range(lo, hi):
+            u = (j - centre + 0.5) / filterscale
+            weights[i, j] = 1.0 if -0.5 <= u < 0.5 else 0.0
+        weights[i] /= weights[i].sum()
+    return weights
+
+
+def resample(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Separable PIL-style resize of the last two axes to ``size`` (height, width)."""
+    wy = pil_resample_matrix(x.shape[-2], size[0], mode).to(x)
+    wx = pil_resample_matrix(x.shape[-1], size[1], mode).to(x)
+    return torch.einsum("oh,...hw,pw->...op", wy, x, wx)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] floats → uint8 the way the reference saves them (``np.uint8`` truncates)."""
+    return (x.clamp(0, 1) * 255).to(torch.uint8)
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG encode/decode at ``quality`` (libjpeg via torchvision; nvJPEG on CUDA), [0, 1] in and out."""
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    images = list(to_uint8(x).contiguous().unbind(0))
+    decoded = decode_jpeg(encode_jpeg(images, quality=quality), device=x.device)
+    return torch.stack(list(decoded)).to(x.dtype) / 255
