@@ -68,7 +68,7 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
     params = PARAMS[name][table_for(x.shape[-2], x.shape[-1], table)][severity - 1]
     rnd = draws if draws is not None else Draws(generator, x.device)
     out = getattr(effects, name)(x.float(), params, rnd).clamp(0, 1)
-    out = torch.floor(out * 255 + 1e-3) / 255
+    out = torch.floor(out * 255 + (0 if out.dtype == torch.float64 else 1e-4)) / 255
     if faithful:
         out = jpeg_roundtrip(out, RELEASED_JPEG_QUALITY)
     return out.to(x.dtype)

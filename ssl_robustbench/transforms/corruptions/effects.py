@@ -188,14 +188,22 @@ def fog(x, p, rnd):
     return (x + strength * plasma) * peak / (peak + strength)
 
 
+def _float64(x: torch.Tensor) -> torch.Tensor:
+    """x in float64 as the reference has it (uint8 / 255. when x lies on the uint8 grid), so that results
+    landing exactly on an integer level truncate the same way."""
+    levels = x.double() * 255
+    rounded = levels.round()
+    return rounded / 255 if bool(((levels - rounded).abs() < 1e-3).all()) else x.double()
+
+
 def brightness(x, c, rnd):
-    hsv = ops.rgb_to_hsv(x)
+    hsv = ops.rgb_to_hsv(_float64(x))
     hsv[:, 2] = (hsv[:, 2] + c).clamp(0, 1)
     return ops.hsv_to_rgb(hsv)
 
 
 def saturate(x, p, rnd):
-    hsv = ops.rgb_to_hsv(x)
+    hsv = ops.rgb_to_hsv(_float64(x))
     hsv[:, 1] = (hsv[:, 1] * p[0] + p[1]).clamp(0, 1)
     return ops.hsv_to_rgb(hsv)
 
@@ -244,7 +252,9 @@ def _random_affine(x: torch.Tensor, jitter: float, rnd: Draws) -> torch.Tensor:
 def pixelate(x, p, rnd):
     scale, up = p
     h, w = x.shape[-2:]
-    small = ops.resample(x, (int(h * scale), int(w * scale)), "box")
+    # PIL resizes uint8 images horizontally, then vertically, rounding half up after each pass
+    small = torch.floor(ops.resample(x, (h, int(w * scale)), "box") * 255 + 0.5) / 255
+    small = torch.floor(ops.resample(small, (int(h * scale), int(w * scale)), "box") * 255 + 0.5) / 255
     return ops.resample(small, (h, w), up)
 
 

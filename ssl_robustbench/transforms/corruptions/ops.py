@@ -7,11 +7,14 @@ its border rule, so results agree per pixel (``tests/transforms/test_corruptions
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 def pad_index(n: int, before: int, after: int, mode: str, device: torch.device) -> torch.Tensor:
@@ -199,13 +202,17 @@ def _select_sector(table: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     return torch.gather(table, 0, index).squeeze(0)
 
 
+@functools.lru_cache(maxsize=64)
 def pil_resample_matrix(n_in: int, n_out: int, resample: str) -> torch.Tensor:
     """PIL's 1-D resampling weights [n_out, n_in] for ``box`` (antialiasing box filter, as ``Image.BOX``) or
-    ``nearest`` (``Image.NEAREST``: source int((i + 0.5) · scale))."""
+    ``nearest`` (``Image.NEAREST``: PIL steps a float source coordinate from scale/2 by scale and truncates)."""
     scale = n_in / n_out
     weights = torch.zeros(n_out, n_in, dtype=torch.float64)
     if resample == "nearest":
-        src = [min(int((i + 0.5) * scale), n_in - 1) for i in range(n_out)]
+        src, position = [], scale * 0.5
+        for _ in range(n_out):
+            src.append(min(int(position), n_in - 1))
+            position += scale
         weights[torch.arange(n_out), torch.tensor(src)] = 1
         return weights
     filterscale = max(scale, 1.0)
@@ -216,7 +223,7 @@ def pil_resample_matrix(n_in: int, n_out: int, resample: str) -> torch.Tensor:
         hi = min(int(centre + support + 0.5), n_in)
         for j in range(lo, hi):
             u = (j - centre + 0.5) / filterscale
-            weights[i, j] = 1.0 if -0.5 <= u < 0.5 else 0.0
+            weights[i, j] = 1.0 if -0.5 < u <= 0.5 else 0.0
         weights[i] /= weights[i].sum()
     return weights
 
@@ -229,14 +236,15 @@ def resample(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] floats → uint8 the way the reference saves them (``np.uint8`` truncates)."""
-    return (x.clamp(0, 1) * 255).to(torch.uint8)
+    """[0, 1] floats on the uint8 grid → uint8."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG encode/decode at ``quality`` (libjpeg via torchvision; nvJPEG on CUDA), [0, 1] in and out."""
-    from torchvision.io import decode_jpeg, encode_jpeg
-
-    images = list(to_uint8(x).contiguous().unbind(0))
-    decoded = decode_jpeg(encode_jpeg(images, quality=quality), device=x.device)
-    return torch.stack(list(decoded)).to(x.dtype) / 255
+    """JPEG encode/decode at ``quality`` with PIL (the encoder the reference uses), [0, 1] in and out."""
+    out = []
+    for image in to_uint8(x).permute(0, 2, 3, 1).cpu().numpy():
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+        out.append(torch.from_numpy(np.array(Image.open(buffer))))
+    return torch.stack(out).permute(0, 3, 1, 2).to(x.device, x.dtype) / 255
