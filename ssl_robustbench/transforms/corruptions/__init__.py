@@ -1,8 +1,8 @@
 """ImageNet-C corruptions as one batched engine on tensors (Hendrycks & Dietterich, "Benchmarking Neural Network
 Robustness to Common Corruptions and Perturbations", ICLR 2019).
 
-``corrupt(x, name, severity, generator=g)`` takes [B, 3, H, W] in [0, 1] on any device and returns the corrupted
-batch on the uint8 grid, truncated as the reference's ``np.uint8`` does; ``faithful=True`` adds the JPEG
+``corrupt(x, name, severity, generator=g)`` takes [B, 3, H, W] in [0, 1] on any device (rounded to the uint8
+grid first: the reference only takes uint8 images) and returns the corrupted batch on the uint8 grid, truncated as the reference's ``np.uint8`` does; ``faithful=True`` adds the JPEG
 (quality 85) round trip the released ImageNet-C images went through.
 
 Constants per image size (``table_for``): sides ≥ 100 pixels use the ImageNet-C table, smaller ones the
@@ -58,8 +58,13 @@ def check(name: str, severity: int) -> None:
 
 
 def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Generator | None = None,
-            table: str = "auto", faithful: bool = False, draws: Draws | None = None) -> torch.Tensor:
-    """Corrupts a batch [B, 3, H, W] in [0, 1]; returns float [0, 1] on the uint8 grid (same device)."""
+            table: str = "auto", faithful: bool = False, draws: Draws | None = None, chunk: int | None = None
+            ) -> torch.Tensor:
+    """Corrupts a batch [B, 3, H, W] in [0, 1]; returns float [0, 1] on the uint8 grid (same device).
+
+    On the CPU the batch is processed ``chunk`` images at a time (default 8): every step then works in cache,
+    2–3× faster than whole-batch passes. Random draws are made per chunk, so a seed gives the same result for
+    the same chunk size."""
     check(name, severity)
     if x.ndim != 4 or x.shape[1] != 3:
         raise UserError(f"corrupt expects a [B, 3, H, W] batch, got {tuple(x.shape)}")
@@ -67,8 +72,16 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
         raise UserError(f"ImageNet-C corruptions need images of at least 32×32 pixels, got {tuple(x.shape[-2:])}")
     params = PARAMS[name][table_for(x.shape[-2], x.shape[-1], table)][severity - 1]
     rnd = draws if draws is not None else Draws(generator, x.device)
-    out = getattr(effects, name)(x.float(), params, rnd).clamp(0, 1)
-    out = torch.floor(out * 255 + (0 if out.dtype == torch.float64 else 1e-4)) / 255
-    if faithful:
-        out = jpeg_roundtrip(out, RELEASED_JPEG_QUALITY)
-    return out.to(x.dtype)
+    if chunk is None:
+        chunk = 8 if x.device.type == "cpu" and draws is None else len(x)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    for start in range(0, len(x), max(chunk, 1)):
+        part = x[start:start + chunk]
+        # the reference takes uint8 images: start from the uint8 grid
+        y = getattr(effects, name)(torch.round(part.float() * 255).div_(255), params, rnd)
+        # to the uint8 grid by truncation, as np.uint8 does (float32 paths get a 1e-4 margin for rounding error)
+        y = y.clamp_(0, 1).mul_(255).add_(0 if y.dtype == torch.float64 else 1e-4).floor_().div_(255)
+        if faithful:
+            y = jpeg_roundtrip(y, RELEASED_JPEG_QUALITY)
+        out[start:start + chunk] = y
+    return out

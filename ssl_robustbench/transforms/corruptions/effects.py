@@ -35,7 +35,8 @@ class Draws:
     def randint(self, shape: tuple, low: int, high: int | torch.Tensor) -> torch.Tensor:
         """Integers in [low, high); ``high`` may be a tensor of per-image bounds."""
         span = torch.as_tensor(high, device=self.device) - low
-        return (torch.rand(shape, generator=self.g, device=self.device, dtype=torch.float64) * span).long() + low
+        dtype = torch.float32 if int(span.max()) < 1 << 16 else torch.float64
+        return (torch.rand(shape, generator=self.g, device=self.device, dtype=dtype) * span).long() + low
 
     def random(self, shape: tuple) -> torch.Tensor:
         return torch.rand(shape, generator=self.g, device=self.device)
@@ -49,13 +50,41 @@ def gaussian_noise(x, c, rnd):
 
 
 def shot_noise(x, c, rnd):
-    return rnd.poisson(x * c) / c
+    levels = _levels(x)
+    # Poisson(level / 255 · c) by inverse CDF: on the uint8 grid there are only 256 rates, so one CDF table
+    # and a guide table (first k with CDF > j / M) give each value's answer after a step or two of search
+    rates = torch.arange(256, dtype=torch.float64) / 255 * c
+    k = torch.arange(int(c + 12 * c**0.5 + 20), dtype=torch.float64)
+    log_pmf = k * torch.log(rates.clamp(min=1e-300)).unsqueeze(1) - rates.unsqueeze(1) - torch.lgamma(k + 1)
+    cdf = torch.exp(log_pmf).cumsum(1).clamp(max=1.0)
+    cdf[0], cdf[:, -1] = 1.0, 1.0  # rate 0 always gives 0; the table's end closes every search
+    buckets = 4 * len(k)
+    guide = torch.searchsorted(cdf, (torch.arange(buckets, dtype=torch.float64) / buckets).expand(256, -1)
+                               .contiguous(), right=True)
+    cdf, guide = cdf.float().reshape(-1).to(x.device), guide.reshape(-1).to(x.device)
+    u = rnd.random(tuple(x.shape)).reshape(-1)
+    row = levels.long().reshape(-1)
+    count = guide[row * buckets + (u * buckets).long().clamp_(max=buckets - 1)]
+    row *= len(k)
+    step = cdf[row + count] <= u
+    count += step
+    active = step.nonzero().squeeze(1)
+    while len(active):  # after the first pass only the few values still searching are touched
+        step = cdf[row[active] + count[active]] <= u[active]
+        active = active[step]
+        count[active] += 1
+    return count.view(x.shape).float() / c
+
+
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    """x · 255 as exact integers (``corrupt`` hands every corruption an image on the uint8 grid)."""
+    return torch.round(x * 255)
 
 
 def impulse_noise(x, c, rnd):
-    flipped = rnd.random(tuple(x.shape)) <= c
-    salted = rnd.random(tuple(x.shape)) <= 0.5
-    return torch.where(flipped, salted.to(x.dtype), x)
+    # scikit-image's salt & pepper: a fraction c of the values flipped, half of them to 1 (one uniform draw)
+    u = rnd.random(tuple(x.shape))
+    return torch.where(u <= c, (u <= c / 2).to(x.dtype), x)
 
 
 def speckle_noise(x, c, rnd):
@@ -189,17 +218,17 @@ def fog(x, p, rnd):
 
 
 def _float64(x: torch.Tensor) -> torch.Tensor:
-    """x in float64 as the reference has it (uint8 / 255. when x lies on the uint8 grid), so that results
-    landing exactly on an integer level truncate the same way."""
-    levels = x.double() * 255
-    rounded = levels.round()
-    return rounded / 255 if bool(((levels - rounded).abs() < 1e-3).all()) else x.double()
+    """x in float64 as the reference has it (uint8 / 255.), so results landing exactly on an integer level
+    truncate the same way."""
+    return _levels(x).double() / 255
 
 
 def brightness(x, c, rnd):
-    hsv = ops.rgb_to_hsv(_float64(x))
-    hsv[:, 2] = (hsv[:, 2] + c).clamp(0, 1)
-    return ops.hsv_to_rgb(hsv)
+    # HSV value + c keeps hue and saturation, which scales RGB by v'/v (grey v' where v = 0): the same result
+    # as scikit-image's rgb2hsv → hsv2rgb round trip, without it
+    v = x.amax(1, keepdim=True)
+    v_new = (v + c).clamp_(max=1)
+    return torch.where(v > 0, x * (v_new / v.clamp(min=1e-12)), v_new)
 
 
 def saturate(x, p, rnd):
@@ -252,10 +281,13 @@ def _random_affine(x: torch.Tensor, jitter: float, rnd: Draws) -> torch.Tensor:
 def pixelate(x, p, rnd):
     scale, up = p
     h, w = x.shape[-2:]
-    # PIL resizes uint8 images horizontally, then vertically, rounding half up after each pass
-    small = torch.floor(ops.resample(x, (h, int(w * scale)), "box") * 255 + 0.5) / 255
-    small = torch.floor(ops.resample(small, (int(h * scale), int(w * scale)), "box") * 255 + 0.5) / 255
-    return ops.resample(small, (h, w), up)
+    # PIL resizes uint8 images horizontally, then vertically, rounding half up after each pass; window means of
+    # integer levels are exact up to float error far below the 1/(2·window) gap around a tie, hence the 1e-3
+    small = torch.floor(ops.box_resize(x, int(w * scale), -1).mul_(255).add_(0.5 + 1e-3))
+    small = torch.floor(ops.box_resize(small, int(h * scale), -2).add_(0.5 + 1e-3)).div_(255)
+    if up == "box":
+        return ops.resample(small, (h, w), "box")
+    return ops.nearest_resize(small, (h, w))
 
 
 def jpeg_compression(x, quality, rnd):
