@@ -3,8 +3,9 @@
 For each of the 15 benchmark corruptions: our time for a batch (default 64 images of 224², one call) and the
 reference's per-image time (measured on the first ``--ref-images`` of the same images, one at a time, as
 ``imagecorruptions.corrupt`` works) scaled to the batch. Both go from the same float [B, 3, H, W] batch to a float
-batch, as an eval loop needs: the reference's time includes each image's conversion to a uint8 HWC array and back. Prints the ratio at severity 3 per corruption and over the
-whole 15 × 5 set (sum of times). Targets: ≥ 20× over the set, ≥ 1× on every corruption.
+batch, as an eval loop needs: the reference's time includes each image's conversion to a uint8 HWC array and
+back. Prints the ratio at severity 3 per corruption and over the whole 15 × 5 set (sum of times).
+Targets: ≥ 20× over the set, ≥ 1× on every corruption.
 
     python perf/corruption_throughput.py [--batch 64] [--size 224] [--ref-images 8] [--device cpu]
 """
@@ -12,6 +13,7 @@ whole 15 × 5 set (sum of times). Targets: ≥ 20× over the set, ≥ 1× on eve
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -21,9 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from corruption_reference import load_reference, reference_batch  # noqa: E402
 from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, corrupt  # noqa: E402
+
+from corruption_reference import load_reference, reference_batch  # noqa: E402
 
 
 def images(n: int, size: int) -> torch.Tensor:
@@ -78,16 +81,17 @@ def main() -> None:
         row = {}
         for severity in severities:
             g = torch.Generator(device=device).manual_seed(severity)
-            ours = timed(lambda: corrupt(x, name, severity, generator=g), device)
-            theirs = timed(lambda: reference_floats(ref, name, severity, x_ref), device) * args.batch / len(x_ref)
+            ours = timed(functools.partial(corrupt, x, name, severity, generator=g), device)
+            theirs = timed(functools.partial(reference_floats, ref, name, severity, x_ref), device)
+            theirs *= args.batch / len(x_ref)
             total_ours += ours
             total_ref += theirs
             row[severity] = (ours, theirs)
         ours, theirs = row.get(3, next(iter(row.values())))
         print(f"{name:18s} {ours:12.3f} {theirs:11.2f} {theirs / ours:8.1f}× {args.batch / ours:11.0f}")
+    rate = args.batch * len(BENCHMARK_CORRUPTIONS) * len(severities) / total_ours
     print(f"whole set ({len(BENCHMARK_CORRUPTIONS)} × {len(severities)}): ours {total_ours:.1f} s, reference "
-          f"{total_ref:.1f} s, ratio {total_ref / total_ours:.1f}×, ours {args.batch * 15 * len(severities) / total_ours:.0f}"
-          f" img/s")
+          f"{total_ref:.1f} s, ratio {total_ref / total_ours:.1f}×, ours {rate:.0f} img/s")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from corruption_reference import RecordingDraws, load_reference, reference_batch
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import ALL_CORRUPTIONS, corrupt, table_for
+
+from corruption_reference import RecordingDraws, load_reference, reference_batch
 
 UNREPLAYABLE = {"shot_noise", "impulse_noise"}
 
@@ -57,7 +58,7 @@ def test_unreplayable_noises_match_reference_statistics(ref, name):
         ours = (ours * 255).round().permute(0, 2, 3, 1).numpy()
         theirs = reference_batch(ref, name, severity, imgs.permute(0, 2, 3, 1).numpy()).astype(float)
         clean = imgs.permute(0, 2, 3, 1).numpy().astype(float)
-        for stat in (lambda o: np.abs(o - clean).mean(), lambda o: (o != clean).mean(), lambda o: o.std()):
+        for stat in (lambda o, c=clean: np.abs(o - c).mean(), lambda o, c=clean: (o != c).mean(), np.std):
             assert stat(ours) == pytest.approx(stat(theirs), rel=0.05), (name, severity)
 
 
@@ -65,7 +66,7 @@ def test_faithful_mode_is_the_released_jpeg_roundtrip():
     x = _images(2, 64, 64).float() / 255
     plain = corrupt(x, "fog", 2, generator=torch.Generator().manual_seed(0))
     faithful = corrupt(x, "fog", 2, generator=torch.Generator().manual_seed(0), faithful=True)
-    for a, b in zip(plain, faithful):
+    for a, b in zip(plain, faithful, strict=True):
         buf = io.BytesIO()
         Image.fromarray((a * 255).round().byte().permute(1, 2, 0).numpy()).save(buf, "JPEG", quality=85)
         pil = torch.from_numpy(np.array(Image.open(buf))).permute(2, 0, 1).float()

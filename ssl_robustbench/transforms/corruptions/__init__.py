@@ -2,8 +2,9 @@
 Robustness to Common Corruptions and Perturbations", ICLR 2019).
 
 ``corrupt(x, name, severity, generator=g)`` takes [B, 3, H, W] in [0, 1] on any device (rounded to the uint8
-grid first: the reference only takes uint8 images) and returns the corrupted batch on the uint8 grid, truncated as the reference's ``np.uint8`` does; ``faithful=True`` adds the JPEG
-(quality 85) round trip the released ImageNet-C images went through.
+grid first: the reference only takes uint8 images) and returns the corrupted batch on the uint8 grid, truncated
+as the reference's ``np.uint8`` does; ``faithful=True`` adds the JPEG (quality 85) round trip the released
+ImageNet-C images went through.
 
 Constants per image size (``table_for``): sides ≥ 100 pixels use the ImageNet-C table, smaller ones the
 CIFAR-10-C table (its constants were set for 32² images; Tiny-ImageNet's 64² images are closer to CIFAR's scale

@@ -203,7 +203,7 @@ def frost(x, p, rnd):
     widths = torch.tensor([textures[i].shape[-1] - w for i in idx.tolist()], device=x.device)
     top, left = rnd.randint((b,), 0, heights), rnd.randint((b,), 0, widths)
     crops = torch.stack([textures[i][:, t:t + h, s:s + w]
-                         for i, t, s in zip(idx.tolist(), top.tolist(), left.tolist())]).to(x.device)
+                         for i, t, s in zip(idx.tolist(), top.tolist(), left.tolist(), strict=True)]).to(x.device)
     return weight_x * x + weight_frost * crops
 
 
