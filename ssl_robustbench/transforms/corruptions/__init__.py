@@ -34,6 +34,7 @@ ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
 TABLES = ("imagenet", "cifar")
 SEVERITIES = (1, 2, 3, 4, 5)
 RELEASED_JPEG_QUALITY = 85
+ON_GRID = {"pixelate", "jpeg_compression"}  # their outputs are uint8 images already
 
 
 def table_for(height: int, width: int, table: str = "auto") -> str:
@@ -76,12 +77,14 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
     if chunk is None:
         chunk = 8 if x.device.type == "cpu" and draws is None else len(x)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    effect = getattr(effects, name)
     for start in range(0, len(x), max(chunk, 1)):
         part = x[start:start + chunk]
         # the reference takes uint8 images: start from the uint8 grid
-        y = getattr(effects, name)(torch.round(part.float() * 255).div_(255), params, rnd)
-        # to the uint8 grid by truncation, as np.uint8 does (float32 paths get a 1e-4 margin for rounding error)
-        y = y.clamp_(0, 1).mul_(255).add_(0 if y.dtype == torch.float64 else 1e-4).floor_().div_(255)
+        y = effect(torch.round(part.float() * 255).div_(255), params, rnd)
+        if name not in ON_GRID:
+            # to the uint8 grid by truncation, as np.uint8 does (float32 paths get a 1e-4 margin for rounding)
+            y = y.clamp_(0, 1).mul_(255).add_(0 if y.dtype == torch.float64 else 1e-4).floor_().div_(255)
         if faithful:
             y = jpeg_roundtrip(y, RELEASED_JPEG_QUALITY)
         out[start:start + chunk] = y
