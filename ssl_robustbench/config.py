@@ -72,6 +72,55 @@ class AdvConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CorruptionConfig:
+    """The ImageNet-C suite (``c``).
+
+    ``root``: a released ImageNet-C tree (``<corruption>/<severity>/<wnid>/``, or grouped
+    ``<group>/<corruption>/<severity>/``), evaluated with a center crop only; unset: corruptions are generated
+    on the fly from the clean evaluation set, on the device. ``corruptions``: names, or empty for the 15 benchmark
+    ones; ``extra`` adds the 4 held-out ones. ``table``: ``auto``, ``imagenet`` or ``cifar`` constants.
+    ``faithful``: the JPEG-85 round trip of the released images. ``limit``: images per condition (fixed subset).
+    """
+
+    root: str | None = None
+    corruptions: tuple[str, ...] = ()
+    extra: bool = False
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    table: str = "auto"
+    faithful: bool = False
+    limit: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PerspectiveConfig:
+    """The ImageNet-PD suite (``pd``): left/right/top/bottom Möbius views with black or padded background.
+
+    ``root``: a released tree holding ``PD-L``, ``PD-R``, ``PD-T``, ``PD-B`` (black) and ``PD-LI`` … ``PD-BI``
+    (padded), each an ImageFolder of the val set; unset: the views are generated on the fly with |c| =
+    ``magnitude`` and ``d``. ``limit``: images per condition.
+    """
+
+    root: str | None = None
+    magnitude: float = 0.3
+    d: float = 1.0
+    views: tuple[str, ...] = ("left", "right", "top", "bottom")
+    backgrounds: tuple[str, ...] = ("black", "padded")
+    limit: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EditConfig:
+    """The ImageNet-E suite (``e``): attribute edits (background, size, position, direction).
+
+    ``root``: the released tree (``labels.txt``, ``ori/``, ``full/`` and one folder per edit); unset on the
+    embedded dataset: the same test images re-rendered with each attribute edited. ``limit``: images per subset.
+    """
+
+    root: str | None = None
+    limit: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Where and how a run executes."""
 
@@ -93,6 +142,9 @@ class EvalConfig:
     probe: ProbeConfig = ProbeConfig()
     suites: tuple[str, ...] = ("clean",)
     adv: AdvConfig = AdvConfig()
+    c: CorruptionConfig = CorruptionConfig()
+    pd: PerspectiveConfig = PerspectiveConfig()
+    e: EditConfig = EditConfig()
     run: RunConfig = RunConfig()
 
 
@@ -220,7 +272,11 @@ def config_hash(cfg: Any, *, exclude: tuple[str, ...] = ()) -> str:
 
 def protocol_hash(cfg: Any) -> str:
     """The evaluation protocol (data, probe recipe, suites and their settings, seed): what must match for two
-    models' rows to be compared. Stored as ``config_hash`` in result rows and cards. The ``adv`` section counts
-    only when the adversarial suite runs."""
-    unused = () if "adversarial" in getattr(cfg, "suites", ()) else ("adv",)
+    models' rows to be compared. Stored as ``config_hash`` in result rows and cards. A suite's own section
+    (``adv``, ``c``, ``pd``, ``e``) counts only when that suite runs."""
+    suites = getattr(cfg, "suites", ())
+    unused = tuple(section for suite, section in SUITE_SECTIONS.items() if suite not in suites)
     return config_hash(cfg, exclude=("model", "arch", *unused))
+
+
+SUITE_SECTIONS = {"adversarial": "adv", "c": "c", "pd": "pd", "e": "e"}

@@ -98,11 +98,13 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                 version=ssl_robustbench.__version__)
     ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
                       train=lambda: build_dataset(cfg.data.name, req, limit=cfg.data.train_limit), cfg=cfg,
-                      device=device, run_dir=run_dir)
+                      device=device, run_dir=run_dir, preprocess=card.preprocess)
     for suite in cfg.suites:
         bench = BENCHMARKS.get(suite)()
-        done = {(r.condition, r.severity) for r in rows if r.suite == suite}
+        done = {(r.condition, r.severity): r.value for r in rows if r.suite == suite and r.metric == "top1"}
         for m in bench.measure(ctx, done=done):
+            rows = [r for r in rows if (r.suite, r.condition, r.severity, r.metric) != (suite, m.condition,
+                                                                                       m.severity, m.metric)]
             rows.append(ResultRow(**base, suite=suite, condition=m.condition, severity=m.severity, metric=m.metric,
                                   value=m.value, n=m.n, created_at=ResultRow.now()))
             write_table(rows, run_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -76,7 +76,7 @@ class AdversarialBenchmark(Benchmark):
         if adv.protocol != "probe":
             load_recipe(adv.protocol, epochs=adv.epochs)
 
-    def measure(self, ctx: EvalContext, *, done: set[tuple[str, int]]) -> Iterator[Measurement]:
+    def measure(self, ctx: EvalContext, *, done: Mapping[tuple[str, int], float]) -> Iterator[Measurement]:
         adv = ctx.cfg.adv
         threat = ThreatModel(adv.norm, adv.eps if adv.eps is not None else default_eps(ctx.input_size))
         p = adv.protocol

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class EvalContext:
     cfg: Any
     device: torch.device
     run_dir: Path
+    preprocess: Any = None  # the card's Preprocess (for released trees of photos)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Benchmark:
 
     name: str = ""
 
-    def conditions(self) -> list[Condition]:
+    def conditions(self, cfg: Any) -> list[Condition]:
         raise NotImplementedError
 
     def check(self, cfg: Any) -> None:
@@ -70,23 +71,31 @@ class Benchmark:
         values = [m.value for m in measured if m.metric == "top1"]
         return {"mean_top1": sum(values) / len(values)} if values else {}
 
-    def measure(self, ctx: EvalContext, *, done: set[tuple[str, int]]) -> Iterator[Measurement]:
-        """Yields the top-1 of every condition not in ``done`` ((condition, severity) pairs already measured)."""
-        for cond in self.conditions():
+    def measure(self, ctx: EvalContext, *, done: Mapping[tuple[str, int], float]) -> Iterator[Measurement]:
+        """Yields the top-1 of every condition not in ``done`` (top-1 already measured per (condition, severity)),
+        then the suite's summary rows (``summarize``)."""
+        measured = dict(done)
+        for cond in self.conditions(ctx.cfg):
             if (cond.name, cond.severity) in done:
                 continue
-            loader = eval_loader(self.dataset(cond, ctx.clean), ctx.cfg.run)
-            correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond),
+            loader = eval_loader(self.dataset(cond, ctx), ctx.cfg.run)
+            correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
                                            seed=ctx.cfg.run.seed, description=f"{self.name} {cond.name}")
             if total == 0:
                 raise UserError(f"condition {cond.name} of suite {self.name} has no images")
+            measured[cond.name, cond.severity] = correct / total
             yield Measurement(cond.name, cond.severity, "top1", correct / total, total)
+        yield from self.summarize(measured, ctx)
 
-    def dataset(self, condition: Condition, clean: Dataset) -> Dataset:
+    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
+        """Summary rows computed from every condition's top-1 (default: none)."""
+        return iter(())
+
+    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
         """The images of ``condition`` (default: the clean evaluation set)."""
-        return clean
+        return ctx.clean
 
-    def transform(self, condition: Condition) -> BatchTransform | None:
+    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
         """A batched [B,3,H,W] → [B,3,H,W] transform in [0,1] pixel space, or None."""
         return None
 

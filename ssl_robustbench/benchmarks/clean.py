@@ -12,5 +12,5 @@ class CleanBenchmark(Benchmark):
 
     name = "clean"
 
-    def conditions(self) -> list[Condition]:
+    def conditions(self, cfg) -> list[Condition]:
         return [Condition("clean")]

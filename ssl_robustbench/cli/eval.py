@@ -16,6 +16,10 @@ Examples:
   robustbench eval --model ckpt.pth --arch torchvision/resnet50 --data cifar10 --data-root ~/data
   robustbench eval --suite clean --suite adversarial --n-adv 200 --protocol slf   # SA / PGD-20 RA / AutoAttack AA
   robustbench eval --suite adversarial --set adv.norm=L2 --set adv.eps=0.5 --set adv.autoattack=plus
+  robustbench eval --suite c,pd,e --n-shift 500      # ImageNet-C / -PD / -E generated from the embedded test set
+  robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val \\
+      --suite c --c-root /data/imagenet-c            # the released ImageNet-C tree (center crop only)
+  robustbench eval --suite c --set c.extra=true --set c.faithful=true --set "c.severities=[3]"
 """
 
 
@@ -34,25 +38,32 @@ def _model_options(func):
     return func
 
 
-def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, adv=None):
+def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, adv=None, shifts=None):
     from ssl_robustbench.config import EvalConfig, resolve
 
+    suites = [s.strip() for item in suites for s in item.split(",") if s.strip()]
     options = prune({"model": model, "arch": arch, "data": {"name": data_name, "root": data_root},
-                     "suites": list(suites) or None, "adv": adv or {}, "run": run_section(kw)})
+                     "suites": suites or None, "adv": adv or {}, "run": run_section(kw), **(shifts or {})})
     return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))
 
 
 @click.command("eval", epilog=_EPILOG)
 @_model_options
 @click.option("--suite", "suites", multiple=True,
-              help="Benchmark suite to run: clean, adversarial (repeatable; default clean).")
+              help="Benchmark suites: clean, adversarial, c (ImageNet-C), pd (ImageNet-PD), e (ImageNet-E); "
+                   "repeatable or comma-separated (default clean).")
+@click.option("--c-root", default=None, help="Released ImageNet-C tree (default: corruptions generated on the fly).")
+@click.option("--pd-root", default=None, help="Released ImageNet-PD tree with PD-L … PD-BI (default: generated).")
+@click.option("--e-root", default=None, help="Released ImageNet-E tree (labels.txt, ori/, …).")
+@click.option("--n-shift", type=int, default=None, help="Images per condition of the c, pd and e suites "
+                                                          "(a fixed subset; default all).")
 @click.option("--n-adv", type=int, default=None, help="Images attacked by the adversarial suite (default 1000).")
 @click.option("--protocol", type=click.Choice(["slf", "alf", "aff", "probe"]), default=None,
               help="Adversarial suite's finetuning protocol (default slf).")
 @run_options
 @friendly_errors
-def eval_command(model, arch, data_name, data_root, probe_file, suites, n_adv, protocol, config_file, overrides,
-                 **kw) -> None:
+def eval_command(model, arch, data_name, data_root, probe_file, suites, c_root, pd_root, e_root, n_shift, n_adv,
+                 protocol, config_file, overrides, **kw) -> None:
     """Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, write a results table.
 
     The run directory holds config.yaml, environment.json, model.json, probe.safetensors,
@@ -61,8 +72,10 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, n_adv, p
     from ssl_robustbench.evaluation import run_eval
     from ssl_robustbench.results.summary import print_summary
 
+    shifts = {"c": {"root": c_root, "limit": n_shift}, "pd": {"root": pd_root, "limit": n_shift},
+              "e": {"root": e_root, "limit": n_shift}}
     cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw,
-                   adv={"n": n_adv, "protocol": protocol})
+                   adv={"n": n_adv, "protocol": protocol}, shifts=shifts)
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
     print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}")
 

@@ -120,13 +120,28 @@ def _background(rng: np.random.Generator, size: int) -> tuple[Image.Image, np.nd
     return img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.0))), base.mean(axis=(0, 1))
 
 
-def render(label: int, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    """Renders one image of class ``label``: uint8 [size, size, 3]."""
+#: Attribute edits of a test image (ImageNet-E style): the same draws, one attribute changed by a second stream.
+EDITS = ("background", "size-0.8", "size-0.6", "position", "direction")
+
+
+def render(label: int, rng: np.random.Generator, size: int = 64, *, edit: str | None = None,
+           edit_rng: np.random.Generator | None = None) -> np.ndarray:
+    """Renders one image of class ``label``: uint8 [size, size, 3]. ``edit`` (one of ``EDITS``) re-renders the
+    same image with its background, object size (× 0.8 or × 0.6), position or rotation drawn anew from
+    ``edit_rng``, every other draw unchanged."""
     big = size * _SUPER
     bg, bg_mean = _background(rng, big)
     scale = rng.uniform(0.28, 0.42) * big
     cx, cy = rng.uniform(scale, big - scale, 2)
     angle = rng.uniform(0, 2 * math.pi)
+    if edit == "background":
+        bg, _ = _background(edit_rng, big)  # the texture still avoids the original background's mean colour
+    elif edit is not None and edit.startswith("size-"):
+        scale *= float(edit.removeprefix("size-"))
+    elif edit == "position":
+        cx, cy = edit_rng.uniform(scale, big - scale, 2)
+    elif edit == "direction":
+        angle += edit_rng.uniform(math.pi / 4, 7 * math.pi / 4)
     name = CLASSES[label]
     mask = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(mask)
@@ -143,7 +158,8 @@ def render(label: int, rng: np.random.Generator, size: int = 64) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def generate(split: str, *, seed: int = 0, size: int = 64, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def generate(split: str, *, seed: int = 0, size: int = 64, n: int | None = None, edit: str | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Generates a split: images uint8 [N, size, size, 3] and labels int64 [N] (balanced, class = i mod 10).
 
     Args:
@@ -151,26 +167,33 @@ def generate(split: str, *, seed: int = 0, size: int = 64, n: int | None = None)
         seed: dataset seed; the splits use disjoint random streams of it.
         size: image side in pixels.
         n: number of images (default: the split's fixed size).
+        edit: an attribute edit of ``EDITS`` (its draws come from a stream of its own).
     """
+    if edit is not None and edit not in EDITS:
+        raise ValueError(f"unknown edit {edit!r}")
     stream, default_n = SPLITS[split]
     n = default_n if n is None else n
     labels = np.arange(n, dtype=np.int64) % len(CLASSES)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     for i in range(n):
         rng = np.random.default_rng([seed, stream, i])
-        images[i] = render(int(labels[i]), rng, size)
+        edit_rng = np.random.default_rng([seed, stream, i, 1 + EDITS.index(edit)]) if edit else None
+        images[i] = render(int(labels[i]), rng, size, edit=edit, edit_rng=edit_rng)
     return images, labels
 
 
-def load_split(split: str, *, cache_dir: Path, seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns a split as (uint8 [N,3,H,W], int64 [N]) tensors, generating and caching it on first use."""
-    key = stable_hash({"v": GENERATOR_VERSION, "split": split, "seed": seed, "size": size, "n": SPLITS[split][1]})
-    path = Path(cache_dir) / "embedded" / f"{split}-{key}.npz"
+def load_split(split: str, *, cache_dir: Path, seed: int = 0, size: int = 64, edit: str | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns a split as (uint8 [N,3,H,W], int64 [N]) tensors, generating and caching it on first use
+    (``edit``: the split with that attribute edited, image by image)."""
+    key = stable_hash({"v": GENERATOR_VERSION, "split": split, "seed": seed, "size": size, "n": SPLITS[split][1]}
+                      | ({"edit": edit} if edit else {}))
+    path = Path(cache_dir) / "embedded" / f"{split}{'-' + edit if edit else ''}-{key}.npz"
     if path.is_file():
         with np.load(path) as data:
             images, labels = data["images"], data["labels"]
     else:
-        images, labels = generate(split, seed=seed, size=size)
+        images, labels = generate(split, seed=seed, size=size, edit=edit)
         buf = io.BytesIO()
         np.savez(buf, images=images, labels=labels)
         atomic_write_bytes(path, buf.getvalue())

@@ -286,7 +286,7 @@ def pixelate(x, p, rnd):
     small = torch.floor(ops.box_resize(x, int(w * scale), -1).mul_(255).add_(0.5 + 1e-3))
     small = torch.floor(ops.box_resize(small, int(h * scale), -2).add_(0.5 + 1e-3)).div_(255)
     if up == "box":
-        return ops.resample(small, (h, w), "box")
+        return torch.floor(ops.resample(small, (h, w), "box") * 255 + 0.5 + 1e-3) / 255
     return ops.nearest_resize(small, (h, w))
 
 

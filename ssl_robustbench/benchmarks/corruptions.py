@@ -1,0 +1,128 @@
+"""The ImageNet-C suite ``c`` (Hendrycks & Dietterich, ICLR 2019): top-1 per corruption × severity, from the
+released tree (``c.root``) or generated on the fly on the device by the batched engine
+(``transforms/corruptions``), plus the clean top-1 of the same images.
+
+Summary rows (condition ``c:all``): ``mean_top1`` over the 15 benchmark corruptions, ``mean_error`` (the
+unnormalized mean error of the 2023 SSL robustness study), and, on ImageNet-1k with the full 15 × 5 set,
+``mce_alexnet`` and ``relative_mce_alexnet`` normalized by Hendrycks' published AlexNet errors (CE per corruption:
+``c:<name>`` / ``ce_alexnet``). Other datasets have no AlexNet baseline: only the unnormalized error is reported.
+``c:extra`` / ``mean_top1`` averages the 4 held-out corruptions when measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset, Subset
+
+from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
+from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
+from ssl_robustbench.data import fixed_subset
+from ssl_robustbench.data.shift_trees import imagenet_c_condition
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.transforms.corruptions import (
+    ALL_CORRUPTIONS,
+    BENCHMARK_CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    SEVERITIES,
+    check,
+    corrupt,
+    group_of,
+    table_for,
+)
+
+#: AlexNet's clean top-1 error (torchvision's published 56.522 % top-1: the model Hendrycks' errors come from)
+ALEXNET_CLEAN_ERR = 0.43478
+
+
+def _names(cfg: Any) -> list[str]:
+    names = list(cfg.c.corruptions) or list(BENCHMARK_CORRUPTIONS)
+    if cfg.c.extra:
+        names += [n for n in EXTRA_CORRUPTIONS if n not in names]
+    return names
+
+
+def limited(ds: Dataset, limit: int | None) -> Dataset:
+    """A fixed subset of ``limit`` images (the same for every condition), or ``ds``."""
+    if limit is None or limit >= len(ds):
+        return ds
+    sub = Subset(ds, sorted(fixed_subset(len(ds), limit)))
+    sub.classes = getattr(ds, "classes", None)  # type: ignore[attr-defined]
+    return sub
+
+
+@BENCHMARKS.register("c")
+class CorruptionBenchmark(Benchmark):
+    """ImageNet-C: 15 benchmark corruptions (+ 4 extra) × 5 severities."""
+
+    name = "c"
+
+    def check(self, cfg: Any) -> None:
+        for name in _names(cfg):
+            for severity in cfg.c.severities:
+                check(name, severity)
+        table_for(224, 224, cfg.c.table)
+        if cfg.c.root is not None and not Path(cfg.c.root).is_dir():
+            raise UserError(f"ImageNet-C root not found: {cfg.c.root}")
+        if cfg.c.limit is not None and cfg.c.limit < 1:
+            raise UserError("c.limit must be ≥ 1")
+
+    def conditions(self, cfg: Any) -> list[Condition]:
+        return [Condition("clean")] + [Condition(f"c:{n}", s) for n in _names(cfg) for s in cfg.c.severities]
+
+    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
+        c = ctx.cfg.c
+        if c.root is None or condition.name == "clean":
+            return limited(ctx.clean, c.limit)
+        name = condition.name.removeprefix("c:")
+        ds = imagenet_c_condition(Path(c.root), name, condition.severity, group_of(name), input_size=ctx.input_size,
+                                  classes=list(ctx.clean.classes))
+        return limited(ds, c.limit)
+
+    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
+        c = ctx.cfg.c
+        if c.root is not None or condition.name == "clean":
+            return None
+        name, severity = condition.name.removeprefix("c:"), condition.severity
+
+        def apply(x, g):
+            return corrupt(x, name, severity, generator=g, table=c.table, faithful=c.faithful)
+
+        return apply
+
+    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
+        n = len(self.dataset(Condition("clean"), ctx))
+        names = [name for name in BENCHMARK_CORRUPTIONS if any((f"c:{name}", s) in top1 for s in SEVERITIES)]
+        values = [v for (cond, _), v in top1.items() if cond.removeprefix("c:") in names]
+        if values:
+            yield Measurement("c:all", 0, "mean_top1", sum(values) / len(values), n)
+            yield Measurement("c:all", 0, "mean_error", 1 - sum(values) / len(values), n)
+        full = all((f"c:{name}", s) in top1 for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES)
+        if full and ctx.num_classes == 1000:
+            acc = {(name, s): top1[f"c:{name}", s] for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES}
+            metrics = corruption_metrics(acc, clean=top1.get(("clean", 0)), baseline_clean=1 - ALEXNET_CLEAN_ERR)
+            yield Measurement("c:all", 0, "mce_alexnet", metrics["mce"], n)
+            if "relative_mce" in metrics:
+                yield Measurement("c:all", 0, "relative_mce_alexnet", metrics["relative_mce"], n)
+            for name in BENCHMARK_CORRUPTIONS:
+                yield Measurement(f"c:{name}", 0, "ce_alexnet", metrics[f"ce:{name}"], n)
+        extra = [v for (cond, _), v in top1.items() if cond.removeprefix("c:") in EXTRA_CORRUPTIONS]
+        if extra:
+            yield Measurement("c:extra", 0, "mean_top1", sum(extra) / len(extra), n)
+
+    def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
+        """mean top-1 over the corruptions (ranks), then mean error, mCE and relative mCE where measured."""
+        out = {}
+        for metric in ("mean_top1", "mean_error", "mce_alexnet", "relative_mce_alexnet"):
+            value = next((m.value for m in measured if m.condition == "c:all" and m.metric == metric), None)
+            if value is not None:
+                out[metric] = value
+        clean = next((m.value for m in measured if m.condition == "clean" and m.metric == "top1"), None)
+        if clean is not None and "mean_top1" in out:
+            out["drop"] = clean - out["mean_top1"]
+        return out
+
+
+__all__ = ["ALL_CORRUPTIONS", "CorruptionBenchmark"]

@@ -1,0 +1,74 @@
+"""The ImageNet-E suite ``e`` (Li et al., "ImageNet-E: Benchmarking Neural Network Robustness via Attribute
+Editing", CVPR 2023): top-1 on the original images (``ori``) and on every attribute-edited subset (background,
+size, position, direction), discovered from the released tree (``e.root``). On the embedded dataset without a
+root, the test images are re-rendered with each attribute edited (``data/embedded.py``: ``EDITS``).
+
+Summary rows, as in the MPD paper's table: ``e:<subset>`` / ``drop`` (top-1 on ``ori`` minus top-1 on the
+subset) and ``e:all`` / ``mean_top1`` and ``drop`` averaged over the edited subsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement
+from ssl_robustbench.benchmarks.corruptions import limited
+from ssl_robustbench.data import TensorImages, embedded
+from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.zoo.download import cache_root
+
+
+@BENCHMARKS.register("e")
+class EditBenchmark(Benchmark):
+    """ImageNet-E: ``ori`` and each edited subset."""
+
+    name = "e"
+
+    def check(self, cfg: Any) -> None:
+        if cfg.e.root is None and cfg.data.name != "embedded":
+            raise UserError(f"suite e needs e.root (the released ImageNet-E tree) for dataset {cfg.data.name!r}; "
+                            "only the embedded dataset can render its own edits")
+        if cfg.e.root is not None:
+            edit_subsets(Path(cfg.e.root))
+
+    def conditions(self, cfg: Any) -> list[Condition]:
+        subsets = edit_subsets(Path(cfg.e.root)) if cfg.e.root else ["ori", *embedded.EDITS]
+        return [Condition(f"e:{s}") for s in subsets]
+
+    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
+        e, subset = ctx.cfg.e, condition.name.removeprefix("e:")
+        limit = e.limit if e.limit is not None else ctx.cfg.data.eval_limit
+        classes = list(ctx.clean.classes)
+        if e.root is not None:
+            return limited(EditedImages(Path(e.root), subset, transform=ctx.preprocess.transform(None),
+                                        classes=classes), limit)
+        cache = Path(ctx.cfg.run.cache_dir) if ctx.cfg.run.cache_dir else cache_root()
+        images, labels = embedded.load_split(ctx.cfg.data.eval_split, cache_dir=cache,
+                                             edit=None if subset == "ori" else subset)
+        size = images.shape[-1]
+        transform = None if ctx.input_size == size else ctx.preprocess.transform(size)
+        return limited(TensorImages(images, labels, classes, transform), limit)
+
+    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
+        if ("e:ori", 0) not in top1:
+            return
+        n = len(self.dataset(Condition("e:ori"), ctx))
+        ori = top1["e:ori", 0]
+        edited = {c: v for (c, _), v in top1.items() if c.startswith("e:") and c != "e:ori"}
+        for cond, value in edited.items():
+            yield Measurement(cond, 0, "drop", ori - value, n)
+        if edited:
+            mean = sum(edited.values()) / len(edited)
+            yield Measurement("e:all", 0, "mean_top1", mean, n)
+            yield Measurement("e:all", 0, "drop", ori - mean, n)
+
+    def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
+        """Mean top-1 over the edited subsets (ranks), its drop from ``ori``, and ``ori``."""
+        found = {(m.condition, m.metric): m.value for m in measured}
+        keys = {("e:all", "mean_top1"): "mean_top1", ("e:all", "drop"): "drop", ("e:ori", "top1"): "ori"}
+        return {name: found[key] for key, name in keys.items() if key in found}
