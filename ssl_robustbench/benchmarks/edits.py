@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement
 from ssl_robustbench.benchmarks.corruptions import limited
 from ssl_robustbench.data import TensorImages, embedded
-from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets
+from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.zoo.download import cache_root
 
@@ -45,7 +45,7 @@ class EditBenchmark(Benchmark):
         limit = e.limit if e.limit is not None else ctx.cfg.data.eval_limit
         classes = list(ctx.clean.classes)
         if e.root is not None:
-            return limited(EditedImages(Path(e.root), subset, transform=ctx.preprocess.transform(None),
+            return limited(EditedImages(Path(e.root), subset, transform=photo_transform(ctx.preprocess),
                                         classes=classes), limit)
         cache = Path(ctx.cfg.run.cache_dir) if ctx.cfg.run.cache_dir else cache_root()
         images, labels = embedded.load_split(ctx.cfg.data.eval_split, cache_dir=cache,

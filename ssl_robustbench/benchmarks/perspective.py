@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
 from ssl_robustbench.benchmarks.corruptions import limited
-from ssl_robustbench.data.shift_trees import imagenet_pd_subset
+from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_warp
 
@@ -63,7 +63,7 @@ class PerspectiveBenchmark(Benchmark):
         if pd.root is None or condition.name == "clean":
             return limited(ctx.clean, pd.limit)
         view, background = condition.name.removeprefix("pd:").split("/")
-        ds = imagenet_pd_subset(Path(pd.root), view, background, transform=ctx.preprocess.transform(None),
+        ds = imagenet_pd_subset(Path(pd.root), view, background, transform=photo_transform(ctx.preprocess),
                                 classes=list(ctx.clean.classes))
         return limited(ds, pd.limit)
 

@@ -6,6 +6,7 @@ import click
 
 import ssl_robustbench
 from ssl_robustbench.cli.eval import eval_command, probe_command
+from ssl_robustbench.cli.generate import generate_group
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
 from ssl_robustbench.cli.metrics import metrics_group
 from ssl_robustbench.cli.pretrain import pretrain_command
@@ -22,6 +23,8 @@ def main() -> None:
       robustbench zoo list
       robustbench eval --model embedded-simclr-tinyresnet
       robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet
+      robustbench eval --suite c,pd,e --n-shift 500
+      robustbench generate c --out data/embedded-c
       robustbench pretrain --method simclr --epochs 30 --out runs/simclr
       robustbench submit runs/demo --to runs/leaderboard && robustbench leaderboard show --store runs/leaderboard
     """
@@ -34,3 +37,4 @@ main.add_command(zoo_group)
 main.add_command(leaderboard_group)
 main.add_command(submit_command)
 main.add_command(metrics_group)
+main.add_command(generate_group)

@@ -31,6 +31,14 @@ def center_crop_only(size: int) -> Callable:
     return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.CenterCrop(size)])
 
 
+def photo_transform(preprocess) -> Callable:
+    """The model's eval transform for released photos, except that images already at the input size (saved
+    after the crop, as generated trees are) are only converted."""
+    full, convert = preprocess.transform(None), preprocess.transform(preprocess.input_size)
+    side = preprocess.input_size
+    return lambda img: convert(img) if img.size == (side, side) else full(img)
+
+
 def imagenet_c_dir(root: Path, corruption: str, severity: int, group: str) -> Path:
     """The folder of one ImageNet-C condition, flat or grouped layout."""
     root = Path(root)

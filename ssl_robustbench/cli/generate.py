@@ -1,0 +1,118 @@
+"""``robustbench generate c|pd|e``: write shifted datasets in the released layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ssl_robustbench.cli.common import friendly_errors
+
+_NATIVE = {"embedded": 64, "cifar10": 32, "cifar100": 32, "stl10": 96}
+
+
+def _source_options(func):
+    options = [
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="Directory of the tree to write."),
+        click.option("--data", "data_name", default="embedded", show_default=True,
+                     help="Clean source: embedded | imagenet | imagefolder | cifar10 | cifar100 | stl10."),
+        click.option("--data-root", default=None, help="Local dataset directory."),
+        click.option("--split", default="test", show_default=True, help="Source split (ImageNet: val)."),
+        click.option("--size", type=int, default=None,
+                     help="Image side (default: native for embedded/CIFAR/STL, 224 after Resize 256 for photos)."),
+        click.option("--limit", type=int, default=None, help="A fixed subset of this many source images."),
+        click.option("--batch-size", type=int, default=64, show_default=True),
+        click.option("--device", default="auto", show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _source(data_name, data_root, split, size, limit):
+    from ssl_robustbench.data import DataRequest, build_dataset
+    from ssl_robustbench.data.preprocess import Preprocess
+    from ssl_robustbench.zoo.download import cache_root
+
+    size = size or _NATIVE.get(data_name, 224)
+    req = DataRequest(split=split, preprocess=Preprocess(input_size=size), root=Path(data_root) if data_root else None,
+                      cache_dir=cache_root())
+    return build_dataset(data_name, req, limit=limit)
+
+
+@click.group("generate")
+def generate_group() -> None:
+    """Write ImageNet-C / -PD / -E style trees from a clean dataset (the layouts `eval --c-root` etc. read).
+
+    \b
+    Examples:
+      robustbench generate c --out data/embedded-c                      # 15 corruptions × 5 severities
+      robustbench generate c --out data/imagenet-c --data imagenet --data-root /data/imagenet --split val
+      robustbench generate c --out data/c-fog --corruption fog --severity 3 --extra
+      robustbench generate pd --out data/embedded-pd --magnitude 0.3
+      robustbench generate e --out data/embedded-e --limit 500
+    """
+
+
+@generate_group.command("c")
+@_source_options
+@click.option("--corruption", "corruptions", multiple=True, help="Corruption name (repeatable; default the 15).")
+@click.option("--severity", "severities", type=click.IntRange(1, 5), multiple=True, help="Severity (default 1–5).")
+@click.option("--extra", is_flag=True, help="Add the 4 held-out corruptions.")
+@click.option("--table", default="auto", show_default=True, help="Constants: auto | imagenet | cifar.")
+@friendly_errors
+def generate_c(out, data_name, data_root, split, size, limit, batch_size, device, seed, corruptions, severities, extra,
+               table) -> None:
+    """ImageNet-C: <out>/<corruption>/<severity>/<class>/<name>.JPEG (JPEG 85 after corruption)."""
+    from ssl_robustbench.data.generate import write_conditions
+    from ssl_robustbench.runinfo import resolve_device
+    from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, check, corrupt
+
+    names = list(corruptions) or list(BENCHMARK_CORRUPTIONS)
+    names += [n for n in EXTRA_CORRUPTIONS if extra and n not in names]
+    levels = list(severities) or [1, 2, 3, 4, 5]
+    for name in names:
+        for level in levels:
+            check(name, level)
+    conditions = {f"{n}/{s}": (lambda x, g, n=n, s=s: corrupt(x, n, s, generator=g, table=table))
+                  for n in names for s in levels}
+    ds = _source(data_name, data_root, split, size, limit)
+    written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
+                               fmt="JPEG")
+    click.echo(f"wrote {len(written)} conditions ({len(conditions) - len(written)} already complete) under {out}")
+
+
+@generate_group.command("pd")
+@_source_options
+@click.option("--magnitude", type=float, default=0.3, show_default=True, help="|c| of the Möbius warp.")
+@click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
+@friendly_errors
+def generate_pd(out, data_name, data_root, split, size, limit, batch_size, device, seed, magnitude, d) -> None:
+    """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG."""
+    from ssl_robustbench.benchmarks.perspective import VIEWS, perspective_view
+    from ssl_robustbench.data.generate import pd_folders, write_conditions
+    from ssl_robustbench.runinfo import resolve_device
+
+    folders = pd_folders(tuple(VIEWS), ("black", "padded"))
+    conditions = {folder: (lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=magnitude, d=d))
+                  for (v, b), folder in folders.items()}
+    ds = _source(data_name, data_root, split, size, limit)
+    written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
+                               fmt="PNG")
+    click.echo(f"wrote {len(written)} subsets under {out}")
+
+
+@generate_group.command("e")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--split", default="test", show_default=True)
+@click.option("--limit", type=int, default=None, help="A fixed subset of this many images.")
+@friendly_errors
+def generate_e(out, split, limit) -> None:
+    """ImageNet-E layout of the embedded dataset's attribute edits: labels.txt, ori/*.JPEG, <edit>/*.png."""
+    from ssl_robustbench.data.generate import write_edit_tree
+    from ssl_robustbench.zoo.download import cache_root
+
+    subsets = write_edit_tree(out, split=split, cache_dir=cache_root(), limit=limit)
+    click.echo(f"wrote {', '.join(subsets)} under {out}")

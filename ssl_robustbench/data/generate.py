@@ -1,0 +1,99 @@
+"""``robustbench generate``: writes distribution-shift datasets from a clean one, in the released layouts.
+
+``c``: ``<out>/<corruption>/<severity>/<class>/<name>.JPEG``, saved as JPEG quality 85 after corruption, as the
+released ImageNet-C images were (Hendrycks & Dietterich 2019). ``pd``: ``<out>/PD-L`` … ``PD-BI`` (lossless PNG).
+``e``: the embedded dataset's attribute edits as an ImageNet-E tree (``labels.txt``, ``ori/`` JPEGs, PNG edits).
+
+Each condition is drawn with its own generator seeded by ``seed``, batch by batch, exactly as ``robustbench eval``
+draws it on the fly with the same seed and batch size, so a written tree evaluates to the same numbers (``c``
+with ``c.faithful=true``). Files are written atomically; a finished condition leaves ``.complete`` and is
+skipped when the command is run again.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ssl_robustbench.data import embedded
+from ssl_robustbench.data.shift_trees import PD_FOLDERS
+from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text
+from ssl_robustbench.progress import progress_bar
+from ssl_robustbench.transforms.corruptions import RELEASED_JPEG_QUALITY
+
+BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def sample_names(ds: Dataset) -> list[str]:
+    """A file stem per sample: the source file's stem for image folders, else the zero-padded index."""
+    if isinstance(ds, Subset):
+        inner = sample_names(ds.dataset)
+        return [inner[i] for i in ds.indices]
+    samples = getattr(ds, "samples", None)
+    if samples is not None:
+        return [Path(p).stem for p, *_ in samples]
+    return [f"{i:08d}" for i in range(len(ds))]
+
+
+def encode(image: torch.Tensor, fmt: str) -> bytes:
+    """[3, H, W] in [0, 1] on the uint8 grid → JPEG (quality 85) or PNG bytes."""
+    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        Image.fromarray(array).save(buffer, "JPEG", quality=RELEASED_JPEG_QUALITY)
+    else:
+        Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write_conditions(ds: Dataset, conditions: dict[str, BatchTransform], out: Path, *, batch_size: int,
+                     device: torch.device, seed: int, fmt: str) -> list[Path]:
+    """Writes each condition (relative folder → transform) as ``<out>/<folder>/<class>/<name>.<ext>``."""
+    names, classes = sample_names(ds), list(ds.classes)  # type: ignore[attr-defined]
+    ext = ".JPEG" if fmt == "JPEG" else ".png"
+    written = []
+    todo = {k: v for k, v in conditions.items() if not (out / k / ".complete").is_file()}
+    loader = DataLoader(ds, batch_size=batch_size)
+    with progress_bar(total=len(todo) * len(loader), description="generate") as advance:
+        for folder, transform in todo.items():
+            g = torch.Generator(device=device).manual_seed(seed)
+            index = 0
+            for x, y in loader:
+                shifted = transform(x.to(device), g)
+                for image, label in zip(shifted, y.tolist(), strict=True):
+                    atomic_write_bytes(out / folder / classes[label] / f"{names[index]}{ext}", encode(image, fmt))
+                    index += 1
+                advance(1, description=f"generate {folder}")
+            atomic_write_text(out / folder / ".complete", f"{index} images\n")
+            written.append(out / folder)
+    return written
+
+
+def write_edit_tree(out: Path, *, split: str, cache_dir: Path, limit: int | None, seed: int = 0) -> list[str]:
+    """The embedded dataset's attribute edits as an ImageNet-E tree; returns the subsets written."""
+    from ssl_robustbench.data import fixed_subset
+
+    subsets = ["ori", *embedded.EDITS]
+    images, labels = embedded.load_split(split, cache_dir=cache_dir, seed=seed)
+    keep = sorted(fixed_subset(len(labels), limit)) if limit else list(range(len(labels)))
+    lines = [f"{i:08d}.JPEG\t{int(labels[i])}" for i in keep]
+    with progress_bar(total=len(subsets), description="generate e") as advance:
+        for subset in subsets:
+            edited = images if subset == "ori" else embedded.load_split(split, cache_dir=cache_dir, seed=seed,
+                                                                         edit=subset)[0]
+            fmt, ext = ("JPEG", ".JPEG") if subset == "ori" else ("PNG", ".png")
+            for i in keep:
+                atomic_write_bytes(out / subset / f"{i:08d}{ext}", encode(edited[i].float() / 255, fmt))
+            advance(1)
+    atomic_write_text(out / "labels.txt", "\n".join(lines) + "\n")
+    return subsets
+
+
+def pd_folders(views: tuple[str, ...], backgrounds: tuple[str, ...]) -> dict[tuple[str, str], str]:
+    """The released subset folder of each (view, background)."""
+    return {(v, b): PD_FOLDERS[v, b] for b in backgrounds for v in views}
