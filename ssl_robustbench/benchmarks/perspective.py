@@ -31,11 +31,12 @@ VIEWS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "bottom": (0.0, 1.0), "top": 
 
 
 def perspective_view(x: torch.Tensor, view: str, background: str, *, magnitude: float, d: float) -> torch.Tensor:
-    """One ImageNet-PD view of a batch [B, 3, H, W] in [0, 1]."""
+    """One ImageNet-PD view of a batch [B, 3, H, W] in [0, 1], rounded to the uint8 grid as the released images
+    (and ``robustbench generate pd``) store it."""
     sx, sy = VIEWS[view]
     c_real = torch.full((len(x),), sx * magnitude, device=x.device)
     c_imag = torch.full((len(x),), sy * magnitude, device=x.device)
-    return mobius_warp(x, c_real, c_imag, d=d, background=background)
+    return mobius_warp(x, c_real, c_imag, d=d, background=background).mul_(255).round_().div_(255)
 
 
 @BENCHMARKS.register("pd")

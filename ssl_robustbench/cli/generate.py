@@ -56,7 +56,12 @@ def generate_group() -> None:
     """
 
 
-@generate_group.command("c")
+@generate_group.command("c", epilog="""\b
+Examples:
+  robustbench generate c --out data/embedded-c
+  robustbench generate c --out data/imagenet-c --data imagenet --data-root /data/imagenet --split val
+  robustbench generate c --out data/c-fog --corruption fog --severity 3 --limit 1000
+""")
 @_source_options
 @click.option("--corruption", "corruptions", multiple=True, help="Corruption name (repeatable; default the 15).")
 @click.option("--severity", "severities", type=click.IntRange(1, 5), multiple=True, help="Severity (default 1–5).")
@@ -84,7 +89,11 @@ def generate_c(out, data_name, data_root, split, size, limit, batch_size, device
     click.echo(f"wrote {len(written)} conditions ({len(conditions) - len(written)} already complete) under {out}")
 
 
-@generate_group.command("pd")
+@generate_group.command("pd", epilog="""\b
+Examples:
+  robustbench generate pd --out data/embedded-pd
+  robustbench generate pd --out data/imagenet-pd --data imagenet --data-root /data/imagenet --split val --d 0.75
+""")
 @_source_options
 @click.option("--magnitude", type=float, default=0.3, show_default=True, help="|c| of the Möbius warp.")
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
@@ -104,7 +113,11 @@ def generate_pd(out, data_name, data_root, split, size, limit, batch_size, devic
     click.echo(f"wrote {len(written)} subsets under {out}")
 
 
-@generate_group.command("e")
+@generate_group.command("e", epilog="""\b
+Examples:
+  robustbench generate e --out data/embedded-e --limit 500
+  robustbench eval --suite e --e-root data/embedded-e
+""")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--limit", type=int, default=None, help="A fixed subset of this many images.")
