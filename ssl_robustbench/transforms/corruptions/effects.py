@@ -265,7 +265,8 @@ def _random_affine(x: torch.Tensor, jitter: float, rnd: Draws) -> torch.Tensor:
     ``warpAffine`` with its reflect-101 border (corner-aligned reflection)."""
     b, _, h, w = x.shape
     centre, half = np.float32([h, w]) // 2, min(h, w) // 3
-    src = torch.tensor([centre + half, [centre[0] + half, centre[1] - half], centre - half], dtype=torch.float64)
+    src = torch.from_numpy(np.array([centre + half, [centre[0] + half, centre[1] - half], centre - half],
+                                    dtype=np.float64))
     dst = src + rnd.uniform((b, 3, 2), -jitter, jitter, dtype=torch.float64).cpu()
     ones = torch.ones(b, 3, 1, dtype=torch.float64)
     # inverse map: output point (dst) → source point (src), solved per image
