@@ -224,11 +224,9 @@ def _float64(x: torch.Tensor) -> torch.Tensor:
 
 
 def brightness(x, c, rnd):
-    # HSV value + c keeps hue and saturation, which scales RGB by v'/v (grey v' where v = 0): the same result
-    # as scikit-image's rgb2hsv → hsv2rgb round trip, without it
-    v = x.amax(1, keepdim=True)
-    v_new = (v + c).clamp_(max=1)
-    return torch.where(v > 0, x * (v_new / v.clamp(min=1e-12)), v_new)
+    hsv = ops.rgb_to_hsv(_float64(x))  # scikit-image's round trip in float64: the same truncation to uint8
+    hsv[:, 2] = (hsv[:, 2] + c).clamp(0, 1)
+    return ops.hsv_to_rgb(hsv)
 
 
 def saturate(x, p, rnd):
