@@ -14,29 +14,43 @@ the clean top-1 of the same images.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
 from ssl_robustbench.benchmarks.corruptions import limited
 from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_warp
+from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_grid
 
 VIEWS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "bottom": (0.0, 1.0), "top": (0.0, -1.0)}
 
 
-def perspective_view(x: torch.Tensor, view: str, background: str, *, magnitude: float, d: float) -> torch.Tensor:
-    """One ImageNet-PD view of a batch [B, 3, H, W] in [0, 1], rounded to the uint8 grid as the released images
-    (and ``robustbench generate pd``) store it."""
+@functools.lru_cache(maxsize=64)
+def _view_grid(view: str, background: str, magnitude: float, d: float, height: int, width: int,
+               device: torch.device) -> torch.Tensor:
+    """The sampling grid [1, H, W, 2] of one view (the same c for every image, so computed once)."""
     sx, sy = VIEWS[view]
-    c_real = torch.full((len(x),), sx * magnitude, device=x.device)
-    c_imag = torch.full((len(x),), sy * magnitude, device=x.device)
-    return mobius_warp(x, c_real, c_imag, d=d, background=background).mul_(255).round_().div_(255)
+    c_real = torch.tensor([sx * magnitude], device=device)
+    c_imag = torch.tensor([sy * magnitude], device=device)
+    return mobius_grid(c_real, c_imag, d, height, width, padded=background == "padded")
+
+
+def perspective_view(x: torch.Tensor, view: str, background: str, *, magnitude: float, d: float) -> torch.Tensor:
+    """One ImageNet-PD view of a batch [B, 3, H, W] in [0, 1] (``mobius_warp`` with the view's fixed c), rounded
+    to the uint8 grid as the released images (and ``robustbench generate pd``) store it."""
+    if background not in BACKGROUNDS:
+        raise UserError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
+    grid = _view_grid(view, background, float(magnitude), float(d), x.shape[-2], x.shape[-1], x.device)
+    warped = F.grid_sample(x, grid.to(x.dtype).expand(len(x), -1, -1, -1), mode="bilinear", padding_mode="zeros",
+                           align_corners=True)
+    return warped.mul_(255).round_().div_(255)
 
 
 @BENCHMARKS.register("pd")

@@ -34,6 +34,7 @@ ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
 TABLES = ("imagenet", "cifar")
 SEVERITIES = (1, 2, 3, 4, 5)
 RELEASED_JPEG_QUALITY = 85
+CHUNK_PIXELS = 8 * 224 * 224
 ON_GRID = {"pixelate", "jpeg_compression"}  # their outputs are uint8 images already
 
 
@@ -64,9 +65,9 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
             ) -> torch.Tensor:
     """Corrupts a batch [B, 3, H, W] in [0, 1]; returns float [0, 1] on the uint8 grid (same device).
 
-    On the CPU the batch is processed ``chunk`` images at a time (default 8): every step then works in cache,
-    2–3× faster than whole-batch passes. Random draws are made per chunk, so a seed gives the same result for
-    the same chunk size."""
+    On the CPU the batch is processed ``chunk`` images at a time (default: about 400k pixels, 8 images of 224²):
+    every step then works in cache, 2–3× faster than whole-batch passes. Random draws are made per chunk, so a
+    seed gives the same result for the same chunk size."""
     check(name, severity)
     if x.ndim != 4 or x.shape[1] != 3:
         raise UserError(f"corrupt expects a [B, 3, H, W] batch, got {tuple(x.shape)}")
@@ -75,7 +76,8 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
     params = PARAMS[name][table_for(x.shape[-2], x.shape[-1], table)][severity - 1]
     rnd = draws if draws is not None else Draws(generator, x.device)
     if chunk is None:
-        chunk = 8 if x.device.type == "cpu" and draws is None else len(x)
+        pixels = x.shape[-1] * x.shape[-2]
+        chunk = max(1, CHUNK_PIXELS // pixels) if x.device.type == "cpu" and draws is None else len(x)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     effect = getattr(effects, name)
     for start in range(0, len(x), max(chunk, 1)):

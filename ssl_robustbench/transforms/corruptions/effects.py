@@ -51,21 +51,12 @@ def gaussian_noise(x, c, rnd):
 
 def shot_noise(x, c, rnd):
     levels = _levels(x)
-    # Poisson(level / 255 · c) by inverse CDF: on the uint8 grid there are only 256 rates, so one CDF table
-    # and a guide table (first k with CDF > j / M) give each value's answer after a step or two of search
-    rates = torch.arange(256, dtype=torch.float64) / 255 * c
-    k = torch.arange(int(c + 12 * c**0.5 + 20), dtype=torch.float64)
-    log_pmf = k * torch.log(rates.clamp(min=1e-300)).unsqueeze(1) - rates.unsqueeze(1) - torch.lgamma(k + 1)
-    cdf = torch.exp(log_pmf).cumsum(1).clamp(max=1.0)
-    cdf[0], cdf[:, -1] = 1.0, 1.0  # rate 0 always gives 0; the table's end closes every search
-    buckets = 4 * len(k)
-    guide = torch.searchsorted(cdf, (torch.arange(buckets, dtype=torch.float64) / buckets).expand(256, -1)
-                               .contiguous(), right=True)
-    cdf, guide = cdf.float().reshape(-1).to(x.device), guide.reshape(-1).to(x.device)
+    cdf, guide = _poisson_tables(float(c))
+    cdf, guide, buckets, n = cdf.to(x.device), guide.to(x.device), guide.numel() // 256, cdf.numel() // 256
     u = rnd.random(tuple(x.shape)).reshape(-1)
     row = levels.long().reshape(-1)
     count = guide[row * buckets + (u * buckets).long().clamp_(max=buckets - 1)]
-    row *= len(k)
+    row *= n
     step = cdf[row + count] <= u
     count += step
     active = step.nonzero().squeeze(1)
@@ -74,6 +65,22 @@ def shot_noise(x, c, rnd):
         active = active[step]
         count[active] += 1
     return count.view(x.shape).float() / c
+
+
+@functools.lru_cache(maxsize=32)
+def _poisson_tables(c: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Poisson(level / 255 · c) by inverse CDF: on the uint8 grid there are only 256 rates, so one CDF table
+    (flattened [256 · K]) and a guide table (first k with CDF > j / M, flattened [256 · M]) give each value's
+    answer after a step or two of search."""
+    rates = torch.arange(256, dtype=torch.float64) / 255 * c
+    k = torch.arange(int(c + 12 * c**0.5 + 20), dtype=torch.float64)
+    log_pmf = k * torch.log(rates.clamp(min=1e-300)).unsqueeze(1) - rates.unsqueeze(1) - torch.lgamma(k + 1)
+    cdf = torch.exp(log_pmf).cumsum(1).clamp(max=1.0)
+    cdf[0], cdf[:, -1] = 1.0, 1.0  # rate 0 always gives 0; the table's end closes every search
+    buckets = 4 * len(k)
+    guide = torch.searchsorted(cdf, (torch.arange(buckets, dtype=torch.float64) / buckets).expand(256, -1)
+                               .contiguous(), right=True)
+    return cdf.float().reshape(-1), guide.reshape(-1)
 
 
 def _levels(x: torch.Tensor) -> torch.Tensor:
