@@ -1,6 +1,7 @@
 """Leaderboard tables from result cards: one table per suite, rendered as markdown, LaTeX or rich.
 
-Each suite's table has one line per (model, protocol): the suite's aggregates and per-condition values in percent.
+Each suite's table has one line per (model, protocol): the suite's aggregates and, for suites of at most 12
+conditions, the per-condition top-1, in percent.
 Suites other than ``clean`` also get the clean-vs-shift difference (``Δ clean``, points) and the rank difference
 (``Δ rank`` = clean rank − rank in this suite; positive means the model holds up better than its clean rank says),
 against the same model's clean card on the same dataset and split. A card with sanity flags (signs of gradient
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 ID_COLUMNS = ["model", "method", "arch", "dataset", "n", "config"]
+MAX_CONDITION_COLUMNS = 12  # suites with more conditions (ImageNet-C: 75) show their aggregates only
 
 
 def _condition_label(row: dict[str, Any]) -> str:
@@ -35,8 +37,11 @@ def suite_tables(cards: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         line = _base(card) | {k: 100 * v for k, v in card["aggregates"].items()}
         if card["sanity_flags"]:
             line["warning"] = "⚠ " + ", ".join(card["sanity_flags"])
-        if len(card["rows"]) > 1:
-            line |= {_condition_label(r): 100 * r["value"] for r in card["rows"]}
+        per_condition = [r for r in card["rows"] if r["metric"] == "top1" and r["condition"] != "clean"]
+        if 1 < len(card["rows"]) and len(per_condition) <= MAX_CONDITION_COLUMNS:
+            line |= {_condition_label(r): 100 * r["value"] for r in per_condition}
+        own_clean = [r["value"] for r in card["rows"] if r["condition"] == "clean" and r["metric"] == "top1"]
+        line["_own_clean"] = 100 * own_clean[0] if own_clean and card["suite"] != "clean" else float("nan")
         by_suite.setdefault(card["suite"], []).append(line)
     clean = {(c["model"]["id"], c["protocol"]["dataset"], c["protocol"]["eval_split"]):
              100 * c["aggregates"][c["rank_by"]] for c in cards if c["suite"] == "clean"}
@@ -47,11 +52,13 @@ def suite_tables(cards: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         main = rank_by[suite]
         if suite != "clean":
             keys = [(m, *d.split("/", 1)) for m, d in zip(frame["model"], frame["dataset"], strict=True)]
-            frame["clean"] = [clean.get(k, float("nan")) for k in keys]
+            # the clean card of the same model and data, else the suite's own clean row (shift suites measure one)
+            frame["clean"] = [clean.get(k, own) for k, own in zip(keys, frame["_own_clean"], strict=True)]
             frame["Δ clean"] = frame[main] - frame["clean"]
             frame["Δ rank"] = (frame["clean"].rank(ascending=False, method="min")
                                - frame[main].rank(ascending=False, method="min"))
-        frame = frame.sort_values(main, ascending=False, kind="stable").reset_index(drop=True)
+        frame = frame.drop(columns="_own_clean").sort_values(main, ascending=False, kind="stable")
+        frame = frame.reset_index(drop=True)
         frame.insert(0, "rank", range(1, len(frame) + 1))
         tables[suite] = frame
     return tables
