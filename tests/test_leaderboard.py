@@ -164,3 +164,13 @@ def test_submission_to_a_directory_refuses_tampered_cards(tmp_path):
     assert not (tmp_path / "store").exists()
     (tmp_path / "nan.json").write_text(json.dumps(make_card()).replace("0.5", "NaN"))
     assert _run_submit([tmp_path / "nan.json", "--to", tmp_path / "store"]).exit_code == 2
+
+
+def test_many_condition_suites_show_aggregates_and_their_own_clean_row():
+    c_values = [(("clean", 0), 0.8)] + [((f"c:x{i}", s), 0.5) for i in range(3) for s in range(1, 6)]
+    pd_values = [(("clean", 0), 0.8), (("pd:left/black", 0), 0.4), (("pd:left/padded", 0), 0.6)]
+    tables = suite_tables([make_card(suite="c", values=c_values), make_card(suite="pd", values=pd_values)])
+    assert not any(col.startswith("c:x") for col in tables["c"].columns), "15 conditions: aggregates only"
+    assert {"pd:left/black", "pd:left/padded"} <= set(tables["pd"].columns)
+    assert "clean" in tables["pd"].columns and tables["pd"]["clean"][0] == pytest.approx(80.0)
+    assert tables["pd"]["Δ clean"][0] == pytest.approx(100 * (0.8 + 0.4 + 0.6) / 3 - 80.0)
