@@ -29,3 +29,6 @@ lint: $(STAMP)
 perf: $(STAMP)
 	$(BIN)/python perf/eval_throughput.py
 	$(BIN)/python perf/attack_throughput.py
+	$(BIN)/python perf/corruption_throughput.py
+	$(BIN)/python perf/corruption_agreement.py
+	$(BIN)/python perf/shift_eval_throughput.py --memory

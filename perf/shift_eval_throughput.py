@@ -56,14 +56,18 @@ def model_and_images(args, device):
     return model.to(device).eval(), DataLoader(TensorDataset(images, labels), batch_size=args.batch_size)
 
 
-def timed(fn, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+def timed(fn, device, repeats: int = 3) -> float:
+    """Best of ``repeats`` wall times."""
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def peak_rss_of_tree_eval(n: int, size: int) -> float:
@@ -96,6 +100,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many timings per condition")
     args = parser.parse_args()
     device = resolve_device(args.device)
     model, loader = model_and_images(args, device)
@@ -103,14 +108,14 @@ def main() -> None:
     print(f"{args.arch or 'embedded-simclr-tinyresnet'} on {device} ({torch.get_num_threads()} threads), {n} images "
           f"{tuple(loader.dataset[0][0].shape[-2:])}, batch {args.batch_size}")
     top1_accuracy(model, loader, device=device)  # warm-up
-    clean = timed(lambda: top1_accuracy(model, loader, device=device), device)
+    clean = timed(lambda: top1_accuracy(model, loader, device=device), device, args.repeats)
     print(f"{'clean':24s} {n / clean:9.1f} img/s")
     ratios = []
     conditions = [(f"c:{c}/3", lambda x, g, c=c: corrupt(x, c, 3, generator=g)) for c in BENCHMARK_CORRUPTIONS]
     conditions += [(f"pd:{v}/{b}", lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=0.3, d=1.0))
                    for b in ("black", "padded") for v in VIEWS]
     for name, transform in conditions:
-        t = timed(lambda tr=transform: top1_accuracy(model, loader, device=device, transform=tr), device)
+        t = timed(lambda tr=transform: top1_accuracy(model, loader, device=device, transform=tr), device, args.repeats)
         ratios.append(clean / t)
         print(f"{name:24s} {n / t:9.1f} img/s   {clean / t:5.2f}x of clean")
     c_ratios, pd_ratios = ratios[:15], ratios[15:]
