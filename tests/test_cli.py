@@ -23,7 +23,8 @@ from ssl_robustbench.probes.linear import fit_linear_probe, save_probe
 FAST = ["--set", "data.train_limit=100", "--set", "data.eval_limit=50", "--device", "cpu"]
 COMMANDS = [[], ["eval"], ["probe"], ["pretrain"], ["zoo"], ["zoo", "list"], ["zoo", "show"], ["submit"],
             ["leaderboard"], ["leaderboard", "build"], ["leaderboard", "show"], ["leaderboard", "validate"],
-            ["metrics"], ["metrics", "c"], ["generate"], ["generate", "c"], ["generate", "pd"], ["generate", "e"]]
+            ["metrics"], ["metrics", "c"], ["generate"], ["generate", "c"], ["generate", "pd"], ["generate", "e"],
+            ["augment"], ["augment", "preview"]]
 
 
 def run(*args):

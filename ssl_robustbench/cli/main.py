@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import ssl_robustbench
+from ssl_robustbench.cli.augment import augment_group
 from ssl_robustbench.cli.eval import eval_command, probe_command
 from ssl_robustbench.cli.generate import generate_group
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
@@ -38,3 +39,4 @@ main.add_command(leaderboard_group)
 main.add_command(submit_command)
 main.add_command(metrics_group)
 main.add_command(generate_group)
+main.add_command(augment_group)

@@ -9,6 +9,7 @@ from torch import nn
 
 from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.methods.base import METHODS, mlp
+from ssl_robustbench.transforms.views import ViewSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +30,7 @@ class SimCLR(nn.Module):
     """Backbone + 2-layer MLP projector; NT-Xent between the projections of two views."""
 
     Config = SimCLRConfig
-    num_views = 2
+    default_views = (ViewSpec("global", 2),)
 
     def __init__(self, backbone: nn.Module, cfg: SimCLRConfig) -> None:
         super().__init__()

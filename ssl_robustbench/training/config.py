@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from ssl_robustbench.config import DataConfig, RunConfig
+from ssl_robustbench.transforms.views import ViewSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +17,8 @@ class PretrainConfig:
     ``monitor_every`` is the k-NN monitor's period in epochs (0: off), with ``monitor_split`` as queries.
     ``view_size`` is the side of the augmented views (default ``input_size``; smaller trains faster).
     ``color_strength`` is SimCLR's colour-jitter strength s.
+    ``views``: the view specs (empty: the method's default, e.g. SimCLR's two global crops); ``aug``: robust view
+    generation inserted into every view at the method's preset place (``mpd``, ``lcm``; ``transforms/views.py``).
     ``mean``/``std`` are the normalization stored in the exported card.
     """
 
@@ -26,6 +29,8 @@ class PretrainConfig:
     input_size: int = 64
     view_size: int | None = None
     color_strength: float = 1.0
+    views: tuple[ViewSpec, ...] = ()
+    aug: tuple[str, ...] = ()
     epochs: int = 30
     optimizer: str = "sgd"
     lr: float = 0.3

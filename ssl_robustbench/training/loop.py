@@ -30,7 +30,7 @@ from ssl_robustbench.progress import console, track
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
 from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training.schedule import warmup_cosine
-from ssl_robustbench.transforms.augment import compose, simclr_pipeline
+from ssl_robustbench.transforms.views import ViewGenerator, preset
 from ssl_robustbench.zoo.download import cache_root
 
 
@@ -83,7 +83,9 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
     opt = _optimizer(cfg, model.parameters(), base_lr)
     mean = torch.tensor(cfg.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(cfg.std, device=device).view(1, -1, 1, 1)
-    augment = compose(simclr_pipeline(cfg.view_size or cfg.input_size, color_strength=cfg.color_strength))
+    views_of = ViewGenerator(list(cfg.views) or list(method_cls.default_views),
+                             default_size=cfg.view_size or cfg.input_size, color_strength=cfg.color_strength,
+                             extra=tuple(preset(name, cfg.method) for name in cfg.aug))
     ckpt, log_file = run_dir / "checkpoint.pt", run_dir / "log.csv"
     start, log = 0, []
     if ckpt.is_file():
@@ -107,7 +109,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             for group in opt.param_groups:
                 group["lr"] = lr
             x = x.to(device, non_blocking=True)
-            views = [(augment(x, views_rng) - mean) / std for _ in range(method_cls.num_views)]
+            views = [(v - mean) / std for v in views_of(x, views_rng)]
             with amp:
                 loss = model(views)["loss"]
             opt.zero_grad(set_to_none=True)

@@ -1,4 +1,4 @@
-"""Image transforms batched on tensors ([B,3,H,W] in [0,1]): SSL augmentations and Möbius warps (MPD);
-corruptions join them with their suite."""
+"""Image transforms batched on tensors ([B,3,H,W] in [0,1]): SSL augmentations, view generation, Möbius (MPD)
+and log-conformal (LCM) warps, and the ImageNet-C corruption engine."""
 
-from ssl_robustbench.transforms import augment, mobius  # noqa: F401  (registers augmentations)
+from ssl_robustbench.transforms import augment, lcm, mobius  # noqa: F401  (registers augmentations)
