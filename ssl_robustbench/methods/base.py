@@ -1,12 +1,72 @@
-"""The methods registry and the projector shared by methods."""
+"""The methods registry, the shared method base (views, momentum targets) and the projector MLP.
+
+A method is an ``nn.Module`` built as ``cls(backbone, cfg)`` whose ``forward(views) -> {"loss": ...}`` takes the
+normalized views (global views first). The training loop sets ``progress`` (fraction of training done) before each
+step, and after the optimizer step updates every (online, target) pair of ``ema_pairs()`` with the momentum
+``momentum_at(progress)`` — momentum/EMA is handled once, in the loop, not per method.
+"""
 
 from __future__ import annotations
 
+import copy
+import math
+
+import torch
 from torch import nn
 
 from ssl_robustbench.registry import Registry
+from ssl_robustbench.transforms.views import ViewSpec
 
 METHODS: Registry[type[nn.Module]] = Registry("method")
+
+TWO_GLOBAL = (ViewSpec("global", 2),)
+
+
+def multi_crop(global_scale: tuple[float, float], local_scale: tuple[float, float], *, local: int = 4,
+               local_fraction: float = 0.4) -> tuple[ViewSpec, ...]:
+    """Two global crops and ``local`` small crops (side ``local_fraction`` of the view size, set by the loop)."""
+    return (ViewSpec("global", 2, scale=global_scale),
+            ViewSpec("local", local, size_fraction=local_fraction, scale=local_scale))
+
+
+class Method(nn.Module):
+    """Base of every method: default views, momentum targets and their schedule."""
+
+    Config: type
+    default_views: tuple[ViewSpec, ...] = TWO_GLOBAL
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress = 0.0
+
+    def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, target) modules updated as target ← m·target + (1 − m)·online after each step."""
+        return []
+
+    def momentum_at(self, progress: float) -> float:
+        """The target momentum at a point of training: ``cfg.momentum`` raised to 1 by a cosine when
+        ``cfg.momentum_cosine`` (BYOL, DINO), else constant (MoCo)."""
+        base = float(getattr(self.cfg, "momentum", 0.996))
+        if getattr(self.cfg, "momentum_cosine", True):
+            return 1 - (1 - base) * (math.cos(math.pi * progress) + 1) / 2
+        return base
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A copy for a momentum target: same weights, no gradients."""
+    target = copy.deepcopy(module)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target ← m·target + (1 − m)·online for parameters; buffers (BN statistics) are copied."""
+    for t, o in zip(target.parameters(), online.parameters(), strict=True):
+        t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
+    for t, o in zip(target.buffers(), online.buffers(), strict=True):
+        t.copy_(o)
 
 
 def mlp(dims: list[int], *, last_bn: bool = False) -> nn.Sequential:

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ssl_robustbench.losses import nt_xent
-from ssl_robustbench.methods.base import METHODS, mlp
-from ssl_robustbench.transforms.views import ViewSpec
+from ssl_robustbench.methods.base import METHODS, Method, mlp
+from ssl_robustbench.training.distributed import gather_with_grad
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,11 +26,11 @@ class SimCLRConfig:
 
 
 @METHODS.register("simclr")
-class SimCLR(nn.Module):
-    """Backbone + 2-layer MLP projector; NT-Xent between the projections of two views."""
+class SimCLR(Method):
+    """Backbone + 2-layer MLP projector; NT-Xent between the projections of two views, the negatives gathered
+    from every rank under torchrun."""
 
     Config = SimCLRConfig
-    default_views = (ViewSpec("global", 2),)
 
     def __init__(self, backbone: nn.Module, cfg: SimCLRConfig) -> None:
         super().__init__()
@@ -40,6 +40,6 @@ class SimCLR(nn.Module):
 
     def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """``views``: two [B,3,H,W] normalized batches → ``{"loss": scalar}``."""
-        z = self.projector(self.backbone(torch.cat(views)))
+        z = self.projector(self.backbone(torch.cat(views[:2])))
         z1, z2 = z.chunk(2)
-        return {"loss": nt_xent(z1, z2, temperature=self.cfg.temperature)}
+        return {"loss": nt_xent(gather_with_grad(z1), gather_with_grad(z2), temperature=self.cfg.temperature)}

@@ -20,6 +20,8 @@ class PretrainConfig:
     ``views``: the view specs (empty: the method's default, e.g. SimCLR's two global crops); ``aug``: robust view
     generation inserted into every view at the method's preset place (``mpd``, ``lcm``; ``transforms/views.py``).
     ``mean``/``std`` are the normalization stored in the exported card.
+    ``optimizer``: ``sgd``, ``adamw`` or ``lars``; ``accumulate``: gradient-accumulation steps per optimizer step
+    (``run.batch_size`` stays the global batch); ``sync_bn``: SyncBatchNorm under torchrun.
     """
 
     method: str = "simclr"
@@ -33,6 +35,8 @@ class PretrainConfig:
     aug: tuple[str, ...] = ()
     epochs: int = 30
     optimizer: str = "sgd"
+    accumulate: int = 1
+    sync_bn: bool = False
     lr: float = 0.3
     momentum: float = 0.9
     weight_decay: float = 5e-4

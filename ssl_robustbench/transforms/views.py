@@ -29,11 +29,13 @@ class AugInsert:
 
 @dataclasses.dataclass(frozen=True)
 class ViewSpec:
-    """``count`` views of side ``size`` (None: the run's view size) cropped with RandomResizedCrop ``scale``."""
+    """``count`` views of side ``size`` (None: ``size_fraction`` of the run's view size, e.g. 0.4 for local
+    crops) cropped with RandomResizedCrop ``scale``."""
 
     name: str = "global"
     count: int = 2
     size: int | None = None
+    size_fraction: float = 1.0
     scale: tuple[float, float] = (0.2, 1.0)
     color_strength: float | None = None
     insert: tuple[AugInsert, ...] = ()
@@ -89,7 +91,8 @@ def steps(spec: ViewSpec, *, default_size: int, color_strength: float,
     """The ordered augmentation steps of one view."""
     s = spec.color_strength if spec.color_strength is not None else color_strength
     at = {place: [AugmentStep(i.name, dict(i.args)) for i in inserts if i.at == place] for place in PLACES}
-    crop = AugmentStep("random_resized_crop", {"size": spec.size or default_size, "scale": tuple(spec.scale)})
+    size = spec.size or max(8, round(default_size * spec.size_fraction))
+    crop = AugmentStep("random_resized_crop", {"size": size, "scale": tuple(spec.scale)})
     jitter = AugmentStep("color_jitter", {"brightness": 0.8 * s, "contrast": 0.8 * s, "saturation": 0.8 * s,
                                           "hue": 0.2 * s})
     return [*at["before_crop"], crop, *at["after_crop"], jitter, AugmentStep("grayscale"), *at["end"]]

@@ -1,0 +1,133 @@
+"""The eight SSL methods in the one training loop: each learns, momentum targets follow the schedule, resume is
+exact with queues/teachers/centres, a 2-rank gloo torchrun run matches the global batch, checkpoints evaluate."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ssl_robustbench.backbones import build_backbone
+from ssl_robustbench.config import DataConfig, RunConfig
+from ssl_robustbench.methods import METHODS
+from ssl_robustbench.methods.base import ema_update
+from ssl_robustbench.training import loop
+from ssl_robustbench.training.config import PretrainConfig
+from ssl_robustbench.training.loop import pretrain
+from ssl_robustbench.transforms.views import ViewGenerator
+from ssl_robustbench.zoo import load_model, resolve_card
+
+ALL = ["simclr", "mocov2", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav"]
+# DINO's centring pulls an untrained teacher's targets toward uniform, so its loss first rises toward ln K by
+# design (and its teacher-temperature warm-up raises it); with both off the student must still fit the teacher. MoCo: a queue the fixed batch fills quickly
+ARGS = {"mocov2": {"queue_size": 256}, "dino": {"center_momentum": 1.0, "teacher_warmup": 0.0}}
+
+
+def test_all_eight_methods_are_registered():
+    assert sorted(METHODS.names()) == sorted(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_each_method_learns_a_fixed_batch(name):
+    torch.manual_seed(0)
+    cls = METHODS.get(name)
+    model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(**ARGS.get(name, {})))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3) if name == "dino" else torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    views_of = ViewGenerator(list(cls.default_views), default_size=32, color_strength=0.5)
+    x, losses = torch.rand(32, 3, 32, 32), []
+    assert views_of.num_views == (6 if name in ("dino", "swav") else 2)
+    for step in range(30):
+        views = [(v - 0.5) / 0.25 for v in views_of(x, torch.Generator().manual_seed(step % 2))]
+        model.progress = step / 30
+        loss = model(views)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for online, target in model.ema_pairs():
+            ema_update(target, online, model.momentum_at(step / 30))
+        losses.append(loss.item())
+    # from step 4 on (MoCo's queue then holds real keys instead of its random initial ones)
+    assert sum(losses[-3:]) / 3 < sum(losses[4:7]) / 3, losses
+
+
+def test_momentum_update_and_schedule():
+    online, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = target.weight.detach().clone()
+    ema_update(target, online, 0.9)
+    assert torch.allclose(target.weight, 0.9 * before + 0.1 * online.weight.detach())
+    byol = METHODS.get("byol")(build_backbone("tiny_resnet/8-16-16-32"), METHODS.get("byol").Config(momentum=0.99))
+    assert byol.momentum_at(0.0) == pytest.approx(0.99) and byol.momentum_at(1.0) == pytest.approx(1.0)
+    assert byol.momentum_at(0.5) == pytest.approx(1 - 0.01 * (math.cos(math.pi / 2) + 1) / 2)
+    cls = METHODS.get("mocov2")
+    moco = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(momentum=0.99))
+    assert moco.momentum_at(0.7) == 0.99  # MoCo: constant
+
+
+def small(cache_dir, method, epochs, **kw):
+    return PretrainConfig(method=method, method_args=ARGS.get(method, {}), arch="tiny_resnet/8-16-16-16",
+                          epochs=epochs, view_size=32, monitor_every=0, data=DataConfig(train_limit=64),
+                          warmup_epochs=1, run=RunConfig(batch_size=32, cache_dir=str(cache_dir)), **kw)
+
+
+@pytest.mark.parametrize("method", ["mocov2", "byol", "dino"])
+def test_resume_with_queue_teacher_and_centre_is_exact(tmp_path, cache_dir, method, monkeypatch):
+    cfg = small(cache_dir, method, 2)
+    straight = pretrain(cfg, tmp_path / "a")
+    real, calls = loop.atomic_open, []
+
+    @contextlib.contextmanager
+    def crash_on_second_checkpoint(path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        with real(path) as fh:
+            yield fh
+
+    monkeypatch.setattr(loop, "atomic_open", crash_on_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg, tmp_path / "b")  # dies while saving epoch 2
+    monkeypatch.undo()
+    resumed = pretrain(cfg, tmp_path / "b")
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    la = list(csv.DictReader((tmp_path / "a" / "log.csv").open()))
+    lb = list(csv.DictReader((tmp_path / "b" / "log.csv").open()))
+    assert la[1]["loss"] == lb[1]["loss"]  # the next step's loss after resuming is the uninterrupted one
+
+
+def test_accumulation_lars_and_aug_checkpoint_evaluates(tmp_path, cache_dir):
+    cfg = small(cache_dir, "simclr", 1, optimizer="lars", accumulate=2, aug=("mpd", "lcm"))
+    path = pretrain(cfg, tmp_path / "run")
+    log = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert log[0]["global_batch"] == "32" and math.isfinite(float(log[0]["loss"]))
+    card = resolve_card(str(tmp_path / "run" / "card.yaml"))
+    assert card.method == "simclr" and card.id == "embedded-simclr-mpd-lcm-tiny_resnet-8-16-16-16"
+    assert "mpd" in card.notes and "lcm" in card.notes
+    assert load_model(card).report.missing == () and path.is_file()
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(
+    os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="torchrun not installed")
+def test_two_rank_gloo_torchrun_matches_the_global_batch(tmp_path, cache_dir):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    out = tmp_path / "ddp"
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "ssl_robustbench", "pretrain", "--method",
+           "simclr", "--epochs", "2", "--batch-size", "32", "--device", "cpu", "--out", str(out),
+           "--cache-dir", str(cache_dir), "--arch", "tiny_resnet/8-16-16-16", "--set", "data.train_limit=128",
+           "--set", "view_size=32", "--set", "monitor_every=0", "--set", "warmup_epochs=1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", SSL_ROBUSTBENCH_PROGRESS="0")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = list(csv.DictReader((out / "log.csv").open()))
+    assert [r["epoch"] for r in log] == ["1", "2"]
+    assert all(r["world_size"] == "2" and r["global_batch"] == "32" for r in log)
+    assert load_model(resolve_card(str(out / "card.yaml"))).report.missing == ()
