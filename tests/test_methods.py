@@ -26,8 +26,8 @@ from ssl_robustbench.transforms.views import ViewGenerator
 from ssl_robustbench.zoo import load_model, resolve_card
 
 ALL = ["simclr", "mocov2", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav"]
-# DINO's centring pulls an untrained teacher's targets toward uniform, so its loss first rises toward ln K by
-# design (and its teacher-temperature warm-up raises it); with both off the student must still fit the teacher. MoCo: a queue the fixed batch fills quickly
+# DINO's centring pulls an untrained teacher's targets toward uniform and its teacher-temperature warm-up raises
+# the loss, both by design; with them off the student must still fit the teacher. MoCo: a small queue.
 ARGS = {"mocov2": {"queue_size": 256}, "dino": {"center_momentum": 1.0, "teacher_warmup": 0.0}}
 
 

@@ -7,8 +7,17 @@ import math
 import pytest
 import torch
 
-from ssl_robustbench.losses import (barlow_twins_loss, byol_loss, dino_loss, info_nce, negative_cosine, sinkhorn,
-                                    swav_loss, updated_center, vicreg_loss)
+from ssl_robustbench.losses import (
+    barlow_twins_loss,
+    byol_loss,
+    dino_loss,
+    info_nce,
+    negative_cosine,
+    sinkhorn,
+    swav_loss,
+    updated_center,
+    vicreg_loss,
+)
 
 torch.manual_seed(0)
 
