@@ -131,3 +131,17 @@ def test_two_rank_gloo_torchrun_matches_the_global_batch(tmp_path, cache_dir):
     assert [r["epoch"] for r in log] == ["1", "2"]
     assert all(r["world_size"] == "2" and r["global_batch"] == "32" for r in log)
     assert load_model(resolve_card(str(out / "card.yaml"))).report.missing == ()
+
+
+def test_every_recipe_builds_with_valid_method_args():
+    from pathlib import Path
+
+    from ssl_robustbench.config import build, load_yaml
+
+    recipes = sorted(Path(__file__).resolve().parents[1].glob("benchmarks/pretrain/*.yaml"))
+    assert len(recipes) >= 12
+    for path in recipes:
+        cfg = build(PretrainConfig, load_yaml(path))
+        build(METHODS.get(cfg.method).Config, cfg.method_args)
+    dino = build(PretrainConfig, load_yaml(recipes[0].parent / "imagenet-dino-mpd.yaml"))
+    assert dino.aug == ("mpd",) and dino.views[1].count == 8 and dino.views[1].size == 96

@@ -1,0 +1,100 @@
+"""Pretraining speed: the batched MPD / LCM warps against the authors' ``mobius-mpd`` (one PIL image at a time),
+a training step with MPD vs without on the same batch, and the step time of every method, in one process.
+
+Targets: batched MPD ≥ 10× ``mobius-mpd`` per image; a SimCLR step with MPD ≤ 1.1× the step without.
+
+    python perf/pretrain_throughput.py [--size 224 --n 64] [--batch 256] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+os.environ.setdefault("SSL_ROBUSTBENCH_PROGRESS", "0")
+
+from ssl_robustbench.backbones import build_backbone  # noqa: E402
+from ssl_robustbench.methods import METHODS  # noqa: E402
+from ssl_robustbench.runinfo import resolve_device  # noqa: E402
+from ssl_robustbench.transforms.augment import AUGMENTATIONS  # noqa: E402
+from ssl_robustbench.transforms.views import ViewGenerator, preset  # noqa: E402
+
+
+def best(fn, device, repeats=3) -> float:
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def warp_speed(args, device) -> None:
+    from mobius_mpd.torch_transform import MobiusMPDTransform
+
+    x = torch.rand(args.n, 3, args.size, args.size, device=device)
+    pil = [Image.fromarray((img.permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)) for img in x]
+    reference = MobiusMPDTransform(p=1.0, min=0.2, max=0.4)
+    random.seed(0)
+    ref = best(lambda: [reference(im) for im in pil], device, 1)
+    for name in ("mpd", "lcm"):
+        aug = AUGMENTATIONS.get(name)(p=1.0)
+        g = torch.Generator(device=device).manual_seed(0)
+        ours = best(lambda a=aug: a(x, g), device)
+        print(f"{name} batched: {args.n / ours:9.0f} img/s at {args.size}²" + (
+            f"   mobius-mpd (PIL, per image): {args.n / ref:7.0f} img/s   ratio {ref / ours:6.1f}x (target >= 10)"
+            if name == "mpd" else ""))
+
+
+def step_time(method: str, aug: tuple[str, ...], args, device) -> float:
+    torch.manual_seed(0)
+    cls = METHODS.get(method)
+    model = cls(build_backbone("tiny_resnet"), cls.Config()).to(device)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    views_of = ViewGenerator(list(cls.default_views), default_size=48, color_strength=1.0,
+                             extra=tuple(preset(a, method) for a in aug))
+    x = torch.rand(args.batch, 3, 64, 64, device=device)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def step():
+        loss = model([(v - 0.5) / 0.25 for v in views_of(x, g)])["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    return best(step, device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(f"device {device} ({torch.get_num_threads()} threads)")
+    warp_speed(args, device)
+    plain, mpd, lcm = (step_time("simclr", aug, args, device) for aug in ((), ("mpd",), ("lcm",)))
+    print(f"SimCLR step, tiny ResNet, batch {args.batch}, 2 × 48² views from 64² images: {plain * 1000:.0f} ms; "
+          f"+MPD {mpd * 1000:.0f} ms ({mpd / plain:.2f}x, target <= 1.10); +LCM {lcm * 1000:.0f} ms "
+          f"({lcm / plain:.2f}x)")
+    print(f"{'method':12s} {'views':>5s} {'step (ms)':>10s}")
+    for method in METHODS.names():
+        views = sum(s.count for s in METHODS.get(method).default_views)
+        print(f"{method:12s} {views:5d} {step_time(method, (), args, device) * 1000:10.0f}")
+
+
+if __name__ == "__main__":
+    main()
