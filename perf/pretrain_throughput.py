@@ -50,7 +50,7 @@ def warp_speed(args, device) -> None:
     for name in ("mpd", "lcm"):
         aug = AUGMENTATIONS.get(name)(p=1.0)
         g = torch.Generator(device=device).manual_seed(0)
-        ours = best(lambda a=aug: a(x, g), device)
+        ours = best(lambda a=aug, gen=g: a(x, gen), device)
         print(f"{name} batched: {args.n / ours:9.0f} img/s at {args.size}²" + (
             f"   mobius-mpd (PIL, per image): {args.n / ref:7.0f} img/s   ratio {ref / ours:6.1f}x (target >= 10)"
             if name == "mpd" else ""))
