@@ -1,5 +1,8 @@
 """``robustbench eval``: checkpoint → frozen features → linear probe → benchmark suites → results table.
 
+Under ``torchrun`` every rank evaluates its shard of each condition (and of the probe's training features); counts
+are summed over ranks, so the table equals a single-process run's wherever a condition is deterministic (clean,
+perspective views, released trees); rank 0 fits the probe and writes the files.
 The run directory gets ``config.yaml`` and ``environment.json`` before any work, then ``model.json`` (card,
 checkpoint sha256, strict-load report), ``probe.safetensors``, and ``results.{csv,parquet,json}`` rewritten after
 every finished condition, so a re-run with the same ``--out`` resumes where it stopped.
@@ -25,6 +28,7 @@ from ssl_robustbench.progress import console
 from ssl_robustbench.results import ResultRow, read_table, write_table
 from ssl_robustbench.results.summary import plot_accuracy
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
+from ssl_robustbench.training import distributed as ddp
 from ssl_robustbench.zoo import LoadedModel, load_model, resolve_card
 from ssl_robustbench.zoo.download import cache_root
 
@@ -55,14 +59,17 @@ def fit_or_load_probe(
                        "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
                        "data": dataclasses.asdict(req) | {"cache_dir": None, "preprocess": None},
                        "limit": cfg.data.train_limit, "dataset": cfg.data.name})
-    feats, labels = cached_extract(loaded.model.features, eval_loader(train, cfg.run), device=device,
+    feats, labels = cached_extract(loaded.model.features, train, lambda ds: eval_loader(ds, cfg.run), device=device,
                                    cache_file=cache / "features" / f"{key}.safetensors",
                                    description="train features")
-    probe = fit_linear_probe(feats, labels, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed)
-    probe.record.update(feature_cache=key, probe_id=stable_hash({"features": key, "recipe": probe.record["recipe"],
-                                                                  "seed": cfg.run.seed}))
-    save_probe(saved, probe)
-    return probe
+    if ddp.rank() == 0:  # one process fits; under torchrun the others load what it saved
+        probe = fit_linear_probe(feats, labels, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed)
+        probe.record.update(feature_cache=key, probe_id=stable_hash({"features": key,
+                                                                      "recipe": probe.record["recipe"],
+                                                                      "seed": cfg.run.seed}))
+        save_probe(saved, probe)
+    ddp.barrier()
+    return probe if ddp.rank() == 0 else load_probe(saved, num_features=num_features, num_classes=num_classes)
 
 
 def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None) -> EvalRun:
@@ -70,17 +77,21 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     ``<run.out>/<model id>-<protocol hash[:8]>``)."""
     for suite in cfg.suites:  # unknown suites and bad suite settings fail before any work
         BENCHMARKS.get(suite)().check(cfg)
-    device = resolve_device(cfg.run.device)
+    device = ddp.setup(resolve_device(cfg.run.device))
+    main = ddp.rank() == 0
     card = resolve_card(cfg.model, arch=cfg.arch)
     protocol = protocol_hash(cfg)
     run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{protocol[:8]}"
-    start_run(run_dir, cfg, device, extra={"protocol_hash": protocol})
+    if main:
+        start_run(run_dir, cfg, device, extra={"protocol_hash": protocol, "world_size": ddp.world_size()})
+    ddp.barrier()
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
     loaded = load_model(card, cache_dir=cache)
     card_record = dataclasses.asdict(card) | {"card_dir": str(card.card_dir)}
-    atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,
-                                               "load_report": dataclasses.asdict(loaded.report)})
+    if main:
+        atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,
+                                                   "load_report": dataclasses.asdict(loaded.report)})
     model = loaded.model.to(device)
     req = DataRequest(split=cfg.data.train_split, preprocess=card.preprocess,
                       root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,
@@ -107,8 +118,11 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                                                                                        m.severity, m.metric)]
             rows.append(ResultRow(**base, suite=suite, condition=m.condition, severity=m.severity, metric=m.metric,
                                   value=m.value, n=m.n, created_at=ResultRow.now()))
-            write_table(rows, run_dir)
-    write_table(rows, run_dir)
-    plot_accuracy(rows, run_dir / "accuracy.png")
-    console.print(f"run directory: {run_dir}")
+            if main:
+                write_table(rows, run_dir)
+    if main:
+        write_table(rows, run_dir)
+        plot_accuracy(rows, run_dir / "accuracy.png")
+        console.print(f"run directory: {run_dir}")
+    ddp.barrier()
     return EvalRun(run_dir=run_dir, rows=rows, probe=probe, loaded=loaded)

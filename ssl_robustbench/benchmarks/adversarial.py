@@ -29,6 +29,7 @@ from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json
 from ssl_robustbench.probes.finetune import finetune, load_recipe
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.progress import console
+from ssl_robustbench.training import distributed as ddp
 
 
 def _subset(ctx: EvalContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,6 +66,9 @@ class AdversarialBenchmark(Benchmark):
     name = "adversarial"
 
     def check(self, cfg: Any) -> None:
+        if ddp.launched():
+            raise UserError("the adversarial suite runs in one process (its resumable attack state is per sample); "
+                            "run it without torchrun")
         adv = cfg.adv
         ThreatModel(adv.norm, adv.eps if adv.eps is not None else 1.0)  # validates norm and ε
         if adv.n < 1 or adv.pgd_steps < 1 or adv.batch_size < 1 or adv.pgd_restarts < 1:

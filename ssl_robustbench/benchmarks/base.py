@@ -14,6 +14,7 @@ from ssl_robustbench.data import eval_loader
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
+from ssl_robustbench.training import distributed as ddp
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -78,9 +79,10 @@ class Benchmark:
         for cond in self.conditions(ctx.cfg):
             if (cond.name, cond.severity) in done:
                 continue
-            loader = eval_loader(self.dataset(cond, ctx), ctx.cfg.run)
+            loader = eval_loader(ddp.shard(self.dataset(cond, ctx)), ctx.cfg.run)  # under torchrun: this rank's
             correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
                                            seed=ctx.cfg.run.seed, description=f"{self.name} {cond.name}")
+            correct, total = ddp.sum_over_ranks(correct, total)
             if total == 0:
                 raise UserError(f"condition {cond.name} of suite {self.name} has no images")
             measured[cond.name, cond.severity] = correct / total

@@ -76,8 +76,12 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, c_root, 
               "e": {"root": e_root, "limit": n_shift}}
     cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw,
                    adv={"n": n_adv, "protocol": protocol}, shifts=shifts)
+    from ssl_robustbench.training import distributed as ddp
+
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
-    print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}")
+    if ddp.rank() == 0:
+        print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}")
+    ddp.teardown()
 
 
 @click.command("probe", epilog=_EPILOG.replace("robustbench eval", "robustbench probe"))

@@ -37,5 +37,9 @@ def pretrain_command(method, arch, data_name, data_root, epochs, lr, config_file
                      "data": {"name": data_name, "root": data_root}, "run": run_section(kw)})
     cfg = resolve(PretrainConfig, config_file=config_file, options=options, overrides=list(overrides))
     out = Path(cfg.run.out) if kw.get("out") else Path(cfg.run.out) / f"pretrain-{cfg.method}-{cfg.data.name}"
+    from ssl_robustbench.training import distributed as ddp
+
     path = pretrain(cfg, out)
-    click.echo(f"backbone: {path}\ncard: {path.parent / 'card.yaml'}")
+    if ddp.rank() == 0:
+        click.echo(f"backbone: {path}\ncard: {path.parent / 'card.yaml'}")
+    ddp.teardown()

@@ -27,15 +27,23 @@ def extract(
 
 
 def cached_extract(
-    fn: Callable[[torch.Tensor], torch.Tensor], loader: torch.utils.data.DataLoader, *, device: torch.device,
+    fn: Callable[[torch.Tensor], torch.Tensor], dataset: torch.utils.data.Dataset,
+    loader: Callable[[torch.utils.data.Dataset], torch.utils.data.DataLoader], *, device: torch.device,
     cache_file: Path, description: str = "features",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``extract`` with a safetensors cache at ``cache_file`` (the caller puts the content hash in its name)."""
+    """``extract`` with a safetensors cache at ``cache_file`` (the caller puts the content hash in its name).
+    Under torchrun each rank extracts its shard and every rank gets all features in dataset order; rank 0 writes
+    the cache."""
+    from ssl_robustbench.training import distributed as ddp
+
     if cache_file.is_file():
         data = load_file(str(cache_file))
         return data["features"], data["labels"]
-    feats, labels = extract(fn, loader, device=device, description=description)
-    atomic_write_bytes(cache_file, save({"features": feats.contiguous(), "labels": labels.contiguous()}))
+    feats, labels = extract(fn, loader(ddp.shard(dataset)), device=device, description=description)
+    feats, labels = ddp.gather_shards(feats, len(dataset)), ddp.gather_shards(labels, len(dataset))
+    if ddp.rank() == 0:
+        atomic_write_bytes(cache_file, save({"features": feats.contiguous(), "labels": labels.contiguous()}))
+    ddp.barrier()
     return feats, labels
 
 

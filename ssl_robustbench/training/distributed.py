@@ -58,6 +58,41 @@ def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
     return x / world_size()
 
 
+def shard(ds):
+    """This rank's share of a dataset: samples rank, rank + N, rank + 2N, … (the whole dataset in one process)."""
+    if not active():
+        return ds
+    from torch.utils.data import Subset
+
+    part = Subset(ds, list(range(rank(), len(ds), world_size())))
+    part.classes = getattr(ds, "classes", None)  # type: ignore[attr-defined]
+    return part
+
+
+def gather_shards(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Inverse of ``shard`` for per-sample results: every rank's rows put back in dataset order ([n, …])."""
+    if not active():
+        return x
+    world, per = world_size(), -(-n // world_size())
+    padded = torch.zeros(per, *x.shape[1:], dtype=x.dtype)
+    padded[: len(x)] = x.cpu()
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    out = torch.empty(n, *x.shape[1:], dtype=x.dtype)
+    for r, part in enumerate(parts):
+        out[r::world] = part[: len(range(r, n, world))]
+    return out
+
+
+def sum_over_ranks(*values: int) -> tuple[int, ...]:
+    """Integer counts summed over ranks."""
+    if not active():
+        return values
+    t = torch.tensor(values, dtype=torch.long)
+    dist.all_reduce(t)
+    return tuple(int(v) for v in t)
+
+
 def barrier() -> None:
     if active():
         dist.barrier()
