@@ -83,7 +83,8 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     protocol = protocol_hash(cfg)
     run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{protocol[:8]}"
     if main:
-        start_run(run_dir, cfg, device, extra={"protocol_hash": protocol, "world_size": ddp.world_size()})
+        start_run(run_dir, cfg, device, extra={"protocol_hash": protocol},
+                  env_extra={"world_size": ddp.world_size()})
     ddp.barrier()
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()

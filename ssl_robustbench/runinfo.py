@@ -69,9 +69,10 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def start_run(run_dir: Path, cfg: Any, device: torch.device, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Writes ``config.yaml`` (resolved, with its hash and ``extra``) and ``environment.json`` into ``run_dir``;
-    returns the environment.
+def start_run(run_dir: Path, cfg: Any, device: torch.device, *, extra: dict[str, Any] | None = None,
+              env_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Writes ``config.yaml`` (resolved, with its hash and ``extra``) and ``environment.json`` (with ``env_extra``,
+    e.g. the torchrun world size) into ``run_dir``; returns the environment.
 
     A run directory whose recorded config differs from ``cfg`` is refused, so a resume never mixes protocols.
     """
@@ -84,6 +85,6 @@ def start_run(run_dir: Path, cfg: Any, device: torch.device, *, extra: dict[str,
             raise UserError(f"{run_dir} holds a run with another config (hash {old.get('config_hash')}); "
                             "choose another --out")
     atomic_write_text(cfg_file, text)
-    env = environment(device)
+    env = environment(device) | (env_extra or {})
     atomic_write_json(run_dir / "environment.json", env)
     return env

@@ -98,7 +98,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
         raise UserError(f"batch size {cfg.run.batch_size} is not divisible by {world} ranks × {cfg.accumulate} "
                         "accumulation steps")
     if main:
-        start_run(run_dir, cfg, device, extra={"world_size": world})
+        start_run(run_dir, cfg, device, env_extra={"world_size": world})
     ddp.barrier()
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
