@@ -32,3 +32,4 @@ perf: $(STAMP)
 	$(BIN)/python perf/corruption_throughput.py
 	$(BIN)/python perf/corruption_agreement.py
 	$(BIN)/python perf/shift_eval_throughput.py --memory
+	$(BIN)/python perf/pretrain_throughput.py
