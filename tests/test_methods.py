@@ -109,6 +109,7 @@ def test_accumulation_lars_and_aug_checkpoint_evaluates(tmp_path, cache_dir):
     path = pretrain(cfg, tmp_path / "run")
     log = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
     assert log[0]["global_batch"] == "32" and math.isfinite(float(log[0]["loss"]))
+    assert any((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     card = resolve_card(str(tmp_path / "run" / "card.yaml"))
     assert card.method == "simclr" and card.id == "embedded-simclr-mpd-lcm-tiny_resnet-8-16-16-16"
     assert "mpd" in card.notes and "lcm" in card.notes
