@@ -146,3 +146,15 @@ def test_every_recipe_builds_with_valid_method_args():
         build(METHODS.get(cfg.method).Config, cfg.method_args)
     dino = build(PretrainConfig, load_yaml(recipes[0].parent / "imagenet-dino-mpd.yaml"))
     assert dino.aug == ("mpd",) and dino.views[1].count == 8 and dino.views[1].size == 96
+
+
+def test_swav_queue_fills_then_joins_the_codes():
+    cls = METHODS.get("swav")
+    model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(queue_size=16))
+    views_of = ViewGenerator(list(cls.default_views), default_size=32, color_strength=0.5)
+    x = torch.rand(8, 3, 32, 32)
+    losses = []
+    for step in range(3):
+        losses.append(model([(v - 0.5) / 0.25 for v in views_of(x, torch.Generator().manual_seed(0))])["loss"])
+    assert int(model.queue_filled) == 24 and (model.queue != 0).any()
+    assert all(math.isfinite(float(v)) for v in losses) and float(losses[2]) != pytest.approx(float(losses[1]))

@@ -148,3 +148,17 @@ def test_swav_loss_matches_naive():
                 total += -sum(float(q[b, k]) * math.log(p[k]) for k in range(3)) / 5
             pairs += 1
     assert float(swav_loss(scores, temperature=0.1)) == pytest.approx(total / pairs, rel=1e-4)
+
+
+def test_swav_queue_joins_the_sinkhorn_problem():
+    scores = [torch.randn(4, 3) for _ in range(2)]
+    queued = [torch.randn(8, 3) for _ in range(2)]
+    with_queue = swav_loss(scores, queued=queued)
+    total, pairs = 0.0, 0
+    for i in range(2):
+        q = sinkhorn(torch.cat([queued[i], scores[i]]))[8:]
+        p = torch.log_softmax(scores[1 - i] / 0.1, dim=1)
+        total += float(-(q * p).sum(1).mean())
+        pairs += 1
+    assert float(with_queue) == pytest.approx(total / pairs, rel=1e-5)
+    assert float(with_queue) != pytest.approx(float(swav_loss(scores)), rel=1e-3)

@@ -3,19 +3,24 @@ Contrasting Cluster Assignments", NeurIPS 2020, Eqs. 1–3 and Algorithm 1)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 
 @torch.no_grad()
-def sinkhorn(scores: torch.Tensor, *, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
-    """Codes Q [B, K] from prototype scores [B, K]: equipartitioned over the K prototypes, rows summing to 1
-    (the caller all-reduces the sums across ranks in distributed training)."""
+def sinkhorn(scores: torch.Tensor, *, epsilon: float = 0.05, iterations: int = 3,
+             all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Codes Q [B, K] from prototype scores [B, K]: equipartitioned over the K prototypes, rows summing to 1.
+    In distributed training ``all_reduce`` sums over ranks, so the equipartition covers the global batch."""
+    total = all_reduce or (lambda t: t)
     q = torch.exp(scores.float() / epsilon).T  # [K, B]
-    q /= q.sum()
-    k, b = q.shape
+    q /= total(q.sum())
+    k = q.shape[0]
+    b = int(total(torch.tensor(float(q.shape[1]), device=q.device)))
     for _ in range(iterations):
-        q /= q.sum(dim=1, keepdim=True)
+        q /= total(q.sum(dim=1, keepdim=True))
         q /= k
         q /= q.sum(dim=0, keepdim=True)
         q /= b
@@ -23,12 +28,17 @@ def sinkhorn(scores: torch.Tensor, *, epsilon: float = 0.05, iterations: int = 3
 
 
 def swav_loss(scores: list[torch.Tensor], *, num_global: int = 2, temperature: float = 0.1, epsilon: float = 0.05,
-              iterations: int = 3) -> torch.Tensor:
+              iterations: int = 3, queued: list[torch.Tensor] | None = None,
+              all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """For each global view's codes q, the cross-entropy −Σ q log softmax(scores_v / τ) over every other view v,
-    averaged over the pairs. ``scores``: per view [B, K] (global views first)."""
+    averaged over the pairs. ``scores``: per view [B, K] (global views first); ``queued``: per global view, scores
+    of past batches [Q, K] that join the Sinkhorn problem (SwAV's queue for small batches)."""
     total, pairs = 0.0, 0
     for i in range(num_global):
-        q = sinkhorn(scores[i].detach(), epsilon=epsilon, iterations=iterations)
+        own = scores[i].detach()
+        extra = queued[i] if queued is not None else own[:0]
+        q = sinkhorn(torch.cat([extra, own]), epsilon=epsilon, iterations=iterations,
+                     all_reduce=all_reduce)[len(extra):]
         for v, s in enumerate(scores):
             if v == i:
                 continue

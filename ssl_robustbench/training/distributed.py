@@ -84,6 +84,16 @@ def gather_shards(x: torch.Tensor, n: int) -> torch.Tensor:
     return out
 
 
+@torch.no_grad()
+def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    """``x`` summed over ranks (a copy; ``x`` itself outside torchrun)."""
+    if not active():
+        return x
+    x = x.clone()
+    dist.all_reduce(x)
+    return x
+
+
 def sum_over_ranks(*values: int) -> tuple[int, ...]:
     """Integer counts summed over ranks."""
     if not active():
