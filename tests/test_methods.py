@@ -150,11 +150,20 @@ def test_every_recipe_builds_with_valid_method_args():
 
 def test_swav_queue_fills_then_joins_the_codes():
     cls = METHODS.get("swav")
-    model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(queue_size=16))
+    torch.manual_seed(0)
+    model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(queue_size=16)).eval()
     views_of = ViewGenerator(list(cls.default_views), default_size=32, color_strength=0.5)
-    x = torch.rand(8, 3, 32, 32)
-    losses = []
-    for step in range(3):
-        losses.append(model([(v - 0.5) / 0.25 for v in views_of(x, torch.Generator().manual_seed(0))])["loss"])
-    assert int(model.queue_filled) == 24 and (model.queue != 0).any()
-    assert all(math.isfinite(float(v)) for v in losses) and float(losses[2]) != pytest.approx(float(losses[1]))
+
+    def views(seed):
+        x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+        return [(v - 0.5) / 0.25 for v in views_of(x, torch.Generator().manual_seed(seed))]
+
+    model.train()
+    for seed in range(2):
+        model(views(seed))
+    assert int(model.queue_filled) == 16 and (model.queue != 0).all(dim=-1).all()
+    model.eval()  # same weights and batch statistics; the only difference below is the queue
+    with_queue = float(model(views(9))["loss"])
+    model.queue_filled.zero_()
+    without = float(model(views(9))["loss"])
+    assert math.isfinite(with_queue) and with_queue != pytest.approx(without, rel=1e-4)
