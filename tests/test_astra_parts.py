@@ -1,0 +1,87 @@
+"""ASTrA's building blocks: per-sample PGD budgets (projection and step masks exact against a naive loop), the
+strategy network's per-sample actions, the reward's sign, and REINFORCE moving probability toward reward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssl_robustbench.attacks.per_sample import START_EPS, per_sample_pgd
+from ssl_robustbench.backbones import build_backbone
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
+
+
+def test_per_sample_budgets_match_a_naive_loop_exactly():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 3, 4, 4, generator=g) * 0.8 + 0.1
+    w = torch.randn(3, 4, 4, generator=g)
+    eps = torch.tensor([3, 15, 8, 5, 10]) / 255
+    steps = torch.tensor([3, 14, 0, 7, 1])
+    size = torch.tensor([1, 5, 2, 1, 3]) / 255
+    adv = per_sample_pgd(lambda z: (z * w).sum(), x, eps, steps, size, generator=torch.Generator().manual_seed(1))
+    start = (torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) * 2 - 1) * START_EPS
+    for i in range(5):  # one sample at a time, the authors' update rule written out
+        delta = start[i].clone()
+        for t in range(int(steps.max())):
+            move = size[i] * w.sign() if t < steps[i] else 0.0
+            delta = torch.clamp(delta + move, -float(eps[i]), float(eps[i]))
+            delta = torch.clamp(delta, -x[i], 1 - x[i])
+        assert torch.allclose(adv[i], x[i] + delta, atol=1e-7), i
+        assert (adv[i] - x[i]).abs().max() <= eps[i] + 1e-7 and 0 <= adv[i].min() and adv[i].max() <= 1
+    # enough steps saturate the budget: x + ε·sign(w) (inside the box)
+    assert torch.allclose(adv[1], (x[1] + eps[1] * w.sign()).clamp(0, 1), atol=1e-7)
+
+
+def test_per_sample_pgd_rejects_bad_budgets():
+    x = torch.rand(2, 3, 4, 4)
+    with pytest.raises(UserError, match="one value per image"):
+        per_sample_pgd(lambda z: z.sum(), x, torch.ones(3), torch.ones(2), torch.ones(2))
+    with pytest.raises(UserError, match="≥ 0"):
+        per_sample_pgd(lambda z: z.sum(), x, -torch.ones(2), torch.ones(2), torch.ones(2))
+
+
+def test_strategy_actions_are_per_sample_and_log_probs_exact():
+    torch.manual_seed(0)
+    net = StrategyNet(build_backbone("tiny_resnet/8-16-16-32"))
+    x = torch.rand(6, 3, 32, 32)
+    acts = net.act(x, generator=torch.Generator().manual_seed(0))
+    assert acts.eps.shape == acts.steps.shape == acts.step_size.shape == acts.log_prob.shape == (6,)
+    assert set((acts.eps * 255).round().int().tolist()) <= set(EPSILONS)
+    assert set(acts.steps.tolist()) <= set(STEPS) and set((acts.step_size * 255).round().int().tolist()) <= set(
+        STEP_SIZES)
+    expected = sum(torch.log_softmax(logits, -1).gather(1, idx[:, None]).squeeze(1)
+                   for logits, idx in zip(net(x), acts.index, strict=True))
+    assert torch.allclose(acts.log_prob, expected, atol=1e-6)
+
+
+def test_reward_rewards_harder_attacks():
+    clean = torch.tensor(2.0)
+    assert reward(clean, torch.tensor(3.0)) > reward(clean, torch.tensor(2.5)) > 0
+    assert reward(clean, torch.tensor(1.0)) < 0
+    assert reward(clean, torch.tensor(3.0)) == pytest.approx(1 / 3)
+    assert reward(clean, torch.tensor(3.0), sim_loss=torch.tensor(1.5), r1=1.0) == pytest.approx((3 - 2 - 1.5) / 3)
+
+
+def test_reinforce_moves_probability_toward_the_rewarded_action():
+    torch.manual_seed(0)
+    net = StrategyNet(build_backbone("tiny_resnet/8-16-16-32"))
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    x = torch.rand(16, 3, 32, 32)
+    net.eval()  # fixed BN statistics: the toy problem is the heads' choice alone
+
+    def p_large():
+        with torch.no_grad():
+            return torch.softmax(net(x)[0], -1)[:, -3:].sum(1).mean().item()  # ε ∈ {13, 14, 15}/255
+
+    before = p_large()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        acts = net.act(x, generator=g)
+        r = (acts.eps.mean() * 255 - 9.0) / 3  # toy reward: larger budgets are better
+        loss = reinforce_loss(acts.log_prob, r)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+    assert p_large() > before + 0.1, (before, p_large())
