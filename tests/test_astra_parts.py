@@ -85,3 +85,49 @@ def test_reinforce_moves_probability_toward_the_rewarded_action():
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
     assert p_large() > before + 0.1, (before, p_large())
+
+
+def test_dual_bn_branches_are_separate_and_exported_for_the_zoo(tmp_path):
+    from ssl_robustbench.backbones.dual_bn import DualBatchNorm2d, bn_branch, convert_dual_bn
+
+    net = convert_dual_bn(build_backbone("tiny_resnet/8-16-16-32")).train()
+    duals = [m for m in net.modules() if isinstance(m, DualBatchNorm2d)]
+    assert duals and all(len(m.bn_list) == 2 for m in duals)
+    with bn_branch(net, "pgd"):
+        net(torch.rand(4, 3, 32, 32) * 5)  # only the pgd branch sees these statistics
+    assert not torch.equal(duals[0].bn_list[0].running_mean, duals[0].bn_list[1].running_mean)
+    assert all(m.branch == "normal" for m in duals)
+    assert any(".bn_list.1." in k for k in net.state_dict())
+
+
+@pytest.mark.parametrize("strategy", ["fixed", "astra"])
+def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_path, cache_dir, strategy):
+    import csv
+
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+    from ssl_robustbench.results import read_table
+    from ssl_robustbench.zoo import load_model, resolve_card
+
+    run = tmp_path / strategy
+    result = CliRunner().invoke(main, [
+        "pretrain", "--config", "benchmarks/pretrain/acl-embedded.yaml", "--strategy", strategy, "--epochs", "1",
+        "--arch", "tiny_resnet/8-16-16-32", "--batch-size", "32", "--device", "cpu", "--out", str(run),
+        "--set", "data.train_limit=96", "--set", "view_size=32", "--set", "monitor_every=0",
+        "--set", "method_args.policy_interval=1", "--set", "method_args.strategy_arch=tiny_resnet/8-8-8-8"])
+    assert result.exit_code == 0, result.output
+    row = list(csv.DictReader((run / "log.csv").open()))[-1]
+    if strategy == "astra":
+        dist = [float(v) for v in row["eps_dist"].split()]
+        assert len(dist) == 13 and sum(dist) == pytest.approx(1.0, abs=1e-2) and row["reward"] != ""
+    card = resolve_card(str(run / "card.yaml"))
+    assert card.method == ("astra" if strategy == "astra" else "acl") and card.bn_branch == "pgd"
+    assert load_model(card).report.missing == ()
+    out = tmp_path / f"eval-{strategy}"
+    result = CliRunner().invoke(main, ["eval", "--model", str(run / "card.yaml"), "--suite", "adversarial",
+                                       "--n-adv", "16", "--out", str(out), "--device", "cpu", "--set",
+                                       "data.train_limit=200", "--set", "adv.epochs=1"])
+    assert result.exit_code == 0, result.output
+    values = {r.condition.split("/")[1].split()[0]: r.value for r in read_table(out / "results.json")}
+    assert values["autoattack-standard"] <= values["pgd20"] <= values["clean"]

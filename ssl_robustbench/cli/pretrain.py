@@ -10,15 +10,20 @@ from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_
 
 
 @click.command("pretrain")
-@click.option("--method", type=str, default=None, help="SSL method (registered: simclr).")
+@click.option("--method", type=str, default=None,
+              help="SSL method: simclr, mocov2, simsiam, byol, dino, barlowtwins, vicreg, swav, acl.")
 @click.option("--arch", type=str, default=None, help="Backbone arch (default tiny_resnet).")
 @click.option("--data", "data_name", type=str, default=None, help="Dataset name (default embedded).")
 @click.option("--data-root", type=str, default=None, help="Local dataset directory.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default 30).")
 @click.option("--lr", type=float, default=None, help="Base learning rate for batch 256 (default 0.3).")
+@click.option("--aug", "augs", multiple=True, help="Robust view generation at the method's preset place: mpd, lcm.")
+@click.option("--strategy", type=click.Choice(["fixed", "astra"]), default=None,
+              help="Attack strategy of adversarial SSL methods (acl): fixed PGD or ASTrA's learned per-sample one.")
 @run_options
 @friendly_errors
-def pretrain_command(method, arch, data_name, data_root, epochs, lr, config_file, overrides, **kw) -> None:
+def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strategy, config_file, overrides,
+                     **kw) -> None:
     """Pretrain an SSL backbone; re-running with the same --out resumes after the last finished epoch.
 
     Writes config.yaml, environment.json, log.csv (loss, lr, k-NN top-1), checkpoint.pt, and at the end
@@ -28,13 +33,16 @@ def pretrain_command(method, arch, data_name, data_root, epochs, lr, config_file
     Examples:
       robustbench pretrain --method simclr --epochs 30 --out runs/simclr-embedded
       robustbench pretrain --config recipe.yaml --set method_args.temperature=0.5
+      robustbench pretrain --config benchmarks/pretrain/simclr-embedded.yaml --aug mpd --out runs/simclr-mpd
+      robustbench pretrain --config benchmarks/pretrain/acl-embedded.yaml --strategy astra --out runs/astra
     """
     from ssl_robustbench.config import resolve
     from ssl_robustbench.training.config import PretrainConfig
     from ssl_robustbench.training.loop import pretrain
 
-    options = prune({"method": method, "arch": arch, "epochs": epochs, "lr": lr,
-                     "data": {"name": data_name, "root": data_root}, "run": run_section(kw)})
+    options = prune({"method": method, "arch": arch, "epochs": epochs, "lr": lr, "aug": list(augs) or None,
+                     "method_args": {"strategy": strategy}, "data": {"name": data_name, "root": data_root},
+                     "run": run_section(kw)})
     cfg = resolve(PretrainConfig, config_file=config_file, options=options, overrides=list(overrides))
     out = Path(cfg.run.out) if kw.get("out") else Path(cfg.run.out) / f"pretrain-{cfg.method}-{cfg.data.name}"
     from ssl_robustbench.training import distributed as ddp

@@ -22,6 +22,7 @@ from safetensors.torch import save
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
+from ssl_robustbench.backbones.dual_bn import DualBatchNorm2d
 from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
 from ssl_robustbench.data.preprocess import Preprocess
@@ -168,6 +169,8 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                "global_batch": cfg.run.batch_size, "world_size": world,
                "momentum": f"{momentum:.6f}" if model.ema_pairs() else "",
                "seconds": f"{time.perf_counter() - t0:.1f}", "knn_top1": ""}
+        if hasattr(model, "epoch_stats"):  # e.g. ASTrA's action distributions and reward
+            row |= model.epoch_stats()
         if main:
             if cfg.monitor_every > 0 and ((epoch + 1) % cfg.monitor_every == 0 or epoch + 1 == cfg.epochs):
                 row["knn_top1"] = f"{_monitor(model.backbone, cfg, req, device):.4f}"
@@ -176,23 +179,29 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)
         ddp.barrier()
-    path = export_backbone(model.backbone, cfg, run_dir) if main else run_dir / "backbone.safetensors"
+    path = (export_backbone(model.backbone, cfg, run_dir, method=getattr(model, "card_method", cfg.method)) if main
+            else run_dir / "backbone.safetensors")
     ddp.barrier()
     return path
 
 
-def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Path) -> Path:
-    """Writes ``backbone.safetensors`` and a zoo ``card.yaml`` for it into ``run_dir``."""
+def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Path, *, method: str | None = None
+                    ) -> Path:
+    """Writes ``backbone.safetensors`` and a zoo ``card.yaml`` for it into ``run_dir`` (a dual-BN backbone keeps
+    both branches; its card evaluates the ``pgd`` one, as for released ACL checkpoints)."""
+    method = method or cfg.method
     path = run_dir / "backbone.safetensors"
     atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}))
     suffix = "".join(f"-{a}" for a in cfg.aug)
     card = {
-        "id": f"{cfg.data.name}-{cfg.method}{suffix}-{cfg.arch.replace('/', '-')}".lower(),
-        "arch": cfg.arch, "method": cfg.method, "pretrain_data": cfg.data.name,
+        "id": f"{cfg.data.name}-{method}{suffix}-{cfg.arch.replace('/', '-')}".lower(),
+        "arch": cfg.arch, "method": method, "pretrain_data": cfg.data.name,
         "paper": "see the method's docstring", "license": "MIT",
         "source": {"path": path.name, "sha256": sha256_file(path)},
         "mean": list(cfg.mean), "std": list(cfg.std), "input_size": cfg.input_size, "crop_pct": 1.0,
     }
+    if any(isinstance(m, DualBatchNorm2d) for m in backbone.modules()):
+        card["bn_branch"] = "pgd"
     if cfg.aug:
         card["notes"] = f"robust view generation: {', '.join(cfg.aug)} (transforms/views.py presets)"
     atomic_write_text(run_dir / "card.yaml", yaml.safe_dump(card, sort_keys=False))

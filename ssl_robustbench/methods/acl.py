@@ -1,0 +1,160 @@
+"""ACL (Jiang et al., "Robust Pre-Training by Adversarial Contrastive Learning", NeurIPS 2020) with a pluggable
+attack strategy: ``fixed`` (one PGD budget for every sample, the Self-AT baseline) or ``astra`` (ASTrA: Chhipa et
+al., ICLR 2025 — a strategy network picks each sample's ε / steps / step size, trained by REINFORCE).
+
+The encoder has dual BatchNorm (``normal`` for clean, ``pgd`` for adversarial views). Adversarial views maximize
+NT-Xent through the ``pgd`` branch (eval mode, ``attacks/per_sample.py``). Target loss:
+(NT-Xent(clean) + NT-Xent(adv)) / 2 + ``sim_weight`` · NT-Xent(clean_i ↔ adv_i) (ASTrA's mixed contrastive term;
+0 for plain ACL). Views must be in [0, 1] pixels: recipes set ``mean: [0, 0, 0]``, ``std: [1, 1, 1]`` as the
+released ACL/ASTrA code does. Single-process (the strategy network's own update does not fit DDP's reducer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from ssl_robustbench.attacks.per_sample import per_sample_pgd
+from ssl_robustbench.backbones import build_backbone
+from ssl_robustbench.backbones.dual_bn import bn_branch, convert_dual_bn
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.losses import nt_xent
+from ssl_robustbench.methods.base import METHODS, Method, mlp
+from ssl_robustbench.training import distributed as ddp
+from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
+from ssl_robustbench.training.optim import LARS
+
+
+@dataclasses.dataclass(frozen=True)
+class ACLConfig:
+    """Projector, τ 0.5, the fixed attack (ε 8/255, 5 steps of 2/255), the mixed-loss weight and ASTrA's policy
+    settings from the authors' code (update every 10 steps, LARS lr 0.1 with cosine, wd 1e-6, grad-clip 1.0,
+    reward weights r1 = 0, r2 = r3 = 1)."""
+
+    proj_hidden: int = 512
+    proj_dim: int = 128
+    temperature: float = 0.5
+    strategy: str = "fixed"
+    eps: float = 8 / 255
+    steps: int = 5
+    step_size: float = 2 / 255
+    sim_weight: float = 0.0
+    strategy_arch: str = "tiny_resnet/16-32-64-128"
+    policy_interval: int = 10
+    policy_lr: float = 0.1
+    policy_clip: float = 1.0
+    r1: float = 0.0
+    r2: float = 1.0
+    r3: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("fixed", "astra"):
+            raise ValueError(f"strategy must be fixed or astra, not {self.strategy!r}")
+
+
+@METHODS.register("acl")
+class ACL(Method):
+    Config = ACLConfig
+
+    def __init__(self, backbone: nn.Module, cfg: ACLConfig) -> None:
+        super().__init__()
+        if ddp.launched():
+            raise UserError("acl (and its astra strategy) trains in one process; run it without torchrun")
+        self.cfg = cfg
+        self.backbone = convert_dual_bn(backbone)
+        self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
+        self.calls = 0
+        self.counts = {"eps": torch.zeros(len(EPSILONS)), "steps": torch.zeros(len(STEPS)),
+                       "step_size": torch.zeros(len(STEP_SIZES))}
+        self.rewards: list[float] = []
+        if cfg.strategy == "astra":
+            self.strategy = StrategyNet(build_backbone(cfg.strategy_arch))
+            self.policy_opt = LARS(self.strategy.parameters(), lr=cfg.policy_lr, weight_decay=1e-6)
+
+    def embed(self, x: torch.Tensor, branch: str) -> torch.Tensor:
+        with bn_branch(self.backbone, branch):
+            return self.projector(self.backbone(x))
+
+    def _attack(self, x: torch.Tensor, eps, steps, size) -> torch.Tensor:
+        was_training, params = self.training, list(self.parameters())
+        flags = [p.requires_grad for p in params]
+        self.eval()
+        for p in params:
+            p.requires_grad_(False)  # gradients to the input only
+        try:
+            return per_sample_pgd(lambda z: nt_xent(*self.embed(z, "pgd").chunk(2), temperature=self.cfg.temperature),
+                                  x, eps, steps, size)
+        finally:
+            for p, flag in zip(params, flags, strict=True):
+                p.requires_grad_(flag)
+            self.train(was_training)
+
+    def _budgets(self, x: torch.Tensor):
+        c, b = self.cfg, len(x)
+        if c.strategy == "fixed":
+            return (torch.full((b,), c.eps, device=x.device), torch.full((b,), c.steps, device=x.device),
+                    torch.full((b,), c.step_size, device=x.device))
+        with torch.no_grad():
+            acts = self.strategy.eval().act(x)
+        for key, idx in zip(("eps", "steps", "step_size"), acts.index, strict=True):
+            self.counts[key] += torch.bincount(idx.cpu(), minlength=len(self.counts[key])).float()
+        return acts.eps, acts.steps, acts.step_size
+
+    def _update_policy(self, x: torch.Tensor) -> None:
+        """One REINFORCE step of the strategy network on this batch (ASTrA, every ``policy_interval`` steps)."""
+        c = self.cfg
+        self.strategy.train()
+        acts = self.strategy.act(x)
+        adv = self._attack(x, acts.eps.detach(), acts.steps, acts.step_size.detach())
+        self.eval()
+        with torch.no_grad():
+            clean_loss = nt_xent(*self.embed(x, "normal").chunk(2), temperature=c.temperature)
+            adv_loss = nt_xent(*self.embed(adv, "pgd").chunk(2), temperature=c.temperature)
+        self.train()
+        r = reward(clean_loss, adv_loss, r1=c.r1, r2=c.r2, r3=c.r3)
+        self.rewards.append(float(r))
+        for group in self.policy_opt.param_groups:
+            group["lr"] = c.policy_lr * 0.5 * (1 + math.cos(math.pi * self.progress))
+        self.policy_opt.zero_grad(set_to_none=True)
+        reinforce_loss(acts.log_prob, r).backward()
+        torch.nn.utils.clip_grad_norm_(self.strategy.parameters(), c.policy_clip)
+        self.policy_opt.step()
+        self.strategy.zero_grad(set_to_none=True)
+
+    def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        x = torch.cat(views[:2])
+        if self.training and c.strategy == "astra":
+            self.calls += 1
+            if self.calls % c.policy_interval == 0:
+                self._update_policy(x)
+        adv = self._attack(x, *self._budgets(x))
+        clean, attacked = self.embed(x, "normal"), self.embed(adv, "pgd")
+        loss = (nt_xent(*clean.chunk(2), temperature=c.temperature)
+                + nt_xent(*attacked.chunk(2), temperature=c.temperature)) / 2
+        if c.sim_weight:
+            loss = loss + c.sim_weight * nt_xent(clean, attacked, temperature=c.temperature)
+        return {"loss": loss}
+
+    @property
+    def card_method(self) -> str:
+        """The zoo-card method name of what this trains."""
+        return "astra" if self.cfg.strategy == "astra" else "acl"
+
+    def epoch_stats(self) -> dict[str, str]:
+        """The policy's action distribution and mean reward since the last call (logged each epoch)."""
+        if self.cfg.strategy != "astra":
+            return {}
+        out = {}
+        for key, values in (("eps", EPSILONS), ("steps", STEPS), ("step_size", STEP_SIZES)):
+            counts = self.counts[key]
+            total = float(counts.sum()) or 1.0
+            out[f"{key}_mean"] = f"{sum(v * float(n) for v, n in zip(values, counts, strict=True)) / total:.3f}"
+            out[f"{key}_dist"] = " ".join(f"{float(n) / total:.3f}" for n in counts)
+            counts.zero_()
+        out["reward"] = f"{sum(self.rewards) / len(self.rewards):.5f}" if self.rewards else ""
+        self.rewards.clear()
+        return out
