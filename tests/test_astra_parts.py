@@ -100,8 +100,8 @@ def test_dual_bn_branches_are_separate_and_exported_for_the_zoo(tmp_path):
     assert any(".bn_list.1." in k for k in net.state_dict())
 
 
-@pytest.mark.parametrize("strategy", ["fixed", "astra"])
-def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_path, cache_dir, strategy):
+@pytest.mark.parametrize(("method", "strategy"), [("acl", "fixed"), ("acl", "astra"), ("dynacl", "astra")])
+def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_path, cache_dir, method, strategy):
     import csv
 
     from click.testing import CliRunner
@@ -112,7 +112,8 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
 
     run = tmp_path / strategy
     result = CliRunner().invoke(main, [
-        "pretrain", "--config", "benchmarks/pretrain/acl-embedded.yaml", "--strategy", strategy, "--epochs", "1",
+        "pretrain", "--config", "benchmarks/pretrain/acl-embedded.yaml", "--method", method, "--strategy", strategy,
+        "--epochs", "1",
         "--arch", "tiny_resnet/8-16-16-32", "--batch-size", "32", "--device", "cpu", "--out", str(run),
         "--set", "data.train_limit=96", "--set", "view_size=32", "--set", "monitor_every=0",
         "--set", "method_args.policy_interval=1", "--set", "method_args.strategy_arch=tiny_resnet/8-8-8-8"])
@@ -122,7 +123,7 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
         dist = [float(v) for v in row["eps_dist"].split()]
         assert len(dist) == 13 and sum(dist) == pytest.approx(1.0, abs=1e-2) and row["reward"] != ""
     card = resolve_card(str(run / "card.yaml"))
-    assert card.method == ("astra" if strategy == "astra" else "acl") and card.bn_branch == "pgd"
+    assert card.method == ("astra" if strategy == "astra" else method) and card.bn_branch == "pgd"
     assert load_model(card).report.missing == ()
     out = tmp_path / f"eval-{strategy}"
     result = CliRunner().invoke(main, ["eval", "--model", str(run / "card.yaml"), "--suite", "adversarial",
@@ -131,3 +132,16 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
     assert result.exit_code == 0, result.output
     values = {r.condition.split("/")[1].split()[0]: r.value for r in read_table(out / "results.json")}
     assert values["autoattack-standard"] <= values["pgd20"] <= values["clean"]
+
+
+def test_dynacl_anneals_the_augmentation_strength():
+    from ssl_robustbench.methods import METHODS
+
+    cls = METHODS.get("dynacl")
+    model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config())
+    start, middle, end = (model.views_at(p, 32)[0] for p in (0.0, 0.5, 1.0))
+    assert start.scale == pytest.approx((0.1, 1.0)) and start.jitter_p == pytest.approx(0.8)
+    assert middle.scale == pytest.approx((0.55, 1.0)) and middle.gray_p == pytest.approx(0.1)
+    assert end.scale == pytest.approx((1.0, 1.0)) and end.jitter_p == 0 and end.gray_p == 0
+    acl = METHODS.get("acl")(build_backbone("tiny_resnet/8-16-16-32"), METHODS.get("acl").Config())
+    assert acl.views_at(0.5, 32) is None  # plain ACL keeps its views

@@ -32,7 +32,7 @@ ARGS = {"mocov2": {"queue_size": 256}, "dino": {"center_momentum": 1.0, "teacher
 
 
 def test_all_eight_methods_are_registered():
-    assert sorted(METHODS.names()) == sorted([*ALL, "acl"])  # acl: adversarial SSL (ASTrA's plug-in target)
+    assert sorted(METHODS.names()) == sorted([*ALL, "acl", "dynacl"])  # + adversarial SSL (ASTrA's plug-in targets)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -26,6 +26,7 @@ from ssl_robustbench.methods.base import METHODS, Method, mlp
 from ssl_robustbench.training import distributed as ddp
 from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
 from ssl_robustbench.training.optim import LARS
+from ssl_robustbench.transforms.views import ViewSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ACLConfig:
     r1: float = 0.0
     r2: float = 1.0
     r3: float = 1.0
+    strength: tuple[float, float] = (1.0, 1.0)  # DynACL: augmentation strength from → to over training
 
     def __post_init__(self) -> None:
         if self.strategy not in ("fixed", "astra"):
@@ -144,6 +146,17 @@ class ACL(Method):
         """The zoo-card method name of what this trains."""
         return "astra" if self.cfg.strategy == "astra" else "acl"
 
+    def views_at(self, progress: float, size: int) -> list[ViewSpec] | None:
+        """The views of this point of training when the augmentation strength is annealed (DynACL), else None.
+        Strength s gives DynACL's CIFAR pipeline: crop scale (1 − 0.9s, 1), jitter (0.4s, 0.4s, 0.4s, 0.1s) with
+        p = 0.8s, grayscale p = 0.2s."""
+        start, end = self.cfg.strength
+        if start == end == 1.0:
+            return None
+        s = start + (end - start) * progress
+        return [ViewSpec("global", 2, size=size, scale=(1 - 0.9 * s, 1.0), color_strength=s / 2, jitter_p=0.8 * s,
+                         gray_p=0.2 * s)]
+
     def epoch_stats(self) -> dict[str, str]:
         """The policy's action distribution and mean reward since the last call (logged each epoch)."""
         if self.cfg.strategy != "astra":
@@ -158,3 +171,21 @@ class ACL(Method):
         out["reward"] = f"{sum(self.rewards) / len(self.rewards):.5f}" if self.rewards else ""
         self.rewards.clear()
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DynACLConfig(ACLConfig):
+    """DynACL (Luo et al., "Rethinking the Effect of Data Augmentation in Adversarial Contrastive Learning", ICLR
+    2023): ACL with the augmentation strength annealed from 1 to 0 over training (its linear-probing
+    post-processing, DynACL++, is not part of pretraining)."""
+
+    strength: tuple[float, float] = (1.0, 0.0)
+
+
+@METHODS.register("dynacl")
+class DynACL(ACL):
+    Config = DynACLConfig
+
+    @property
+    def card_method(self) -> str:
+        return "astra" if self.cfg.strategy == "astra" else "dynacl"

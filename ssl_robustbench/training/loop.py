@@ -143,6 +143,12 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
         loader = DataLoader(train_ds, batch_size=micro, shuffle=sampler is None, sampler=sampler, drop_last=True,
                             generator=shuffle if sampler is None else None, num_workers=cfg.run.workers)
         batches = iter(loader)
+        annealed = model.views_at(epoch / cfg.epochs, cfg.view_size or cfg.input_size) if hasattr(
+            model, "views_at") else None
+        if annealed is not None:  # e.g. DynACL: the augmentation strength of this epoch
+            views_of = ViewGenerator(annealed, default_size=cfg.view_size or cfg.input_size,
+                                     color_strength=cfg.color_strength,
+                                     extra=tuple(preset(name, cfg.method) for name in cfg.aug))
         net.train()
         total, t0 = 0.0, time.perf_counter()
         for i in track(range(steps_per_epoch), total=steps_per_epoch, description=f"epoch {epoch + 1}/{cfg.epochs}"):

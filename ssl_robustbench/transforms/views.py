@@ -38,6 +38,8 @@ class ViewSpec:
     size_fraction: float = 1.0
     scale: tuple[float, float] = (0.2, 1.0)
     color_strength: float | None = None
+    jitter_p: float = 0.8
+    gray_p: float = 0.2
     insert: tuple[AugInsert, ...] = ()
 
 
@@ -94,5 +96,6 @@ def steps(spec: ViewSpec, *, default_size: int, color_strength: float,
     size = spec.size or max(8, round(default_size * spec.size_fraction))
     crop = AugmentStep("random_resized_crop", {"size": size, "scale": tuple(spec.scale)})
     jitter = AugmentStep("color_jitter", {"brightness": 0.8 * s, "contrast": 0.8 * s, "saturation": 0.8 * s,
-                                          "hue": 0.2 * s})
-    return [*at["before_crop"], crop, *at["after_crop"], jitter, AugmentStep("grayscale"), *at["end"]]
+                                          "hue": 0.2 * s, "p": spec.jitter_p})
+    gray = AugmentStep("grayscale", {"p": spec.gray_p})
+    return [*at["before_crop"], crop, *at["after_crop"], jitter, gray, *at["end"]]
