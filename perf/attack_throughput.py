@@ -31,18 +31,7 @@ from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.zoo import get_card, load_model  # noqa: E402
 from ssl_robustbench.zoo.download import cache_root  # noqa: E402
 
-
-def timed(fn, device: torch.device, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from timing import best_of  # noqa: E402
 
 
 def main() -> None:
@@ -70,8 +59,8 @@ def main() -> None:
 
     t_limit = t_pgd = float("inf")
     for _ in range(5):  # interleaved, best of 5: drift of a shared machine hits both alike
-        t_limit = min(t_limit, timed(limit, device, repeats=1))
-        t_pgd = min(t_pgd, timed(lambda: pgd(model, x, y, threat=threat, steps=20), device, repeats=1))
+        t_limit = min(t_limit, best_of(limit, device, repeats=1))
+        t_pgd = min(t_pgd, best_of(lambda: pgd(model, x, y, threat=threat, steps=20), device, repeats=1))
     print(f"device {device} ({torch.get_num_threads()} threads), tiny ResNet 64 px, batch {args.batch}")
     print(f"20 x (fwd+bwd) limit     {args.batch * 20 / t_limit:9.1f} img-steps/s  ({t_limit:.3f} s)")
     print(f"PGD-20 (ours)            {args.batch * 20 / t_pgd:9.1f} img-steps/s  ({t_pgd:.3f} s)  "

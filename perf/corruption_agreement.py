@@ -21,11 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corruption_throughput import images  # noqa: E402
-
 from ssl_robustbench.transforms.corruptions import ALL_CORRUPTIONS, corrupt  # noqa: E402
 
 from corruption_reference import RecordingDraws, load_reference, reference_batch  # noqa: E402
+from corruption_throughput import images  # noqa: E402
 
 UNREPLAYABLE = ("shot_noise", "impulse_noise")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, corrupt  # noqa: E402
 
 from corruption_reference import load_reference, reference_batch  # noqa: E402
+from timing import best_of  # noqa: E402
 
 
 def images(n: int, size: int) -> torch.Tensor:
@@ -46,16 +46,6 @@ def reference_floats(ref, name: str, severity: int, x: torch.Tensor) -> torch.Te
         array = (image * 255).round().byte().permute(1, 2, 0).numpy()
         out.append(torch.from_numpy(reference_batch(ref, name, severity, array[None])[0]).permute(2, 0, 1))
     return torch.stack(out).float() / 255
-
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -81,8 +71,8 @@ def main() -> None:
         row = {}
         for severity in severities:
             g = torch.Generator(device=device).manual_seed(severity)
-            ours = timed(functools.partial(corrupt, x, name, severity, generator=g), device)
-            theirs = timed(functools.partial(reference_floats, ref, name, severity, x_ref), device)
+            ours = best_of(functools.partial(corrupt, x, name, severity, generator=g), device, repeats=1)
+            theirs = best_of(functools.partial(reference_floats, ref, name, severity, x_ref), device, repeats=1)
             theirs *= args.batch / len(x_ref)
             total_ours += ours
             total_ref += theirs

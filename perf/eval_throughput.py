@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import time
 
 import torch
 from torch.utils.data import DataLoader
@@ -28,18 +27,7 @@ from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.zoo import get_card, load_model  # noqa: E402
 from ssl_robustbench.zoo.download import cache_root  # noqa: E402
 
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_of  # noqa: E402
 
 
 def main() -> None:
@@ -61,11 +49,11 @@ def main() -> None:
 
     feats, labels = extract(model.features, DataLoader(train, batch_size=args.batch_size), device=device)
     with torch.inference_mode():
-        raw = best_of(args.repeats, lambda: [model.features(x) for x, _ in batches])
-    extraction = best_of(args.repeats, lambda: extract(model.features, loader, device=device))
-    fit = best_of(args.repeats, lambda: fit_linear_probe(feats, labels, num_classes=10, cfg=ProbeConfig()))
+        raw = best_of(lambda: [model.features(x) for x, _ in batches], device, args.repeats)
+    extraction = best_of(lambda: extract(model.features, loader, device=device), device, args.repeats)
+    fit = best_of(lambda: fit_linear_probe(feats, labels, num_classes=10, cfg=ProbeConfig()), device, args.repeats)
     model.head = fit_linear_probe(feats, labels, num_classes=10, cfg=ProbeConfig()).head.to(device)
-    end_to_end = best_of(args.repeats, lambda: top1_accuracy(model, loader, device=device))
+    end_to_end = best_of(lambda: top1_accuracy(model, loader, device=device), device, args.repeats)
     train_extraction = extraction * len(train) / n  # the probe is fitted on the train split's features
 
     print(f"model {args.model} on {device} ({torch.get_num_threads()} threads), batch {args.batch_size}, "

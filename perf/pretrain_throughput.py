@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import time
 
 import numpy as np
 import torch
@@ -25,18 +24,7 @@ from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.augment import AUGMENTATIONS  # noqa: E402
 from ssl_robustbench.transforms.views import ViewGenerator, preset  # noqa: E402
 
-
-def best(fn, device, repeats=3) -> float:
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_of  # noqa: E402
 
 
 def warp_speed(args, device) -> None:
@@ -46,11 +34,11 @@ def warp_speed(args, device) -> None:
     pil = [Image.fromarray((img.permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)) for img in x]
     reference = MobiusMPDTransform(p=1.0, min=0.2, max=0.4)
     random.seed(0)
-    ref = best(lambda: [reference(im) for im in pil], device, 1)
+    ref = best_of(lambda: [reference(im) for im in pil], device, 1)
     for name in ("mpd", "lcm"):
         aug = AUGMENTATIONS.get(name)(p=1.0)
         g = torch.Generator(device=device).manual_seed(0)
-        ours = best(lambda a=aug, gen=g: a(x, gen), device)
+        ours = best_of(lambda a=aug, gen=g: a(x, gen), device)
         print(f"{name} batched: {args.n / ours:9.0f} img/s at {args.size}²" + (
             f"   mobius-mpd (PIL, per image): {args.n / ref:7.0f} img/s   ratio {ref / ours:6.1f}x (target >= 10)"
             if name == "mpd" else ""))
@@ -73,7 +61,7 @@ def step_time(method: str, aug: tuple[str, ...], args, device, repeats: int = 3,
         opt.step()
 
     step()
-    return best(lambda: [step() for _ in range(repeats)], device) / repeats
+    return best_of(lambda: [step() for _ in range(repeats)], device) / repeats
 
 
 def main() -> None:

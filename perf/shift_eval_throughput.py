@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -34,6 +33,8 @@ from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, corrupt  # noqa: E402
 from ssl_robustbench.zoo import get_card, load_model  # noqa: E402
 from ssl_robustbench.zoo.download import cache_root  # noqa: E402
+
+from timing import best_of  # noqa: E402
 
 
 def model_and_images(args, device):
@@ -54,20 +55,6 @@ def model_and_images(args, device):
         images = torch.stack([test[i][0] for i in range(len(test))])
         labels = torch.tensor([test[i][1] for i in range(len(test))])
     return model.to(device).eval(), DataLoader(TensorDataset(images, labels), batch_size=args.batch_size)
-
-
-def timed(fn, device, repeats: int = 3) -> float:
-    """Best of ``repeats`` wall times."""
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def peak_rss_of_tree_eval(n: int, size: int) -> float:
@@ -108,14 +95,15 @@ def main() -> None:
     print(f"{args.arch or 'embedded-simclr-tinyresnet'} on {device} ({torch.get_num_threads()} threads), {n} images "
           f"{tuple(loader.dataset[0][0].shape[-2:])}, batch {args.batch_size}")
     top1_accuracy(model, loader, device=device)  # warm-up
-    clean = timed(lambda: top1_accuracy(model, loader, device=device), device, args.repeats)
+    clean = best_of(lambda: top1_accuracy(model, loader, device=device), device, args.repeats)
     print(f"{'clean':24s} {n / clean:9.1f} img/s")
     ratios = []
     conditions = [(f"c:{c}/3", lambda x, g, c=c: corrupt(x, c, 3, generator=g)) for c in BENCHMARK_CORRUPTIONS]
     conditions += [(f"pd:{v}/{b}", lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=0.3, d=1.0))
                    for b in ("black", "padded") for v in VIEWS]
     for name, transform in conditions:
-        t = timed(lambda tr=transform: top1_accuracy(model, loader, device=device, transform=tr), device, args.repeats)
+        t = best_of(lambda tr=transform: top1_accuracy(model, loader, device=device, transform=tr), device,
+                    args.repeats)
         ratios.append(clean / t)
         print(f"{name:24s} {n / t:9.1f} img/s   {clean / t:5.2f}x of clean")
     c_ratios, pd_ratios = ratios[:15], ratios[15:]
