@@ -3,7 +3,6 @@ exact with queues/teachers/centres, a 2-rank gloo torchrun run matches the globa
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import os
@@ -19,7 +18,6 @@ from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.config import DataConfig, RunConfig
 from ssl_robustbench.methods import METHODS
 from ssl_robustbench.methods.base import ema_update
-from ssl_robustbench.training import loop
 from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training.loop import pretrain
 from ssl_robustbench.transforms.views import ViewGenerator
@@ -79,23 +77,10 @@ def small(cache_dir, method, epochs, **kw):
 
 
 @pytest.mark.parametrize("method", ["mocov2", "byol", "dino"])
-def test_resume_with_queue_teacher_and_centre_is_exact(tmp_path, cache_dir, method, monkeypatch):
+def test_resume_with_queue_teacher_and_centre_is_exact(tmp_path, cache_dir, method, interrupted_pretrain):
     cfg = small(cache_dir, method, 2)
     straight = pretrain(cfg, tmp_path / "a")
-    real, calls = loop.atomic_open, []
-
-    @contextlib.contextmanager
-    def crash_on_second_checkpoint(path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        with real(path) as fh:
-            yield fh
-
-    monkeypatch.setattr(loop, "atomic_open", crash_on_second_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(cfg, tmp_path / "b")  # dies while saving epoch 2
-    monkeypatch.undo()
+    interrupted_pretrain(cfg, tmp_path / "b")  # dies while saving epoch 2
     resumed = pretrain(cfg, tmp_path / "b")
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)

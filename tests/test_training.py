@@ -1,13 +1,10 @@
 """The training loop: a short SimCLR run exports a loadable backbone, and resume is exact."""
 
-import contextlib
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
 from ssl_robustbench.config import DataConfig, RunConfig
-from ssl_robustbench.training import loop
 from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training.loop import pretrain
 from ssl_robustbench.zoo import load_model, resolve_card
@@ -19,23 +16,10 @@ def small(cache_dir, epochs):
                           run=RunConfig(batch_size=32, cache_dir=str(cache_dir)))
 
 
-def test_resume_is_exact_and_export_loads(tmp_path, cache_dir, monkeypatch):
+def test_resume_is_exact_and_export_loads(tmp_path, cache_dir, interrupted_pretrain):
     cfg = small(cache_dir, 2)
     straight = pretrain(cfg, tmp_path / "a")
-    real, calls = loop.atomic_open, []
-
-    @contextlib.contextmanager
-    def crash_on_second_checkpoint(path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        with real(path) as fh:
-            yield fh
-
-    monkeypatch.setattr(loop, "atomic_open", crash_on_second_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(cfg, tmp_path / "b")
-    monkeypatch.undo()
+    interrupted_pretrain(cfg, tmp_path / "b")  # dies while saving epoch 2
     resumed = pretrain(cfg, tmp_path / "b")
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
