@@ -15,11 +15,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
-from ssl_robustbench.data import fixed_subset
+from ssl_robustbench.data import limited
 from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
@@ -42,15 +42,6 @@ def _names(cfg: Any) -> list[str]:
     if cfg.c.extra:
         names += [n for n in EXTRA_CORRUPTIONS if n not in names]
     return names
-
-
-def limited(ds: Dataset, limit: int | None) -> Dataset:
-    """A fixed subset of ``limit`` images (the same for every condition), or ``ds``."""
-    if limit is None or limit >= len(ds):
-        return ds
-    sub = Subset(ds, sorted(fixed_subset(len(ds), limit)))
-    sub.classes = getattr(ds, "classes", None)  # type: ignore[attr-defined]
-    return sub
 
 
 @BENCHMARKS.register("c")

@@ -16,8 +16,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement
-from ssl_robustbench.benchmarks.corruptions import limited
-from ssl_robustbench.data import TensorImages, embedded
+from ssl_robustbench.data import TensorImages, embedded, limited
 from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.zoo.download import cache_root

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
-from ssl_robustbench.benchmarks.corruptions import limited
+from ssl_robustbench.data import limited
 from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_grid

@@ -121,11 +121,20 @@ def eval_loader(ds: Dataset, run: Any) -> DataLoader:
     return DataLoader(ds, batch_size=run.batch_size, num_workers=run.workers, pin_memory=torch.cuda.is_available())
 
 
+def subset(ds: Dataset, indices: list[int]) -> Dataset:
+    """``Subset`` that keeps the dataset's ``classes``."""
+    sub = Subset(ds, indices)
+    sub.classes = getattr(ds, "classes", None)  # type: ignore[attr-defined]
+    return sub
+
+
+def limited(ds: Dataset, limit: int | None) -> Dataset:
+    """The fixed seeded random subset of ``limit`` images (the same for every run and condition), or ``ds``."""
+    if limit is None or limit >= len(ds):
+        return ds
+    return subset(ds, sorted(fixed_subset(len(ds), limit)))
+
+
 def build_dataset(name: str, req: DataRequest, *, limit: int | None = None) -> Dataset:
     """Builds dataset ``name``; ``limit`` keeps a fixed seeded random subset of that size (recorded as ``n``)."""
-    ds = DATASETS.get(name)(req)
-    if limit is not None and limit < len(ds):
-        sub = Subset(ds, sorted(fixed_subset(len(ds), limit)))
-        sub.classes = ds.classes  # type: ignore[attr-defined]
-        return sub
-    return ds
+    return limited(DATASETS.get(name)(req), limit)

@@ -51,22 +51,16 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
     """The mean of ``x`` over ranks."""
-    if not active():
-        return x
-    x = x.clone()
-    dist.all_reduce(x)
-    return x / world_size()
+    return all_reduce_sum(x) / world_size() if active() else x
 
 
 def shard(ds):
     """This rank's share of a dataset: samples rank, rank + N, rank + 2N, … (the whole dataset in one process)."""
     if not active():
         return ds
-    from torch.utils.data import Subset
+    from ssl_robustbench.data import subset
 
-    part = Subset(ds, list(range(rank(), len(ds), world_size())))
-    part.classes = getattr(ds, "classes", None)  # type: ignore[attr-defined]
-    return part
+    return subset(ds, list(range(rank(), len(ds), world_size())))
 
 
 def gather_shards(x: torch.Tensor, n: int) -> torch.Tensor:
