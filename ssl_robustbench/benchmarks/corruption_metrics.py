@@ -19,12 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, SEVERITIES
 
-CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-               "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-               "jpeg_compression")
-EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-SEVERITIES = (1, 2, 3, 4, 5)
+CORRUPTIONS = tuple(BENCHMARK_CORRUPTIONS)
 
 #: AlexNet's top-1 error per corruption, averaged over the 5 severities (Hendrycks & Dietterich 2019).
 HENDRYCKS_ALEXNET_ERR = dict(zip(CORRUPTIONS, (

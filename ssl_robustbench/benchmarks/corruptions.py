@@ -23,12 +23,12 @@ from ssl_robustbench.data import limited
 from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
-    ALL_CORRUPTIONS,
     BENCHMARK_CORRUPTIONS,
     EXTRA_CORRUPTIONS,
     SEVERITIES,
     check,
     corrupt,
+    corruption_names,
     group_of,
     table_for,
 )
@@ -38,10 +38,7 @@ ALEXNET_CLEAN_ERR = 0.43478
 
 
 def _names(cfg: Any) -> list[str]:
-    names = list(cfg.c.corruptions) or list(BENCHMARK_CORRUPTIONS)
-    if cfg.c.extra:
-        names += [n for n in EXTRA_CORRUPTIONS if n not in names]
-    return names
+    return corruption_names(cfg.c.corruptions, extra=cfg.c.extra)
 
 
 @BENCHMARKS.register("c")
@@ -115,5 +112,3 @@ class CorruptionBenchmark(Benchmark):
             out["drop"] = clean - out["mean_top1"]
         return out
 
-
-__all__ = ["ALL_CORRUPTIONS", "CorruptionBenchmark"]

@@ -31,6 +31,18 @@ def _source_options(func):
     return func
 
 
+def _write(conditions: dict, fmt: str, *, out, data_name, data_root, split, size, limit, batch_size, device,
+           seed) -> None:
+    """Writes ``conditions`` (folder → batch transform) of the clean source as a tree under ``out``."""
+    from ssl_robustbench.data.generate import write_conditions
+    from ssl_robustbench.runinfo import resolve_device
+
+    ds = _source(data_name, data_root, split, size, limit)
+    written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
+                               fmt=fmt)
+    click.echo(f"wrote {len(written)} conditions ({len(conditions) - len(written)} already complete) under {out}")
+
+
 def _source(data_name, data_root, split, size, limit):
     from ssl_robustbench.data import DataRequest, build_dataset
     from ssl_robustbench.data.preprocess import Preprocess
@@ -68,25 +80,18 @@ Examples:
 @click.option("--extra", is_flag=True, help="Add the 4 held-out corruptions.")
 @click.option("--table", default="auto", show_default=True, help="Constants: auto | imagenet | cifar.")
 @friendly_errors
-def generate_c(out, data_name, data_root, split, size, limit, batch_size, device, seed, corruptions, severities, extra,
-               table) -> None:
+def generate_c(corruptions, severities, extra, table, **source) -> None:
     """ImageNet-C: <out>/<corruption>/<severity>/<class>/<name>.JPEG (JPEG 85 after corruption)."""
-    from ssl_robustbench.data.generate import write_conditions
-    from ssl_robustbench.runinfo import resolve_device
-    from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, EXTRA_CORRUPTIONS, check, corrupt
+    from ssl_robustbench.transforms.corruptions import check, corrupt, corruption_names
 
-    names = list(corruptions) or list(BENCHMARK_CORRUPTIONS)
-    names += [n for n in EXTRA_CORRUPTIONS if extra and n not in names]
+    names = corruption_names(corruptions, extra=extra)
     levels = list(severities) or [1, 2, 3, 4, 5]
     for name in names:
         for level in levels:
             check(name, level)
     conditions = {f"{n}/{s}": (lambda x, g, n=n, s=s: corrupt(x, n, s, generator=g, table=table))
                   for n in names for s in levels}
-    ds = _source(data_name, data_root, split, size, limit)
-    written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
-                               fmt="JPEG")
-    click.echo(f"wrote {len(written)} conditions ({len(conditions) - len(written)} already complete) under {out}")
+    _write(conditions, "JPEG", **source)
 
 
 @generate_group.command("pd", epilog="""\b
@@ -98,19 +103,15 @@ Examples:
 @click.option("--magnitude", type=float, default=0.3, show_default=True, help="|c| of the Möbius warp.")
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
 @friendly_errors
-def generate_pd(out, data_name, data_root, split, size, limit, batch_size, device, seed, magnitude, d) -> None:
+def generate_pd(magnitude, d, **source) -> None:
     """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG."""
     from ssl_robustbench.benchmarks.perspective import VIEWS, perspective_view
-    from ssl_robustbench.data.generate import pd_folders, write_conditions
-    from ssl_robustbench.runinfo import resolve_device
+    from ssl_robustbench.data.generate import pd_folders
 
     folders = pd_folders(tuple(VIEWS), ("black", "padded"))
     conditions = {folder: (lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=magnitude, d=d))
                   for (v, b), folder in folders.items()}
-    ds = _source(data_name, data_root, split, size, limit)
-    written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
-                               fmt="PNG")
-    click.echo(f"wrote {len(written)} subsets under {out}")
+    _write(conditions, "PNG", **source)
 
 
 @generate_group.command("e", epilog="""\b

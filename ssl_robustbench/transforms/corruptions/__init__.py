@@ -47,6 +47,12 @@ def table_for(height: int, width: int, table: str = "auto") -> str:
     return table
 
 
+def corruption_names(names: tuple[str, ...] | list[str] = (), *, extra: bool = False) -> list[str]:
+    """The corruptions to run: ``names``, or the 15 benchmark ones, plus the 4 held-out ones with ``extra``."""
+    chosen = list(names) or list(BENCHMARK_CORRUPTIONS)
+    return chosen + [n for n in EXTRA_CORRUPTIONS if extra and n not in chosen]
+
+
 def group_of(name: str) -> str:
     """The ImageNet-C group (noise, blur, weather, digital, extra) of a corruption."""
     return next(g for g, names in GROUPS.items() if name in names)
