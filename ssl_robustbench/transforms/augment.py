@@ -110,17 +110,6 @@ class AugmentStep:
     kwargs: dict = dataclasses.field(default_factory=dict)
 
 
-def simclr_pipeline(size: int, *, color_strength: float = 0.5) -> list[AugmentStep]:
-    """The SimCLR view pipeline for ``size``-px images (no blur, as in SimCLR's CIFAR recipe).
-
-    ``color_strength`` is SimCLR's s: jitter (0.8s, 0.8s, 0.8s, 0.2s); 0.5 for CIFAR, 1.0 for ImageNet.
-    """
-    s = color_strength
-    jitter = {"brightness": 0.8 * s, "contrast": 0.8 * s, "saturation": 0.8 * s, "hue": 0.2 * s}
-    return [AugmentStep("random_resized_crop", {"size": size}), AugmentStep("color_jitter", jitter),
-            AugmentStep("grayscale")]
-
-
 def compose(steps: list[AugmentStep]) -> Augment:
     """Builds one batched augmentation from registered steps, applied in order."""
     fns = [AUGMENTATIONS.get(s.name)(**s.kwargs) for s in steps]

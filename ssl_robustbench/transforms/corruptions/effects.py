@@ -41,9 +41,6 @@ class Draws:
     def random(self, shape: tuple) -> torch.Tensor:
         return torch.rand(shape, generator=self.g, device=self.device)
 
-    def poisson(self, rate: torch.Tensor) -> torch.Tensor:
-        return torch.poisson(rate, generator=self.g)
-
 
 def gaussian_noise(x, c, rnd):
     return x + rnd.normal(tuple(x.shape), 0.0, c)
