@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ssl_robustbench.data import embedded
+from ssl_robustbench.data import embedded, fixed_subset
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text
 from ssl_robustbench.progress import progress_bar
@@ -76,8 +76,6 @@ def write_conditions(ds: Dataset, conditions: dict[str, BatchTransform], out: Pa
 
 def write_edit_tree(out: Path, *, split: str, cache_dir: Path, limit: int | None, seed: int = 0) -> list[str]:
     """The embedded dataset's attribute edits as an ImageNet-E tree; returns the subsets written."""
-    from ssl_robustbench.data import fixed_subset
-
     subsets = ["ori", *embedded.EDITS]
     images, labels = embedded.load_split(split, cache_dir=cache_dir, seed=seed)
     keep = sorted(fixed_subset(len(labels), limit)) if limit else list(range(len(labels)))

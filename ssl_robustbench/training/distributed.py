@@ -92,9 +92,7 @@ def sum_over_ranks(*values: int) -> tuple[int, ...]:
     """Integer counts summed over ranks."""
     if not active():
         return values
-    t = torch.tensor(values, dtype=torch.long)
-    dist.all_reduce(t)
-    return tuple(int(v) for v in t)
+    return tuple(int(v) for v in all_reduce_sum(torch.tensor(values, dtype=torch.long)))
 
 
 def barrier() -> None:
