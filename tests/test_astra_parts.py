@@ -145,3 +145,20 @@ def test_dynacl_anneals_the_augmentation_strength():
     assert end.scale == pytest.approx((1.0, 1.0)) and end.jitter_p == 0 and end.gray_p == 0
     acl = METHODS.get("acl")(build_backbone("tiny_resnet/8-16-16-32"), METHODS.get("acl").Config())
     assert acl.views_at(0.5, 32) is None  # plain ACL keeps its views
+
+
+def test_policy_lr_warms_up_with_the_encoder_then_decays_to_1e_6():
+    from ssl_robustbench.methods import METHODS
+
+    cls = METHODS.get("acl")
+    model = cls(build_backbone("tiny_resnet/8-8-8-8"), cls.Config(strategy="astra", strategy_arch="tiny_resnet/8-8-8-8"))
+    model.warmup, x = 0.1, torch.rand(4, 3, 16, 16)
+    seen = {}
+    for progress in (0.05, 0.1, 0.55, 1.0):
+        model.progress = progress
+        model._update_policy(x)
+        seen[progress] = model.policy_opt.param_groups[0]["lr"]
+    assert seen[0.05] == pytest.approx(0.05, rel=1e-3)       # half-way through the warmup: lr / 2
+    assert seen[0.1] == pytest.approx(0.1, rel=1e-3)         # the peak, 0.1 (ASTrA's policy lr)
+    assert seen[0.55] == pytest.approx(0.05 + 5e-7, rel=1e-3)  # half-way through the cosine
+    assert seen[1.0] == pytest.approx(1e-6)

@@ -12,7 +12,6 @@ released ACL/ASTrA code does. Single-process (the strategy network's own update 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 from torch import nn
@@ -26,14 +25,15 @@ from ssl_robustbench.methods.base import METHODS, Method, mlp
 from ssl_robustbench.training import distributed as ddp
 from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
 from ssl_robustbench.training.optim import LARS
+from ssl_robustbench.training.schedule import warmup_cosine
 from ssl_robustbench.transforms.views import ViewSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class ACLConfig:
     """Projector, τ 0.5, the fixed attack (ε 8/255, 5 steps of 2/255), the mixed-loss weight and ASTrA's policy
-    settings from the authors' code (update every 10 steps, LARS lr 0.1 with cosine, wd 1e-6, grad-clip 1.0,
-    reward weights r1 = 0, r2 = r3 = 1)."""
+    settings from the authors' code (update every 10 steps; LARS lr 0.1, warmed up over the encoder's warmup epochs
+    then cosine to 1e-6; wd 1e-6; grad-clip 1.0; reward weights r1 = 0, r2 = r3 = 1)."""
 
     proj_hidden: int = 512
     proj_dim: int = 128
@@ -118,8 +118,10 @@ class ACL(Method):
         self.train()
         r = reward(clean_loss, adv_loss, r1=c.r1, r2=c.r2, r3=c.r3)
         self.rewards.append(float(r))
+        lr = warmup_cosine(round(self.progress * 10**6), total=10**6, warmup=round(self.warmup * 10**6),
+                           base=c.policy_lr, final=1e-6)
         for group in self.policy_opt.param_groups:
-            group["lr"] = c.policy_lr * 0.5 * (1 + math.cos(math.pi * self.progress))
+            group["lr"] = lr
         self.policy_opt.zero_grad(set_to_none=True)
         reinforce_loss(acts.log_prob, r).backward()
         torch.nn.utils.clip_grad_norm_(self.strategy.parameters(), c.policy_clip)

@@ -38,6 +38,7 @@ class Method(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.progress = 0.0
+        self.warmup = 0.0  # fraction of training spent in LR warmup (set by the loop)
 
     def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(online, target) modules updated as target ← m·target + (1 − m)·online after each step."""

@@ -156,7 +156,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             lr = warmup_cosine(step, total=total_steps, warmup=cfg.warmup_epochs * steps_per_epoch, base=base_lr)
             for group in opt.param_groups:
                 group["lr"] = lr
-            model.progress = step / total_steps
+            model.progress, model.warmup = step / total_steps, cfg.warmup_epochs / cfg.epochs
             opt.zero_grad(set_to_none=True)
             for k in range(cfg.accumulate):
                 x = next(batches)[0].to(device, non_blocking=True)
