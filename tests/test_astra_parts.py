@@ -151,7 +151,8 @@ def test_policy_lr_warms_up_with_the_encoder_then_decays_to_1e_6():
     from ssl_robustbench.methods import METHODS
 
     cls = METHODS.get("acl")
-    model = cls(build_backbone("tiny_resnet/8-8-8-8"), cls.Config(strategy="astra", strategy_arch="tiny_resnet/8-8-8-8"))
+    astra_cfg = cls.Config(strategy="astra", strategy_arch="tiny_resnet/8-8-8-8")
+    model = cls(build_backbone("tiny_resnet/8-8-8-8"), astra_cfg)
     model.warmup, x = 0.1, torch.rand(4, 3, 16, 16)
     seen = {}
     for progress in (0.05, 0.1, 0.55, 1.0):
@@ -162,3 +163,39 @@ def test_policy_lr_warms_up_with_the_encoder_then_decays_to_1e_6():
     assert seen[0.1] == pytest.approx(0.1, rel=1e-3)         # the peak, 0.1 (ASTrA's policy lr)
     assert seen[0.55] == pytest.approx(0.05 + 5e-7, rel=1e-3)  # half-way through the cosine
     assert seen[1.0] == pytest.approx(1e-6)
+
+
+def test_strategy_flag_alone_switches_between_acl_and_astra_losses():
+    from ssl_robustbench.methods import METHODS
+
+    cls, net = METHODS.get("acl"), build_backbone("tiny_resnet/8-8-8-8")
+    assert cls(net, cls.Config()).mixed_weight == 0.0  # --strategy fixed: ACL's loss
+    astra_cfg = cls.Config(strategy="astra", strategy_arch="tiny_resnet/8-8-8-8")
+    astra = cls(build_backbone("tiny_resnet/8-8-8-8"), astra_cfg)
+    assert astra.mixed_weight == 0.5  # --strategy astra: ASTrA's mixed clean ↔ adversarial term
+    assert cls(net, cls.Config(sim_weight=0.25)).mixed_weight == 0.25
+    assert cls.default_views[0].scale == (0.1, 1.0) and cls.default_views[0].color_strength == 0.5
+
+
+def test_cifar_recipes_use_the_cifar_stem_resnet18_for_encoder_and_strategy():
+    from pathlib import Path
+
+    from ssl_robustbench.config import build, load_yaml
+    from ssl_robustbench.methods import METHODS
+    from ssl_robustbench.training.config import PretrainConfig
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrain"
+    for name, size, split in (("cifar10", 32, "train"), ("cifar100", 32, "train"), ("stl10", 96, "train+unlabeled")):
+        cfg = build(PretrainConfig, load_yaml(root / f"{name}-astra.yaml"))
+        method_cfg = build(METHODS.get(cfg.method).Config, cfg.method_args)
+        assert (cfg.data.name, cfg.input_size, cfg.data.train_split) == (name, size, split)
+        assert (cfg.run.batch_size, cfg.epochs, cfg.run.seed, cfg.warmup_epochs) == (512, 1000, 3407, 10)
+        assert cfg.lr * cfg.run.batch_size / 256 == 5.0 and cfg.weight_decay == 1e-6
+        assert method_cfg.strategy == "astra" and method_cfg.temperature == 0.5
+        assert cfg.arch == method_cfg.strategy_arch == "cifar_resnet/resnet18"
+    net = build_backbone("cifar_resnet/resnet18")
+    # the CIFAR ResNet-18 without its classifier: 11,168,832 parameters, 32 px → 4×4 before pooling
+    assert sum(p.numel() for p in net.parameters()) == 11_168_832
+    shapes = []
+    net.layer4.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)))
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512) and shapes == [(2, 512, 4, 4)]

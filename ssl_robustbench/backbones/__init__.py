@@ -1,6 +1,7 @@
 """Backbones: ``build_backbone(arch)`` returns a module mapping [B,3,H,W] normalized pixels to [B, D] features.
 
-Arch names: ``tiny_resnet`` (the embedded default), ``torchvision/<resnet name>`` and ``timm/<any timm model>``.
+Arch names: ``tiny_resnet`` (the embedded default), ``torchvision/<resnet name>``, ``cifar_resnet/<resnet name>``
+(CIFAR stem) and ``timm/<any timm model>``.
 """
 
 from ssl_robustbench.backbones import adapters, tiny  # noqa: F401  (registers builders)

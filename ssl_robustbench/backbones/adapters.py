@@ -44,3 +44,13 @@ def torchvision_backbone(variant: str | None, *, pool: str | None = None) -> nn.
     model.num_features = model.fc.in_features
     model.fc = nn.Identity()
     return model
+
+
+@BACKBONES.register("cifar_resnet")
+def cifar_resnet(variant: str | None, *, pool: str | None = None) -> nn.Module:
+    """A torchvision ResNet with the CIFAR stem (3×3 conv, stride 1, no max-pool), e.g. ``cifar_resnet/resnet18``:
+    the encoder and strategy network of ACL/ASTrA and the usual 32–96 px SSL backbone (He et al. 2016, §4.2)."""
+    model = torchvision_backbone(variant or "resnet18", pool=pool)
+    model.conv1 = nn.Conv2d(3, model.conv1.out_channels, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+    return model

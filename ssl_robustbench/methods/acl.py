@@ -4,9 +4,10 @@ al., ICLR 2025 — a strategy network picks each sample's ε / steps / step size
 
 The encoder has dual BatchNorm (``normal`` for clean, ``pgd`` for adversarial views). Adversarial views maximize
 NT-Xent through the ``pgd`` branch (eval mode, ``attacks/per_sample.py``). Target loss:
-(NT-Xent(clean) + NT-Xent(adv)) / 2 + ``sim_weight`` · NT-Xent(clean_i ↔ adv_i) (ASTrA's mixed contrastive term;
-0 for plain ACL). Views must be in [0, 1] pixels: recipes set ``mean: [0, 0, 0]``, ``std: [1, 1, 1]`` as the
-released ACL/ASTrA code does. Single-process (the strategy network's own update does not fit DDP's reducer).
+(NT-Xent(clean) + NT-Xent(adv)) / 2 + ``sim_weight`` · NT-Xent(clean_i ↔ adv_i) (ASTrA's mixed contrastive term:
+0.5 with ``astra``, 0 for the ``fixed`` baseline unless set). Views must be in [0, 1] pixels: recipes set
+``mean: [0, 0, 0]``, ``std: [1, 1, 1]`` as the released ACL/ASTrA code does. Single-process (the strategy
+network's own update does not fit DDP's reducer).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class ACLConfig:
     eps: float = 8 / 255
     steps: int = 5
     step_size: float = 2 / 255
-    sim_weight: float = 0.0
+    sim_weight: float | None = None  # None: ASTrA's 0.5 with the astra strategy, 0 (plain ACL) with fixed
     strategy_arch: str = "tiny_resnet/16-32-64-128"
     policy_interval: int = 10
     policy_lr: float = 0.1
@@ -60,6 +61,9 @@ class ACLConfig:
 @METHODS.register("acl")
 class ACL(Method):
     Config = ACLConfig
+    #: ACL / ASTrA's CIFAR views: RandomResizedCrop scale (0.1, 1), flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale
+    #: p 0.2 (SimCLR colour strength 0.5).
+    default_views = (ViewSpec("global", 2, scale=(0.1, 1.0), color_strength=0.5),)
 
     def __init__(self, backbone: nn.Module, cfg: ACLConfig) -> None:
         super().__init__()
@@ -139,9 +143,16 @@ class ACL(Method):
         clean, attacked = self.embed(x, "normal"), self.embed(adv, "pgd")
         loss = (nt_xent(*clean.chunk(2), temperature=c.temperature)
                 + nt_xent(*attacked.chunk(2), temperature=c.temperature)) / 2
-        if c.sim_weight:
-            loss = loss + c.sim_weight * nt_xent(clean, attacked, temperature=c.temperature)
+        if self.mixed_weight:
+            loss = loss + self.mixed_weight * nt_xent(clean, attacked, temperature=c.temperature)
         return {"loss": loss}
+
+    @property
+    def mixed_weight(self) -> float:
+        """Weight of the clean ↔ adversarial NT-Xent term (``sim_weight``, or 0.5 for ASTrA / 0 for ACL)."""
+        if self.cfg.sim_weight is not None:
+            return self.cfg.sim_weight
+        return 0.5 if self.cfg.strategy == "astra" else 0.0
 
     @property
     def card_method(self) -> str:
