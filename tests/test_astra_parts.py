@@ -122,6 +122,7 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
     if strategy == "astra":
         dist = [float(v) for v in row["eps_dist"].split()]
         assert len(dist) == 13 and sum(dist) == pytest.approx(1.0, abs=1e-2) and row["reward"] != ""
+    assert (run / "policy.png").is_file() == (strategy == "astra")  # the action distributions, redrawn each epoch
     card = resolve_card(str(run / "card.yaml"))
     assert card.method == ("astra" if strategy == "astra" else method) and card.bn_branch == "pgd"
     assert load_model(card).report.missing == ()
@@ -199,3 +200,30 @@ def test_cifar_recipes_use_the_cifar_stem_resnet18_for_encoder_and_strategy():
     shapes = []
     net.layer4.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape)))
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512) and shapes == [(2, 512, 4, 4)]
+
+
+def test_policy_plot_reads_the_logged_distributions_and_rejects_other_logs(tmp_path):
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+    from ssl_robustbench.training.policy_plot import read_policy_log
+
+    def dist(n, hot):
+        return " ".join("1.000" if i == hot else "0.000" for i in range(n))
+
+    lines = ["epoch,loss,eps_dist,steps_dist,step_size_dist,reward"]
+    lines += [f"{e},1.0,{dist(13, e)},{dist(12, 0)},{dist(5, 4)},{0.1 * e}" for e in (1, 2)]
+    (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
+    epochs, dists, rewards = read_policy_log(tmp_path / "log.csv")
+    assert epochs.tolist() == [1, 2] and dists["eps"].shape == (2, 13) and dists["eps"][1, 2] == 1.0
+    assert dists["step_size"][:, 4].tolist() == [1.0, 1.0] and rewards == pytest.approx([0.1, 0.2])
+    result = CliRunner().invoke(main, ["policy-plot", str(tmp_path), "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "log.csv").write_text("epoch,loss\n1,2.0\n")  # a fixed-strategy (ACL) log
+    result = CliRunner().invoke(main, ["policy-plot", str(tmp_path)])
+    assert result.exit_code != 0 and "not an --strategy astra run" in result.output
+    lines[1] = lines[1].replace(dist(5, 4), "0.5 0.5")
+    (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(main, ["policy-plot", str(tmp_path)])
+    assert result.exit_code != 0 and "step_size_dist does not have 5 entries" in result.output

@@ -10,7 +10,7 @@ from ssl_robustbench.cli.eval import eval_command, probe_command
 from ssl_robustbench.cli.generate import generate_group
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
 from ssl_robustbench.cli.metrics import metrics_group
-from ssl_robustbench.cli.pretrain import pretrain_command
+from ssl_robustbench.cli.pretrain import policy_plot_command, pretrain_command
 from ssl_robustbench.cli.zoo import zoo_group
 
 
@@ -34,6 +34,7 @@ def main() -> None:
 main.add_command(eval_command)
 main.add_command(probe_command)
 main.add_command(pretrain_command)
+main.add_command(policy_plot_command)
 main.add_command(zoo_group)
 main.add_command(leaderboard_group)
 main.add_command(submit_command)

@@ -51,3 +51,20 @@ def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strat
     if ddp.rank() == 0:
         click.echo(f"backbone: {path}\ncard: {path.parent / 'card.yaml'}")
     ddp.teardown()
+
+
+@click.command("policy-plot", epilog="""\b
+Examples:
+  robustbench policy-plot runs/astra-embedded
+  robustbench policy-plot runs/cifar10-astra --out astra-policy.png
+""")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PNG to write (default RUN_DIR/policy.png).")
+@friendly_errors
+def policy_plot_command(run_dir: Path, out: Path | None) -> None:
+    """Plot an ASTrA run's action distributions (ε, steps, step size) and reward per epoch from its log.csv
+    (pretraining redraws RUN_DIR/policy.png after every epoch)."""
+    from ssl_robustbench.training.policy_plot import plot_policy
+
+    click.echo(f"wrote {plot_policy(run_dir / 'log.csv', out or run_dir / 'policy.png')}")

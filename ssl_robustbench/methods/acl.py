@@ -13,6 +13,7 @@ network's own update does not fit DDP's reducer).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -169,6 +170,13 @@ class ACL(Method):
         s = start + (end - start) * progress
         return [ViewSpec("global", 2, size=size, scale=(1 - 0.9 * s, 1.0), color_strength=s / 2, jitter_p=0.8 * s,
                          gray_p=0.2 * s)]
+
+    def plot_log(self, log_csv: Path, run_dir: Path) -> None:
+        """ASTrA: draw the policy's action distributions and reward so far into ``run_dir/policy.png``."""
+        if self.cfg.strategy == "astra":
+            from ssl_robustbench.training.policy_plot import plot_policy
+
+            plot_policy(log_csv, run_dir / "policy.png")
 
     def epoch_stats(self) -> dict[str, str]:
         """The policy's action distribution and mean reward since the last call (logged each epoch)."""

@@ -181,6 +181,8 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             if cfg.monitor_every > 0 and ((epoch + 1) % cfg.monitor_every == 0 or epoch + 1 == cfg.epochs):
                 row["knn_top1"] = f"{_monitor(model.backbone, cfg, req, device):.4f}"
             logs.add(row)
+            if hasattr(model, "plot_log"):  # e.g. ASTrA's policy.png, redrawn each epoch
+                model.plot_log(logs.path, run_dir)
             console.print(" ".join(f"{k}={v}" for k, v in row.items() if v != ""))
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)
