@@ -227,3 +227,21 @@ def test_policy_plot_reads_the_logged_distributions_and_rejects_other_logs(tmp_p
     (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
     result = CliRunner().invoke(main, ["policy-plot", str(tmp_path)])
     assert result.exit_code != 0 and "step_size_dist does not have 5 entries" in result.output
+
+
+def test_policy_optimizer_and_update_phase_survive_a_checkpoint(tmp_path):
+    from ssl_robustbench.methods import METHODS
+
+    cls = METHODS.get("acl")
+    cfg = cls.Config(strategy="astra", strategy_arch="tiny_resnet/8-8-8-8", policy_interval=2)
+    model = cls(build_backbone("tiny_resnet/8-8-8-8"), cfg)
+    model.train()
+    for _ in range(3):
+        model([torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)])
+    torch.save(model.state_dict(), tmp_path / "ckpt.pt")
+    restored = cls(build_backbone("tiny_resnet/8-8-8-8"), cfg)
+    restored.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=True))
+    assert restored.calls == 3
+    momentum = [s["momentum_buffer"] for s in model.policy_opt.state_dict()["state"].values()]
+    again = [s["momentum_buffer"] for s in restored.policy_opt.state_dict()["state"].values()]
+    assert momentum and all(torch.equal(a, b) for a, b in zip(momentum, again, strict=True))

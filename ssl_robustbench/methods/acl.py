@@ -148,6 +148,18 @@ class ACL(Method):
             loss = loss + self.mixed_weight * nt_xent(clean, attacked, temperature=c.temperature)
         return {"loss": loss}
 
+    def get_extra_state(self) -> dict:
+        """Saved with the model's state_dict, so a resumed ASTrA run keeps its policy optimizer and update phase."""
+        state = {"calls": self.calls}
+        if self.cfg.strategy == "astra":
+            state["policy_opt"] = self.policy_opt.state_dict()
+        return state
+
+    def set_extra_state(self, state: dict) -> None:
+        self.calls = int(state["calls"])
+        if "policy_opt" in state:
+            self.policy_opt.load_state_dict(state["policy_opt"])
+
     @property
     def mixed_weight(self) -> float:
         """Weight of the clean ↔ adversarial NT-Xent term (``sim_weight``, or 0.5 for ASTrA / 0 for ACL)."""
