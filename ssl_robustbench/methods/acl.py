@@ -67,11 +67,9 @@ class ACL(Method):
     default_views = (ViewSpec("global", 2, scale=(0.1, 1.0), color_strength=0.5),)
 
     def __init__(self, backbone: nn.Module, cfg: ACLConfig) -> None:
-        super().__init__()
         if ddp.launched():
             raise UserError("acl (and its astra strategy) trains in one process; run it without torchrun")
-        self.cfg = cfg
-        self.backbone = convert_dual_bn(backbone)
+        super().__init__(convert_dual_bn(backbone), cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
         self.calls = 0
         self.counts = {"eps": torch.zeros(len(EPSILONS)), "steps": torch.zeros(len(STEPS)),
@@ -168,9 +166,9 @@ class ACL(Method):
         return 0.5 if self.cfg.strategy == "astra" else 0.0
 
     @property
-    def card_method(self) -> str:
-        """The zoo-card method name of what this trains."""
-        return "astra" if self.cfg.strategy == "astra" else "acl"
+    def card_method(self) -> str | None:
+        """``astra`` when ASTrA picks the attacks; else the registry name (``acl``, ``dynacl``)."""
+        return "astra" if self.cfg.strategy == "astra" else None
 
     def views_at(self, progress: float, size: int) -> list[ViewSpec] | None:
         """The views of this point of training when the augmentation strength is annealed (DynACL), else None.
@@ -218,7 +216,3 @@ class DynACLConfig(ACLConfig):
 @METHODS.register("dynacl")
 class DynACL(ACL):
     Config = DynACLConfig
-
-    @property
-    def card_method(self) -> str:
-        return "astra" if self.cfg.strategy == "astra" else "dynacl"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,15 +32,33 @@ def multi_crop(global_scale: tuple[float, float], local_scale: tuple[float, floa
 
 
 class Method(nn.Module):
-    """Base of every method: default views, momentum targets and their schedule."""
+    """Base of every method: the backbone and config, default views, momentum targets and their schedule, and the
+    loop's optional per-epoch hooks (annealed views, extra log columns, plots)."""
 
     Config: type
     default_views: tuple[ViewSpec, ...] = TWO_GLOBAL
 
-    def __init__(self) -> None:
+    def __init__(self, backbone: nn.Module, cfg: Any) -> None:
         super().__init__()
+        self.backbone, self.cfg = backbone, cfg
         self.progress = 0.0
         self.warmup = 0.0  # fraction of training spent in LR warmup (set by the loop)
+
+    @property
+    def card_method(self) -> str | None:
+        """The zoo-card method name when it is not the registry name (e.g. ``astra`` for ACL + ASTrA)."""
+        return None
+
+    def views_at(self, progress: float, size: int) -> list[ViewSpec] | None:
+        """This epoch's views when they change over training (e.g. DynACL's annealed strength); None: fixed."""
+        return None
+
+    def epoch_stats(self) -> dict[str, str]:
+        """Extra log.csv columns for the epoch just finished (e.g. ASTrA's action distributions)."""
+        return {}
+
+    def plot_log(self, log_csv: Path, run_dir: Path) -> None:
+        """Redraw plots from ``log.csv`` after each epoch (e.g. ASTrA's policy.png); nothing by default."""
 
     def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """(online, target) modules updated as target ← m·target + (1 − m)·online after each step."""

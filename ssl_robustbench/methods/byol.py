@@ -28,9 +28,7 @@ class BYOL(Method):
     Config = BYOLConfig
 
     def __init__(self, backbone: nn.Module, cfg: BYOLConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
         self.predictor = mlp([cfg.proj_dim, cfg.pred_hidden, cfg.proj_dim])
         self.target_backbone, self.target_projector = frozen_copy(backbone), frozen_copy(self.projector)

@@ -51,9 +51,7 @@ class DINO(Method):
     default_views = multi_crop((0.4, 1.0), (0.05, 0.4), local=4, local_fraction=0.45)
 
     def __init__(self, backbone: nn.Module, cfg: DINOConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         self.head = DINOHead(backbone.num_features, cfg)
         self.teacher_backbone, self.teacher_head = frozen_copy(backbone), frozen_copy(self.head)
         self.register_buffer("center", torch.zeros(cfg.out_dim))

@@ -33,9 +33,7 @@ class MoCo(Method):
     Config = MoCoConfig
 
     def __init__(self, backbone: nn.Module, cfg: MoCoConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
         self.key_backbone, self.key_projector = frozen_copy(backbone), frozen_copy(self.projector)
         self.register_buffer("queue", F.normalize(torch.randn(cfg.queue_size, cfg.proj_dim), dim=1))

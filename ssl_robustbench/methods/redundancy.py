@@ -33,9 +33,7 @@ class VICRegConfig:
 
 class _TwoView(Method):
     def __init__(self, backbone: nn.Module, cfg) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_dim, cfg.proj_dim, cfg.proj_dim])
 
     def embed(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

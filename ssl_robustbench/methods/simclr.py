@@ -33,9 +33,7 @@ class SimCLR(Method):
     Config = SimCLRConfig
 
     def __init__(self, backbone: nn.Module, cfg: SimCLRConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
 
     def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:

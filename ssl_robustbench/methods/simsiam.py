@@ -25,9 +25,7 @@ class SimSiam(Method):
     Config = SimSiamConfig
 
     def __init__(self, backbone: nn.Module, cfg: SimSiamConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         d = backbone.num_features
         self.projector = mlp([d, cfg.proj_dim, cfg.proj_dim, cfg.proj_dim], last_bn=True)
         self.predictor = mlp([cfg.proj_dim, cfg.pred_hidden, cfg.proj_dim])

@@ -35,9 +35,7 @@ class SwAV(Method):
     default_views = multi_crop((0.14, 1.0), (0.05, 0.14), local=4, local_fraction=0.45)
 
     def __init__(self, backbone: nn.Module, cfg: SwAVConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.backbone = backbone
+        super().__init__(backbone, cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
         self.prototypes = nn.Linear(cfg.proj_dim, cfg.prototypes, bias=False)
         self.register_buffer("queue", torch.zeros(2, cfg.queue_size, cfg.proj_dim))

@@ -108,6 +108,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                       cache_dir=cache)
     train_ds = build_dataset(cfg.data.name, req, limit=cfg.data.train_limit)
     model = method_cls(build_backbone(cfg.arch), method_cfg).to(device)
+    model.warmup = cfg.warmup_epochs / cfg.epochs
     if cfg.sync_bn and world > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     micro = cfg.run.batch_size // (world * cfg.accumulate)  # images per rank per forward pass
@@ -119,9 +120,12 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     mean = torch.tensor(cfg.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(cfg.std, device=device).view(1, -1, 1, 1)
-    views_of = ViewGenerator(list(cfg.views) or list(method_cls.default_views),
-                             default_size=cfg.view_size or cfg.input_size, color_strength=cfg.color_strength,
+
+    def view_generator(specs: list) -> ViewGenerator:
+        return ViewGenerator(specs, default_size=cfg.view_size or cfg.input_size, color_strength=cfg.color_strength,
                              extra=tuple(preset(name, cfg.method) for name in cfg.aug))
+
+    views_of = view_generator(list(cfg.views) or list(method_cls.default_views))
     ckpt = run_dir / "checkpoint.pt"
     start, rows = 0, []
     if ckpt.is_file():
@@ -143,12 +147,9 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
         loader = DataLoader(train_ds, batch_size=micro, shuffle=sampler is None, sampler=sampler, drop_last=True,
                             generator=shuffle if sampler is None else None, num_workers=cfg.run.workers)
         batches = iter(loader)
-        annealed = model.views_at(epoch / cfg.epochs, cfg.view_size or cfg.input_size) if hasattr(
-            model, "views_at") else None
+        annealed = model.views_at(epoch / cfg.epochs, cfg.view_size or cfg.input_size)
         if annealed is not None:  # e.g. DynACL: the augmentation strength of this epoch
-            views_of = ViewGenerator(annealed, default_size=cfg.view_size or cfg.input_size,
-                                     color_strength=cfg.color_strength,
-                                     extra=tuple(preset(name, cfg.method) for name in cfg.aug))
+            views_of = view_generator(annealed)
         net.train()
         total, t0 = 0.0, time.perf_counter()
         for i in track(range(steps_per_epoch), total=steps_per_epoch, description=f"epoch {epoch + 1}/{cfg.epochs}"):
@@ -156,7 +157,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             lr = warmup_cosine(step, total=total_steps, warmup=cfg.warmup_epochs * steps_per_epoch, base=base_lr)
             for group in opt.param_groups:
                 group["lr"] = lr
-            model.progress, model.warmup = step / total_steps, cfg.warmup_epochs / cfg.epochs
+            model.progress = step / total_steps
             opt.zero_grad(set_to_none=True)
             for k in range(cfg.accumulate):
                 x = next(batches)[0].to(device, non_blocking=True)
@@ -175,19 +176,17 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                "global_batch": cfg.run.batch_size, "world_size": world,
                "momentum": f"{momentum:.6f}" if model.ema_pairs() else "",
                "seconds": f"{time.perf_counter() - t0:.1f}", "knn_top1": ""}
-        if hasattr(model, "epoch_stats"):  # e.g. ASTrA's action distributions and reward
-            row |= model.epoch_stats()
+        row |= model.epoch_stats()  # e.g. ASTrA's action distributions and reward
         if main:
             if cfg.monitor_every > 0 and ((epoch + 1) % cfg.monitor_every == 0 or epoch + 1 == cfg.epochs):
                 row["knn_top1"] = f"{_monitor(model.backbone, cfg, req, device):.4f}"
             logs.add(row)
-            if hasattr(model, "plot_log"):  # e.g. ASTrA's policy.png, redrawn each epoch
-                model.plot_log(logs.path, run_dir)
+            model.plot_log(logs.path, run_dir)  # e.g. ASTrA's policy.png
             console.print(" ".join(f"{k}={v}" for k, v in row.items() if v != ""))
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)
         ddp.barrier()
-    path = (export_backbone(model.backbone, cfg, run_dir, method=getattr(model, "card_method", cfg.method)) if main
+    path = (export_backbone(model.backbone, cfg, run_dir, method=model.card_method) if main
             else run_dir / "backbone.safetensors")
     ddp.barrier()
     return path
