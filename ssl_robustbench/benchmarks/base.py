@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_robustbench.data import eval_loader
+from ssl_robustbench.data import eval_loader, limited
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
@@ -100,6 +100,30 @@ class Benchmark:
     def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
         """A batched [B,3,H,W] → [B,3,H,W] transform in [0,1] pixel space, or None."""
         return None
+
+
+class ReleasedOrOnTheFly(Benchmark):
+    """A shift suite read from a released tree when its config section (``cfg.<name>``) has a ``root``, else made
+    on the fly from the clean batches; clean is always the clean set. Both use the section's ``limit``."""
+
+    def released(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
+        """The released images of ``condition`` under ``root``."""
+        raise NotImplementedError
+
+    def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
+        """The batched transform that makes ``condition`` from clean images."""
+        raise NotImplementedError
+
+    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
+        section = getattr(ctx.cfg, self.name)
+        if section.root is None or condition.name == "clean":
+            return limited(ctx.clean, section.limit)
+        return limited(self.released(Path(section.root), condition, ctx), section.limit)
+
+    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
+        if getattr(ctx.cfg, self.name).root is not None or condition.name == "clean":
+            return None
+        return self.on_the_fly(condition, ctx)
 
 
 BENCHMARKS: Registry[type[Benchmark]] = Registry("benchmark")

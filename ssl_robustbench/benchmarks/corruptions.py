@@ -17,9 +17,15 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
+from ssl_robustbench.benchmarks.base import (
+    BENCHMARKS,
+    BatchTransform,
+    Condition,
+    EvalContext,
+    Measurement,
+    ReleasedOrOnTheFly,
+)
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
-from ssl_robustbench.data import limited
 from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
@@ -42,7 +48,7 @@ def _names(cfg: Any) -> list[str]:
 
 
 @BENCHMARKS.register("c")
-class CorruptionBenchmark(Benchmark):
+class CorruptionBenchmark(ReleasedOrOnTheFly):
     """ImageNet-C: 15 benchmark corruptions (+ 4 extra) × 5 severities."""
 
     name = "c"
@@ -60,19 +66,13 @@ class CorruptionBenchmark(Benchmark):
     def conditions(self, cfg: Any) -> list[Condition]:
         return [Condition("clean")] + [Condition(f"c:{n}", s) for n in _names(cfg) for s in cfg.c.severities]
 
-    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
-        c = ctx.cfg.c
-        if c.root is None or condition.name == "clean":
-            return limited(ctx.clean, c.limit)
+    def released(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
         name = condition.name.removeprefix("c:")
-        ds = imagenet_c_condition(Path(c.root), name, condition.severity, group_of(name), input_size=ctx.input_size,
-                                  classes=list(ctx.clean.classes))
-        return limited(ds, c.limit)
+        return imagenet_c_condition(root, name, condition.severity, group_of(name), input_size=ctx.input_size,
+                                    classes=list(ctx.clean.classes))
 
-    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
+    def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
         c = ctx.cfg.c
-        if c.root is not None or condition.name == "clean":
-            return None
         name, severity = condition.name.removeprefix("c:"), condition.severity
 
         def apply(x, g):

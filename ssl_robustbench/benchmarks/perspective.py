@@ -23,8 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, BatchTransform, Benchmark, Condition, EvalContext, Measurement
-from ssl_robustbench.data import limited
+from ssl_robustbench.benchmarks.base import (
+    BENCHMARKS,
+    BatchTransform,
+    Condition,
+    EvalContext,
+    Measurement,
+    ReleasedOrOnTheFly,
+)
 from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_grid
@@ -54,7 +60,7 @@ def perspective_view(x: torch.Tensor, view: str, background: str, *, magnitude: 
 
 
 @BENCHMARKS.register("pd")
-class PerspectiveBenchmark(Benchmark):
+class PerspectiveBenchmark(ReleasedOrOnTheFly):
     """ImageNet-PD: 4 views × 2 backgrounds."""
 
     name = "pd"
@@ -73,19 +79,13 @@ class PerspectiveBenchmark(Benchmark):
     def conditions(self, cfg: Any) -> list[Condition]:
         return [Condition("clean")] + [Condition(f"pd:{v}/{b}") for b in cfg.pd.backgrounds for v in cfg.pd.views]
 
-    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
-        pd = ctx.cfg.pd
-        if pd.root is None or condition.name == "clean":
-            return limited(ctx.clean, pd.limit)
+    def released(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
         view, background = condition.name.removeprefix("pd:").split("/")
-        ds = imagenet_pd_subset(Path(pd.root), view, background, transform=photo_transform(ctx.preprocess),
-                                classes=list(ctx.clean.classes))
-        return limited(ds, pd.limit)
+        return imagenet_pd_subset(root, view, background, transform=photo_transform(ctx.preprocess),
+                                  classes=list(ctx.clean.classes))
 
-    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
+    def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
         pd = ctx.cfg.pd
-        if pd.root is not None or condition.name == "clean":
-            return None
         view, background = condition.name.removeprefix("pd:").split("/")
         return lambda x, g: perspective_view(x, view, background, magnitude=pd.magnitude, d=pd.d)
 
