@@ -7,6 +7,8 @@ result to the run directory before work starts; its hash identifies the protocol
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,6 +18,7 @@ import yaml
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import stable_hash
+from ssl_robustbench.resources import find_config
 
 T = TypeVar("T")
 
@@ -39,12 +42,53 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
-    """Linear-probe recipe: multinomial logistic regression fitted by full-batch L-BFGS on cached features."""
+    """Linear-probe recipe on cached frozen features (features stream from disk in chunks, so memory does not
+    grow with the number of training images).
 
+    ``solver``: ``lbfgs`` — multinomial logistic regression by full-batch L-BFGS (CLIP's linear-probe protocol;
+    the loss and gradient are summed over chunks, so it is exact at any N) with ``max_iter`` and ``tolerance``;
+    ``sgd`` — minibatch SGD (momentum ``momentum``, ``batch_size``, ``epochs``, cosine-decayed ``lr``), the
+    linear-eval protocol of MoCo / SimSiam / DINO, here on cached features without augmentation. Both use L2
+    ``weight_decay`` and optional feature standardization (folded into the saved head).
+    """
+
+    solver: str = "lbfgs"
     standardize: bool = True
     weight_decay: float = 1e-4
     max_iter: int = 50
     tolerance: float = 1e-6
+    epochs: int = 30
+    lr: float = 0.1
+    batch_size: int = 1024
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("lbfgs", "sgd"):
+            raise UserError(f"probe.solver must be lbfgs or sgd, not {self.solver!r}")
+        check_number("probe.weight_decay", self.weight_decay, low=0.0)
+        check_number("probe.tolerance", self.tolerance, low=0.0)
+        check_number("probe.lr", self.lr, low=0.0, low_open=True)
+        check_number("probe.momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        for key in ("max_iter", "epochs", "batch_size"):
+            check_number(f"probe.{key}", getattr(self, key), low=1)
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that define this solver's result (the probe's identity; solver-irrelevant fields omitted)."""
+        keys = (("max_iter", "tolerance") if self.solver == "lbfgs" else
+                ("epochs", "lr", "batch_size", "momentum"))
+        return {"solver": self.solver, "standardize": self.standardize, "weight_decay": self.weight_decay,
+                **{k: getattr(self, k) for k in keys}}
+
+
+def check_number(key: str, value: float, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """Raises a UserError naming ``key`` unless ``value`` is finite and within [low, high] (open ends optional)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"config key {key!r} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise UserError(f"config key {key!r} must be {'>' if low_open else '≥'} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise UserError(f"config key {key!r} must be {'<' if high_open else '≤'} {high}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,10 +178,18 @@ class RunConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe and suites."""
+    """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe and suites.
+
+    ``ignore_keys``: extra regexes of checkpoint keys to drop (e.g. a classifier ``fc\\..*``); ``input_size``
+    overrides the card's input side; ``head``: ``probe`` (fit a linear probe) or ``released`` (the linear head the
+    method's authors published, named in the zoo card; no probe is fitted).
+    """
 
     model: str = "embedded-simclr-tinyresnet"
     arch: str | None = None
+    ignore_keys: tuple[str, ...] = ()
+    input_size: int | None = None
+    head: str = "probe"
     data: DataConfig = DataConfig()
     probe: ProbeConfig = ProbeConfig()
     suites: tuple[str, ...] = ("clean",)
@@ -147,10 +199,21 @@ class EvalConfig:
     e: EditConfig = EditConfig()
     run: RunConfig = RunConfig()
 
+    def __post_init__(self) -> None:
+        if self.head not in ("probe", "released"):
+            raise UserError(f"head must be probe or released, not {self.head!r}")
+        if self.input_size is not None:
+            check_number("input_size", self.input_size, low=8, high=4096)
+        for pattern in self.ignore_keys:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise UserError(f"ignore_keys: bad regex {pattern!r}: {err}") from None
+
 
 def load_yaml(path: Path) -> dict[str, Any]:
     """Reads a YAML mapping; a missing file or a non-mapping is a UserError."""
-    path = Path(path)
+    path = find_config(Path(path))
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:
@@ -259,9 +322,10 @@ def resolve(cls: type[T], *, config_file: Path | None, options: dict[str, Any], 
 
 
 def config_hash(cfg: Any, *, exclude: tuple[str, ...] = ()) -> str:
-    """Hash of the config minus where and how the run executes (device, batch size, paths; the seed counts) and
-    minus the top-level keys in ``exclude`` (e.g. the model, to identify a protocol shared by many models)."""
-    d = to_dict(cfg)
+    """Hash of the config minus where and how the run executes (device, batch size, paths; the seed counts):
+    every ``root`` key is left out, so the same protocol hashes alike wherever the data lives. ``exclude`` drops
+    top-level keys (e.g. the model, to identify a protocol shared by many models)."""
+    d = _without_roots(to_dict(cfg))
     run = d.pop("run", None)
     if isinstance(run, dict):
         d["seed"] = run.get("seed")
@@ -270,13 +334,7 @@ def config_hash(cfg: Any, *, exclude: tuple[str, ...] = ()) -> str:
     return stable_hash(d)
 
 
-def protocol_hash(cfg: Any) -> str:
-    """The evaluation protocol (data, probe recipe, suites and their settings, seed): what must match for two
-    models' rows to be compared. Stored as ``config_hash`` in result rows and cards. A suite's own section
-    (``adv``, ``c``, ``pd``, ``e``) counts only when that suite runs."""
-    suites = getattr(cfg, "suites", ())
-    unused = tuple(section for suite, section in SUITE_SECTIONS.items() if suite not in suites)
-    return config_hash(cfg, exclude=("model", "arch", *unused))
-
-
-SUITE_SECTIONS = {"adversarial": "adv", "c": "c", "pd": "pd", "e": "e"}
+def _without_roots(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with every ``root`` replaced by whether it was set (a released tree vs generated data)."""
+    return {k: (v is not None if k == "root" else _without_roots(v) if isinstance(v, dict) else v)
+            for k, v in d.items()}

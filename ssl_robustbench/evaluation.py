@@ -4,8 +4,10 @@ Under ``torchrun`` every rank evaluates its shard of each condition (and of the 
 are summed over ranks, so the table equals a single-process run's wherever a condition is deterministic (clean,
 perspective views, released trees); rank 0 fits the probe and writes the files.
 The run directory gets ``config.yaml`` and ``environment.json`` before any work, then ``model.json`` (card,
-checkpoint sha256, strict-load report), ``probe.safetensors``, and ``results.{csv,parquet,json}`` rewritten after
-every finished condition, so a re-run with the same ``--out`` resumes where it stopped.
+checkpoint sha256, strict-load report), ``probe.safetensors`` (or, with ``--head released``, the published head
+and ``head_check.json``), ``protocol.json`` (each suite's protocol hash and the data identities behind it), and
+``results.{csv,parquet,json}`` rewritten after every finished condition, so a re-run with the same ``--out``
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import torch
 
 import ssl_robustbench
 from ssl_robustbench.benchmarks import BENCHMARKS
-from ssl_robustbench.benchmarks.base import EvalContext
-from ssl_robustbench.config import EvalConfig, protocol_hash
-from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
+from ssl_robustbench.benchmarks.base import EvalContext, protocol_hash
+from ssl_robustbench.config import EvalConfig, config_hash
+from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader
+from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_json, stable_hash
-from ssl_robustbench.probes.features import cached_extract
+from ssl_robustbench.probes.feature_store import extract_to_store
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.probes.linear import FittedProbe, fit_linear_probe, load_probe, save_probe
 from ssl_robustbench.progress import console
@@ -29,15 +32,16 @@ from ssl_robustbench.results import ResultRow, read_table, write_table
 from ssl_robustbench.results.summary import plot_accuracy
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
 from ssl_robustbench.training import distributed as ddp
-from ssl_robustbench.zoo import LoadedModel, load_model, resolve_card
+from ssl_robustbench.zoo import LoadedModel, load_model, load_released_head, resolve_card, with_overrides
 from ssl_robustbench.zoo.download import cache_root
 
-FEATURE_CACHE_VERSION = 1
+FEATURE_CACHE_VERSION = 2
+RELEASED_HEAD_TOLERANCE = 0.5  # points of top-1 between a released head's published and measured clean accuracy
 
 
 @dataclasses.dataclass
 class EvalRun:
-    """What a finished ``run_eval`` leaves: the run directory, all rows, and the probe."""
+    """What a finished ``run_eval`` leaves: the run directory, all rows, and the head that was scored."""
 
     run_dir: Path
     rows: list[ResultRow]
@@ -49,42 +53,74 @@ def fit_or_load_probe(
     loaded: LoadedModel, cfg: EvalConfig, *, run_dir: Path, device: torch.device, cache: Path, req: DataRequest,
     num_classes: int, probe_file: Path | None = None,
 ) -> FittedProbe:
-    """Loads ``probe_file`` or the run's saved probe, else extracts (cached) train features and fits one."""
+    """Loads ``probe_file`` or the run's saved probe, else extracts train features into the on-disk feature store
+    (fp16, keyed by model + data identity + preprocessing) and fits one on it, chunk by chunk."""
     num_features = loaded.model.backbone.num_features
     saved = run_dir / "probe.safetensors"
     if probe_file is not None or saved.is_file():
         return load_probe(probe_file or saved, num_features=num_features, num_classes=num_classes)
     train = build_dataset(cfg.data.name, req, limit=cfg.data.train_limit)
+    train_data = dataset_identity(train)
     key = stable_hash({"v": FEATURE_CACHE_VERSION, "sha256": loaded.sha256, "arch": loaded.card.arch,
                        "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
-                       "data": dataclasses.asdict(req) | {"cache_dir": None, "preprocess": None},
-                       "limit": cfg.data.train_limit, "dataset": cfg.data.name})
-    feats, labels = cached_extract(loaded.model.features, train, lambda ds: eval_loader(ds, cfg.run), device=device,
-                                   cache_file=cache / "features" / f"{key}.safetensors",
-                                   description="train features")
+                       "mean": loaded.card.mean, "std": loaded.card.std, "bn_branch": loaded.card.bn_branch,
+                       "data": train_data})
+    store = extract_to_store(loaded.model.features, train, lambda ds: eval_loader(ds, cfg.run), device=device,
+                             folder=cache / "features" / key, description="train features")
     if ddp.rank() == 0:  # one process fits; under torchrun the others load what it saved
-        probe = fit_linear_probe(feats, labels, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed)
-        probe.record.update(feature_cache=key, probe_id=stable_hash({"features": key,
-                                                                      "recipe": probe.record["recipe"],
-                                                                      "seed": cfg.run.seed}))
+        probe = fit_linear_probe(store, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed,
+                                 device=device)
+        probe.record.update(feature_cache=key, train_data=train_data,
+                            probe_id=stable_hash({"features": key, "recipe": probe.record["recipe"],
+                                                  "seed": cfg.run.seed}))
         save_probe(saved, probe)
     ddp.barrier()
     return probe if ddp.rank() == 0 else load_probe(saved, num_features=num_features, num_classes=num_classes)
 
 
+def released_head(loaded: LoadedModel, *, cache: Path, num_classes: int) -> FittedProbe:
+    """The card's published linear head as the scored head (no probe is fitted)."""
+    head, record = load_released_head(loaded.card, num_features=loaded.model.backbone.num_features,
+                                      num_classes=num_classes, cache_dir=cache)
+    return FittedProbe(head=head, record=record)
+
+
+def check_released_top1(rows: list[ResultRow], probe: FittedProbe, cfg: EvalConfig, run_dir: Path) -> None:
+    """Compares the clean top-1 of a released head with its published number (only on the full ImageNet-1k val
+    set, where they are comparable); writes ``head_check.json`` and warns beyond the tolerance."""
+    clean = next((r for r in rows if r.suite == "clean" and r.metric == "top1"), None)
+    published = probe.record.get("published_top1")
+    if clean is None or published is None:
+        return
+    comparable = cfg.data.name == "imagenet" and cfg.data.eval_split == "val" and clean.n == 50000
+    diff = 100 * clean.value - published
+    check = {"published_top1": published, "measured_top1": round(100 * clean.value, 3), "n": clean.n,
+             "comparable": comparable, "difference": round(diff, 3), "tolerance": RELEASED_HEAD_TOLERANCE,
+             "within_tolerance": abs(diff) <= RELEASED_HEAD_TOLERANCE if comparable else None}
+    atomic_write_json(run_dir / "head_check.json", check)
+    if comparable and abs(diff) > RELEASED_HEAD_TOLERANCE:
+        console.print(f"[yellow]warning:[/] clean top-1 {100 * clean.value:.2f} % differs from the published "
+                      f"{published:.2f} % by {diff:+.2f} points (> {RELEASED_HEAD_TOLERANCE}): check the "
+                      f"preprocessing and the checkpoint")
+    elif not comparable:
+        console.print(f"released head: published {published:.2f} % on ImageNet-1k val (50,000 images); this eval "
+                      f"({cfg.data.name}/{cfg.data.eval_split}, {clean.n} images) is not comparable with it")
+
+
 def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None) -> EvalRun:
     """Runs every suite of ``cfg`` and returns the rows (also written to ``run_dir``, by default
-    ``<run.out>/<model id>-<protocol hash[:8]>``)."""
+    ``<run.out>/<model id>-<config hash[:8]>``). Each suite's rows carry that suite's protocol hash."""
     for suite in cfg.suites:  # unknown suites and bad suite settings fail before any work
         BENCHMARKS.get(suite)().check(cfg)
     device = ddp.setup(resolve_device(cfg.run.device))
     main = ddp.rank() == 0
-    card = resolve_card(cfg.model, arch=cfg.arch)
-    protocol = protocol_hash(cfg)
-    run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{protocol[:8]}"
+    card = with_overrides(resolve_card(cfg.model, arch=cfg.arch), ignore_keys=cfg.ignore_keys,
+                          input_size=cfg.input_size)
+    if cfg.head == "released" and card.linear_head is None:
+        raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
+    run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{config_hash(cfg, exclude=('model', 'arch'))[:8]}"
     if main:
-        start_run(run_dir, cfg, device, extra={"protocol_hash": protocol},
-                  env_extra={"world_size": ddp.world_size()})
+        start_run(run_dir, cfg, device, env_extra={"world_size": ddp.world_size()})
     ddp.barrier()
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
@@ -99,15 +135,27 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                       cache_dir=cache, seed=0)
     clean = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.eval_split), limit=cfg.data.eval_limit)
     before = fingerprint(model.backbone)
-    probe = fit_or_load_probe(loaded, cfg, run_dir=run_dir, device=device, cache=cache, req=req,
-                              num_classes=len(clean.classes), probe_file=probe_file)
+    if cfg.head == "released":
+        probe = released_head(loaded, cache=cache, num_classes=len(clean.classes))
+        if main:
+            save_probe(run_dir / "probe.safetensors", probe)  # the scored head, with its record, like a probe's
+    else:
+        probe = fit_or_load_probe(loaded, cfg, run_dir=run_dir, device=device, cache=cache, req=req,
+                                  num_classes=len(clean.classes), probe_file=probe_file)
     assert_unchanged(model.backbone, before)
     model.head = probe.head.to(device)
     model.eval()
+    train_data = probe.record.get("train_data")
+    if train_data is None and any(not BENCHMARKS.get(s)().uses_probe(cfg) for s in cfg.suites):
+        train_data = dataset_identity(build_dataset(cfg.data.name, req, limit=cfg.data.train_limit))
+    eval_data = dataset_identity(clean)
+    protocols = {s: protocol_hash(cfg, s, eval_data=eval_data, train_data=train_data) for s in cfg.suites}
+    if main:
+        atomic_write_json(run_dir / "protocol.json", {"suites": protocols, "eval_data": eval_data,
+                                                      "train_data": train_data, "head": cfg.head})
     rows = read_table(run_dir / "results.json") if (run_dir / "results.json").is_file() else []
     base = dict(model_id=card.id, method=card.method, arch=card.arch, seed=cfg.run.seed,
-                probe_id=probe.record.get("probe_id", "external"), config_hash=protocol,
-                version=ssl_robustbench.__version__)
+                probe_id=probe.record.get("probe_id", "external"), version=ssl_robustbench.__version__)
     ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
                       train=lambda: build_dataset(cfg.data.name, req, limit=cfg.data.train_limit), cfg=cfg,
                       device=device, run_dir=run_dir, preprocess=card.preprocess)
@@ -118,11 +166,13 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
             rows = [r for r in rows if (r.suite, r.condition, r.severity, r.metric) != (suite, m.condition,
                                                                                        m.severity, m.metric)]
             rows.append(ResultRow(**base, suite=suite, condition=m.condition, severity=m.severity, metric=m.metric,
-                                  value=m.value, n=m.n, created_at=ResultRow.now()))
+                                  value=m.value, n=m.n, config_hash=protocols[suite], created_at=ResultRow.now()))
             if main:
                 write_table(rows, run_dir)
     if main:
         write_table(rows, run_dir)
+        if cfg.head == "released":
+            check_released_top1(rows, probe, cfg, run_dir)
         plot_accuracy(rows, run_dir / "accuracy.png")
         console.print(f"run directory: {run_dir}")
     ddp.barrier()

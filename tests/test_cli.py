@@ -123,7 +123,8 @@ def test_wrong_sha256_for_bundled_and_downloaded_weights(tmp_path):
     weights = tmp_path / "w.safetensors"
     save_file(build_backbone("tiny_resnet").state_dict(), str(weights))
     card = {"id": "t", "arch": "tiny_resnet", "method": "simclr", "paper": "p", "license": "MIT",
-            "source": {"path": "w.safetensors", "sha256": "0" * 64}, "input_size": 64, "crop_pct": 1.0}
+            "source": {"path": "w.safetensors", "sha256": "0" * 64}, "input_size": 64, "crop_pct": 1.0,
+            "mean": [0.5] * 3, "std": [0.25] * 3, "interpolation": "bilinear"}
     (tmp_path / "local.yaml").write_text(yaml.safe_dump(card))
     assert_user_error(run("eval", "--model", tmp_path / "local.yaml", "--out", tmp_path / "r1"), "sha256 mismatch")
 

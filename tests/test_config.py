@@ -1,6 +1,7 @@
 import pytest
 
-from ssl_robustbench.config import EvalConfig, build, config_hash, parse_overrides, protocol_hash, resolve, to_dict
+from ssl_robustbench.benchmarks.base import protocol_hash
+from ssl_robustbench.config import EvalConfig, build, config_hash, parse_overrides, resolve, to_dict
 from ssl_robustbench.errors import UserError
 
 
@@ -16,8 +17,8 @@ def test_precedence_file_then_options_then_set(tmp_path):
 
 
 def test_unknown_key_and_bad_type_are_named():
-    with pytest.raises(UserError, match="unknown config key 'probe.lr'"):
-        build(EvalConfig, {"probe": {"lr": 1}})
+    with pytest.raises(UserError, match="unknown config key 'probe.learning_rate'"):
+        build(EvalConfig, {"probe": {"learning_rate": 1}})
     with pytest.raises(UserError, match="'run.batch_size' must be int"):
         build(EvalConfig, {"run": {"batch_size": "many"}})
     with pytest.raises(UserError, match="key=value"):
@@ -40,6 +41,16 @@ def test_hash_ignores_where_the_run_executes_but_not_the_protocol():
 
 
 def test_protocol_hash_is_shared_by_models_under_one_protocol():
-    a, b = build(EvalConfig, {"model": "x"}), build(EvalConfig, {"model": "y"})
-    assert protocol_hash(a) == protocol_hash(b) and config_hash(a) != config_hash(b)
-    assert protocol_hash(a) != protocol_hash(build(EvalConfig, {"model": "x", "data": {"eval_limit": 10}}))
+    def proto(cfg, suite="clean", n=2000):
+        return protocol_hash(cfg, suite, eval_data={"n": n}, train_data={"n": 5000})
+
+    a, b = build(EvalConfig, {"model": "x"}), build(EvalConfig, {"model": "y", "ignore_keys": ["fc"]})
+    assert proto(a) == proto(b) and config_hash(a) != config_hash(b)
+    assert proto(a) != proto(a, n=10)  # other evaluation data
+    root = build(EvalConfig, {"model": "x", "data": {"root": "/mnt/ssd/imagenet"}, "c": {"root": "/data/c"}})
+    moved = build(EvalConfig, {"model": "x", "data": {"root": "/x"}, "c": {"root": "/y"}})
+    assert proto(root) == proto(a) and config_hash(root) == config_hash(moved)
+    assert proto(a, "c") != proto(root, "c")  # a released tree is another protocol than generated corruptions
+    assert proto(build(EvalConfig, {"c": {"severities": [3]}})) == proto(a)  # another suite's section: no effect
+    released = build(EvalConfig, {"head": "released", "probe": {"weight_decay": 0.5}})
+    assert proto(released) == proto(build(EvalConfig, {"head": "released"})) != proto(a)

@@ -48,7 +48,8 @@ def test_run_directory_holds_provenance_results_and_plot(demo):
     assert model["load_report"]["missing"] == [] and len(model["checkpoint_sha256"]) == 64
     rows = read_table(run_dir / "results.parquet")
     assert [(r.suite, r.condition, r.metric, r.n) for r in rows] == [("clean", "clean", "top1", 2000)]
-    assert rows[0].config_hash == cfg["protocol_hash"] and rows[0].probe_id != "external"
+    protocol = json.loads((run_dir / "protocol.json").read_text())
+    assert rows[0].config_hash == protocol["suites"]["clean"] and rows[0].probe_id != "external"
     assert "top1" in output and "clean" in output  # the rich summary table
 
 
@@ -107,7 +108,7 @@ SHIFTS = {
 def test_shifts_lower_accuracy_measurably(demo, shift):
     run_dir, _ = demo["embedded-simclr-tinyresnet"]
     recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
-    recorded.pop("config_hash"), recorded.pop("protocol_hash")
+    recorded.pop("config_hash")
     result = run_eval(build(EvalConfig, recorded), run_dir=run_dir)  # resumes: the saved probe, no new rows
     model = result.loaded.model.eval()
     ds = build_dataset("embedded", DataRequest(split="test", preprocess=result.loaded.card.preprocess,

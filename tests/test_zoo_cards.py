@@ -11,7 +11,9 @@ from ssl_robustbench.zoo.card import load_card, parse_card
 
 CARDS = list_cards()
 VALID = {"id": "x-1", "arch": "tiny_resnet", "method": "simclr", "paper": "p", "license": "MIT",
-         "source": {"url": "https://example.org/w.pth", "sha256": "ab" * 32}}
+         "source": {"url": "https://example.org/w.pth", "sha256": "ab" * 32},
+         "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "input_size": 224, "crop_pct": 0.875,
+         "interpolation": "bilinear"}
 
 
 def test_zoo_has_the_public_and_bundled_cards():
@@ -45,7 +47,13 @@ def test_bundled_checkpoints_load_strictly_and_are_small(card):
     ({"source": {"url": "https://a/b", "path": "c"}}, "exactly one of path and url"),
     ({"source": {"url": "ftp://a/b"}}, "http"),
     ({"source": {"url": "https://a/b", "sha256": "XYZ"}}, "sha256"),
-    ({"mean": [0.5, 0.5]}, "'mean' must be a list of 3 numbers"),
+    ({"mean": [0.5, 0.5]}, "'mean' must be a list of 3 finite numbers"),
+    ({"mean": [0.5, 0.5, float("nan")]}, "'mean' must be a list of 3 finite numbers"),
+    ({"input_size": 100000}, "input_size must be an integer in"),
+    ({"crop_pct": "abc"}, "crop_pct must be a number"),
+    ({"linear_head": {"url": "https://a/h.pth", "prefix": "fc.", "source": "s"}}, "linear_head needs 'top1'"),
+    ({"linear_head": {"url": "https://a/h.pth", "prefix": "fc.", "source": "s", "top1": 170}}, "percentage"),
+    ({"linear_head": {"path": "h", "url": "https://a", "prefix": "fc.", "source": "s", "top1": 70}}, "exactly one"),
     ({"std": [0.5, 0, 0.5]}, "std must be positive"),
     ({"interpolation": "lanczos"}, "interpolation"),
     ({"ignore_keys": ["fc(["]}, "bad regex"),
@@ -54,6 +62,13 @@ def test_bundled_checkpoints_load_strictly_and_are_small(card):
 def test_schema_refuses_malformed_cards(change, message):
     with pytest.raises(UserError, match=message):
         parse_card({**VALID, **change}, where="t.yaml", card_dir=zoo_dir())
+
+
+@pytest.mark.parametrize("field", ["mean", "std", "input_size", "crop_pct", "interpolation"])
+def test_preprocessing_is_never_a_silent_default(field):
+    data = {k: v for k, v in VALID.items() if k != field}
+    with pytest.raises(UserError, match=f"missing field '{field}'"):
+        parse_card(data, where="t.yaml", card_dir=zoo_dir())
 
 
 def test_missing_required_field_and_id_file_mismatch(tmp_path):

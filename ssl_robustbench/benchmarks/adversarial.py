@@ -64,6 +64,10 @@ class AdversarialBenchmark(Benchmark):
     """SA / RA / AA under one threat model and one finetuning protocol."""
 
     name = "adversarial"
+    section = "adv"
+
+    def uses_probe(self, cfg) -> bool:
+        return cfg.adv.protocol == "probe"  # SLF/ALF/AFF finetune their own head (recipe in the adv section)
 
     def check(self, cfg: Any) -> None:
         if ddp.launched():

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ssl_robustbench.data import eval_loader, limited
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
 from ssl_robustbench.training import distributed as ddp
@@ -60,6 +61,11 @@ class Benchmark:
     (attacks, finetuning) override ``measure``."""
 
     name: str = ""
+    section: str | None = None  # the config section holding this suite's settings (they count in its hash)
+
+    def uses_probe(self, cfg: Any) -> bool:
+        """Whether the suite scores the shared head (probe or released); False for suites that train their own."""
+        return True
 
     def conditions(self, cfg: Any) -> list[Condition]:
         raise NotImplementedError
@@ -115,18 +121,40 @@ class ReleasedOrOnTheFly(Benchmark):
         raise NotImplementedError
 
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
-        section = getattr(ctx.cfg, self.name)
+        section = getattr(ctx.cfg, self.section)
         if section.root is None or condition.name == "clean":
             return limited(ctx.clean, section.limit)
         return limited(self.released(Path(section.root), condition, ctx), section.limit)
 
     def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
-        if getattr(ctx.cfg, self.name).root is not None or condition.name == "clean":
+        if getattr(ctx.cfg, self.section).root is not None or condition.name == "clean":
             return None
         return self.on_the_fly(condition, ctx)
 
 
 BENCHMARKS: Registry[type[Benchmark]] = Registry("benchmark")
+
+
+def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data: dict[str, Any] | None) -> str:
+    """The protocol of one suite's rows: what must match for two models' numbers to be compared. Data by identity
+    (``dataset_identity``: kind, size, classes, file-list digest — never the path), the scored head (the probe
+    recipe and its training data, or the released head), the suite's own config section (released-tree roots
+    reduced to "released"), and the seed. Other suites run in the same eval do not count."""
+    from ssl_robustbench.config import _without_roots, to_dict
+
+    bench = BENCHMARKS.get(suite)()
+    proto: dict[str, Any] = {"suite": suite, "dataset": cfg.data.name, "eval_split": cfg.data.eval_split,
+                             "eval_data": eval_data, "seed": cfg.run.seed, "input_size": cfg.input_size}
+    scores_shared_head = bench.uses_probe(cfg)
+    if scores_shared_head:
+        proto["head"] = cfg.head
+        if cfg.head == "probe":
+            proto["probe"] = cfg.probe.recipe()
+    if not (scores_shared_head and cfg.head == "released"):  # a head is trained on the train split
+        proto.update(train_split=cfg.data.train_split, train_data=train_data)
+    if bench.section:
+        proto[bench.section] = _without_roots(to_dict(getattr(cfg, bench.section)))
+    return stable_hash(proto)
 
 
 @torch.inference_mode()

@@ -52,6 +52,7 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
     """ImageNet-C: 15 benchmark corruptions (+ 4 extra) × 5 severities."""
 
     name = "c"
+    section = "c"
 
     def check(self, cfg: Any) -> None:
         for name in _names(cfg):

@@ -27,6 +27,7 @@ class EditBenchmark(Benchmark):
     """ImageNet-E: ``ori`` and each edited subset."""
 
     name = "e"
+    section = "e"
 
     def check(self, cfg: Any) -> None:
         if cfg.e.root is None and cfg.data.name != "embedded":

@@ -64,6 +64,7 @@ class PerspectiveBenchmark(ReleasedOrOnTheFly):
     """ImageNet-PD: 4 views × 2 backgrounds."""
 
     name = "pd"
+    section = "pd"
 
     def check(self, cfg: Any) -> None:
         pd = cfg.pd

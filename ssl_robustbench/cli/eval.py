@@ -14,6 +14,9 @@ Examples:
   robustbench eval --model embedded-random-tinyresnet --out runs/random
   robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val
   robustbench eval --model ckpt.pth --arch torchvision/resnet50 --data cifar10 --data-root ~/data
+  robustbench eval --model mocov3-rn50-1000ep --head released --data imagenet --data-root /data/imagenet \\
+      --set data.eval_split=val                      # the published linear head: no probe fit, top-1 checked
+  robustbench eval --model vit.pth --arch timm/vit_small_patch16_224 --ignore-keys 'head\\..*' --input-size 224
   robustbench eval --suite clean --suite adversarial --n-adv 200 --protocol slf   # SA / PGD-20 RA / AutoAttack AA
   robustbench eval --suite adversarial --set adv.norm=L2 --set adv.eps=0.5 --set adv.autoattack=plus
   robustbench eval --suite c,pd,e --n-shift 500      # ImageNet-C / -PD / -E generated from the embedded test set
@@ -33,16 +36,22 @@ def _model_options(func):
         click.option("--data-root", type=str, default=None, help="Local dataset directory."),
         click.option("--probe", "probe_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Reuse a saved probe (probe.safetensors) instead of fitting one."),
+        click.option("--ignore-keys", "ignore_keys", multiple=True, metavar="REGEX",
+                     help="Checkpoint keys to drop before the strict load, e.g. 'fc\\..*' (repeatable)."),
+        click.option("--input-size", type=int, default=None,
+                     help="Model input side in pixels (default: the card's, or the timm model's pretrained_cfg)."),
     ]):
         func = option(func)
     return func
 
 
-def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, adv=None, shifts=None):
+def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, adv=None, shifts=None, head=None):
     from ssl_robustbench.config import EvalConfig, resolve
 
     suites = [s.strip() for item in suites for s in item.split(",") if s.strip()]
-    options = prune({"model": model, "arch": arch, "data": {"name": data_name, "root": data_root},
+    options = prune({"model": model, "arch": arch, "ignore_keys": list(kw.pop("ignore_keys", ())) or None,
+                     "input_size": kw.pop("input_size", None), "head": head,
+                     "data": {"name": data_name, "root": data_root},
                      "suites": suites or None, "adv": adv or {}, "run": run_section(kw), **(shifts or {})})
     return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))
 
@@ -60,10 +69,13 @@ def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, 
 @click.option("--n-adv", type=int, default=None, help="Images attacked by the adversarial suite (default 1000).")
 @click.option("--protocol", type=click.Choice(["slf", "alf", "aff", "probe"]), default=None,
               help="Adversarial suite's finetuning protocol (default slf).")
+@click.option("--head", type=click.Choice(["probe", "released"]), default=None,
+              help="probe: fit a linear probe (default); released: the linear head the method's authors published "
+                   "(named in the zoo card), no fit; the clean row is checked against its published top-1.")
 @run_options
 @friendly_errors
 def eval_command(model, arch, data_name, data_root, probe_file, suites, c_root, pd_root, e_root, n_shift, n_adv,
-                 protocol, config_file, overrides, **kw) -> None:
+                 protocol, head, config_file, overrides, **kw) -> None:
     """Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, write a results table.
 
     The run directory holds config.yaml, environment.json, model.json, probe.safetensors,
@@ -75,7 +87,7 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, c_root, 
     shifts = {"c": {"root": c_root, "limit": n_shift}, "pd": {"root": pd_root, "limit": n_shift},
               "e": {"root": e_root, "limit": n_shift}}
     cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw,
-                   adv={"n": n_adv, "protocol": protocol}, shifts=shifts)
+                   adv={"n": n_adv, "protocol": protocol}, shifts=shifts, head=head)
     from ssl_robustbench.training import distributed as ddp
 
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
@@ -99,6 +111,8 @@ def probe_command(model, arch, data_name, data_root, probe_file, config_file, ov
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
     rec = result.probe.record
     clean = next(r for r in result.rows if r.suite == "clean")
+    steps = (f"{rec.get('iterations', '?')} L-BFGS iterations" if rec.get("recipe", {}).get("solver") == "lbfgs"
+             else f"{rec.get('steps', '?')} SGD steps")
     click.echo(f"probe: {result.run_dir / 'probe.safetensors'} (train top-1 {rec.get('train_top1', float('nan')):.4f},"
-               f" {rec.get('iterations', '?')} L-BFGS iterations)")
+               f" {steps})")
     click.echo(f"clean top-1: {clean.value:.4f} on {clean.n} images")

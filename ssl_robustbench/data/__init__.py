@@ -18,6 +18,7 @@ from ssl_robustbench.data import embedded
 from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
 from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.registry import Registry
 
 
@@ -57,7 +58,9 @@ def _embedded(req: DataRequest) -> Dataset:
     images, labels = embedded.load_split(req.split, cache_dir=req.cache_dir, seed=req.seed)
     size = images.shape[-1]
     transform = None if req.preprocess.input_size == size else req.preprocess.transform(size)
-    return TensorImages(images, labels, list(embedded.CLASSES), transform)
+    ds = TensorImages(images, labels, list(embedded.CLASSES), transform)
+    ds.identity = {"generator_version": embedded.GENERATOR_VERSION, "split": req.split, "seed": req.seed}
+    return ds
 
 
 def _root(req: DataRequest, name: str) -> Path:
@@ -109,6 +112,24 @@ def _stl_split(split: str) -> dict:
 DATASETS.register("cifar10")(_torchvision("CIFAR10", 32, _train_test))
 DATASETS.register("cifar100")(_torchvision("CIFAR100", 32, _train_test))
 DATASETS.register("stl10")(_torchvision("STL10", 96, _stl_split))
+
+
+def dataset_identity(ds: Dataset) -> dict[str, Any]:
+    """What a dataset *is*, independent of where it is stored: its kind, size, class list and — for file trees —
+    the sha256 of its sorted relative file list with labels (two copies of ImageNet val hash alike at any root; a
+    missing or extra file changes it). A fixed subset adds the digest of its indices."""
+    if isinstance(ds, Subset):
+        return {"subset_of": dataset_identity(ds.dataset), "n": len(ds.indices),
+                "indices": stable_hash([int(i) for i in ds.indices])}
+    classes = list(getattr(ds, "classes", None) or [])
+    out: dict[str, Any] = {"kind": type(ds).__name__, "n": len(ds), "classes": stable_hash(classes),
+                           "num_classes": len(classes)}
+    if hasattr(ds, "samples") and hasattr(ds, "root"):
+        root = Path(ds.root)
+        out["files"] = stable_hash(sorted((Path(p).relative_to(root).as_posix(), int(y)) for p, y in ds.samples),
+                                   length=64)
+    out.update(getattr(ds, "identity", {}))
+    return out
 
 
 def fixed_subset(length: int, n: int) -> list[int]:

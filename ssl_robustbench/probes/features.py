@@ -1,14 +1,11 @@
-"""Streamed, batched feature extraction, cached on disk by (model, data, preprocessing) hash, and k-NN accuracy."""
+"""Streamed, batched feature extraction into memory (small sets; the probe's cache is ``feature_store``) and k-NN."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
 
-from ssl_robustbench.fileio import atomic_write_bytes
 from ssl_robustbench.progress import track
 
 
@@ -24,27 +21,6 @@ def extract(
             labels.append(torch.as_tensor(y))
     # concatenated outside inference mode: ordinary tensors, usable by the probe's optimiser
     return torch.cat(feats), torch.cat(labels)
-
-
-def cached_extract(
-    fn: Callable[[torch.Tensor], torch.Tensor], dataset: torch.utils.data.Dataset,
-    loader: Callable[[torch.utils.data.Dataset], torch.utils.data.DataLoader], *, device: torch.device,
-    cache_file: Path, description: str = "features",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``extract`` with a safetensors cache at ``cache_file`` (the caller puts the content hash in its name).
-    Under torchrun each rank extracts its shard and every rank gets all features in dataset order; rank 0 writes
-    the cache."""
-    from ssl_robustbench.training import distributed as ddp
-
-    if cache_file.is_file():
-        data = load_file(str(cache_file))
-        return data["features"], data["labels"]
-    feats, labels = extract(fn, loader(ddp.shard(dataset)), device=device, description=description)
-    feats, labels = ddp.gather_shards(feats, len(dataset)), ddp.gather_shards(labels, len(dataset))
-    if ddp.rank() == 0:
-        atomic_write_bytes(cache_file, save({"features": feats.contiguous(), "labels": labels.contiguous()}))
-    ddp.barrier()
-    return feats, labels
 
 
 def knn_accuracy(

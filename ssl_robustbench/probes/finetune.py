@@ -25,6 +25,7 @@ from ssl_robustbench.backbones import ImageClassifier
 from ssl_robustbench.config import build, load_yaml
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
+from ssl_robustbench.resources import project_dir
 
 PROTOCOLS = ("slf", "alf", "aff")
 
@@ -49,8 +50,8 @@ class FinetuneRecipe:
 
 
 def recipe_dir() -> Path:
-    """``benchmarks/adversarial`` of this source tree."""
-    return Path(__file__).resolve().parents[2] / "benchmarks" / "adversarial"
+    """``benchmarks/adversarial`` of the project (checkout or installed)."""
+    return project_dir("benchmarks") / "adversarial"
 
 
 def load_recipe(protocol: str, *, epochs: int | None = None) -> FinetuneRecipe:

@@ -1,14 +1,20 @@
-"""The linear probe: multinomial logistic regression on frozen, standardized features, fitted by L-BFGS.
+"""The linear probe: multinomial logistic regression on frozen, standardized features.
 
-Full-batch L-BFGS on cached features (as in CLIP's linear-probe protocol, Radford et al. 2021) is deterministic
-and needs no learning-rate schedule. Standardization is folded into the saved ``nn.Linear`` so the classifier
-sees raw backbone features.
+Two solvers on the same chunked feature source (``feature_store``), so memory does not grow with N:
+
+- ``lbfgs``: full-batch L-BFGS (as in CLIP's linear-probe protocol, Radford et al. 2021); loss and gradient are
+  summed chunk by chunk, so the result equals the in-memory fit at any scale. Deterministic, no LR schedule.
+- ``sgd``: minibatch SGD with momentum and a cosine LR over ``epochs`` (the linear-eval recipe family of MoCo,
+  SimSiam, DINO — here on cached features, without their crop/flip augmentation), chunks in random order.
+
+Standardization (streamed mean/std) is folded into the saved ``nn.Linear`` so the classifier sees raw features.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -19,6 +25,7 @@ from torch import nn
 from ssl_robustbench.config import ProbeConfig
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes
+from ssl_robustbench.probes.feature_store import ChunkedFeatures, TensorFeatures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,52 +47,142 @@ def loss_and_grads(
         w: [C, D] weights.
         b: [C] biases.
     """
+    ce, gw, gb = _ce_sums(z, onehot, w, b)
+    n = len(z)
+    return ce / n + 0.5 * weight_decay * (w * w).sum(), gw / n + weight_decay * w, gb / n
+
+
+def _ce_sums(z: torch.Tensor, onehot: torch.Tensor, w: torch.Tensor, b: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy over the rows of ``z`` and its summed gradients w.r.t. ``w`` and ``b``."""
     logits = z @ w.T + b
     lse = torch.logsumexp(logits, dim=1)
-    loss = (lse - (logits * onehot).sum(1)).mean() + 0.5 * weight_decay * (w * w).sum()
-    delta = (torch.exp(logits - lse[:, None]) - onehot) / len(z)
-    return loss, delta.T @ z + weight_decay * w, delta.sum(0)
+    delta = torch.exp(logits - lse[:, None]) - onehot
+    return (lse - (logits * onehot).sum(1)).sum(), delta.T @ z, delta.sum(0)
+
+
+def feature_stats(source: ChunkedFeatures, *, standardize: bool, device: torch.device | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-feature mean and std (float64 sums over chunks; std clamped at 1e-6) and the largest label."""
+    total = torch.zeros(source.d, dtype=torch.float64, device=device)
+    squares = torch.zeros(source.d, dtype=torch.float64, device=device)
+    top = -1
+    for x, y in source.chunks():
+        x64 = x.to(device).double()
+        total += x64.sum(0)
+        squares += (x64 * x64).sum(0)
+        top = max(top, int(y.max())) if len(y) else top
+    if not standardize:
+        return torch.zeros(source.d, device=device), torch.ones(source.d, device=device), top
+    mean = total / source.n
+    var = (squares - source.n * mean * mean) / max(1, source.n - 1)
+    return mean.float(), var.clamp_min(0).sqrt().clamp_min(1e-6).float(), top
 
 
 def fit_linear_probe(
-    features: torch.Tensor, labels: torch.Tensor, *, num_classes: int, cfg: ProbeConfig, seed: int = 0
+    features: torch.Tensor | ChunkedFeatures, labels: torch.Tensor | None = None, *, num_classes: int,
+    cfg: ProbeConfig, seed: int = 0, device: torch.device | str | None = None,
 ) -> FittedProbe:
-    """Fits ``num_classes``-way logistic regression on ``features`` [N, D] with L2 penalty ``cfg.weight_decay``.
+    """Fits ``num_classes``-way logistic regression on features [N, D] (a tensor with ``labels``, or a chunked
+    source such as a ``FeatureStore``) with ``cfg``'s solver and L2 penalty ``cfg.weight_decay``, on ``device``
+    (chunks are moved there; default CPU). The result does not depend on the chunk size beyond float rounding.
 
     Returns:
         The head as ``nn.Linear(D, num_classes)`` and a record of the recipe, iterations and train accuracy.
     """
-    if labels.numel() and int(labels.max()) >= num_classes:
-        raise UserError(f"labels go up to {int(labels.max())} but the probe has {num_classes} classes")
-    x = features.float()
-    mu = x.mean(0) if cfg.standardize else torch.zeros(x.shape[1], dtype=x.dtype)
-    sigma = x.std(0).clamp_min(1e-6) if cfg.standardize else torch.ones(x.shape[1], dtype=x.dtype)
-    z = (x - mu) / sigma
+    source = features if isinstance(features, ChunkedFeatures) else TensorFeatures(features, labels)
+    if source.n == 0:
+        raise UserError("the linear probe has no training features")
+    device = torch.device(device or "cpu")
+    mu, sigma, top = feature_stats(source, standardize=cfg.standardize, device=device)
+    if top >= num_classes:
+        raise UserError(f"labels go up to {top} but the probe has {num_classes} classes")
     g = torch.Generator().manual_seed(seed)
-    w = (torch.randn(num_classes, x.shape[1], generator=g, dtype=x.dtype) * 0.01).requires_grad_()
-    b = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
+    w = (torch.randn(num_classes, source.d, generator=g) * 0.01).to(device)
+    b = torch.zeros(num_classes, device=device)
+    solve = _lbfgs if cfg.solver == "lbfgs" else _sgd
+    on_device = _OnDevice(source, device)
+    w, b, info = solve(on_device, mu, sigma, w, b, num_classes=num_classes, cfg=cfg, g=g)
+    with torch.no_grad():
+        weight = w / sigma
+        bias = b - weight @ mu
+        correct = sum(int(((x @ weight.T + bias).argmax(1) == y).sum()) for x, y in on_device.chunks())
+        head = nn.Linear(source.d, num_classes)
+        head.weight.copy_(weight.cpu())
+        head.bias.copy_(bias.cpu())
+    record = {"recipe": cfg.recipe(), "solver": f"{cfg.solver}-chunked", "num_classes": num_classes,
+              "num_features": source.d, "n_train": source.n, "train_top1": correct / source.n, **info}
+    return FittedProbe(head=head, record=record)
+
+
+class _OnDevice(ChunkedFeatures):
+    """``source``'s chunks moved to ``device``."""
+
+    def __init__(self, source: ChunkedFeatures, device: torch.device) -> None:
+        self.source, self.device, self.n, self.d = source, device, source.n, source.d
+
+    def rows_per_chunk(self, chunk_bytes: int = 0) -> int:
+        return self.source.rows_per_chunk()
+
+    def read(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.source.read(start, stop)
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def _lbfgs(source: ChunkedFeatures, mu: torch.Tensor, sigma: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *,
+           num_classes: int, cfg: ProbeConfig, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Full-batch L-BFGS (strong-Wolfe line search, history 20) with the loss summed over chunks."""
+    w, b = w.requires_grad_(), b.requires_grad_()
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=cfg.max_iter, tolerance_grad=cfg.tolerance,
                             tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
-    onehot = F.one_hot(labels, num_classes).to(x.dtype)
+    passes = []
 
     @torch.no_grad()
     def closure() -> torch.Tensor:
-        loss, w.grad, b.grad = loss_and_grads(z, onehot, w, b, weight_decay=cfg.weight_decay)
-        return loss
+        ce, gw, gb = torch.zeros((), device=w.device), torch.zeros_like(w), torch.zeros_like(b)
+        for x, y in source.chunks():
+            c, cw, cb = _ce_sums((x - mu) / sigma, F.one_hot(y, num_classes).float(), w, b)
+            ce, gw, gb = ce + c, gw + cw, gb + cb
+        passes.append(1)
+        w.grad, b.grad = gw / source.n + cfg.weight_decay * w, gb / source.n
+        return ce / source.n + 0.5 * cfg.weight_decay * (w * w).sum()
 
     opt.step(closure)
-    with torch.no_grad():
-        loss = F.cross_entropy(z @ w.T + b, labels) + 0.5 * cfg.weight_decay * (w * w).sum()
-        head = nn.Linear(x.shape[1], num_classes)
-        weight = w / sigma
-        head.weight.copy_(weight)
-        head.bias.copy_(b - weight @ mu)
-        train_acc = float(((features @ head.weight.T + head.bias).argmax(1) == labels).float().mean())
+    loss = float(closure())
     iterations = opt.state[opt._params[0]].get("n_iter", 0)
-    record = {"recipe": dataclasses.asdict(cfg), "solver": "lbfgs-full-batch", "num_classes": num_classes,
-              "num_features": x.shape[1], "n_train": len(labels), "final_loss": float(loss),
-              "iterations": int(iterations), "train_top1": train_acc}
-    return FittedProbe(head=head, record=record)
+    return w.detach(), b.detach(), {"iterations": int(iterations), "data_passes": len(passes), "final_loss": loss}
+
+
+def _sgd(source: ChunkedFeatures, mu: torch.Tensor, sigma: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *,
+         num_classes: int, cfg: ProbeConfig, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Minibatch SGD (momentum, L2 weight decay, cosine LR per step to 0); chunks and rows shuffled per epoch."""
+    head = nn.Linear(source.d, num_classes).to(w.device)
+    with torch.no_grad():
+        head.weight.copy_(w)
+        head.bias.copy_(b)
+    opt = torch.optim.SGD([{"params": [head.weight], "weight_decay": cfg.weight_decay},  # the bias is not decayed,
+                           {"params": [head.bias], "weight_decay": 0.0}],  # as in the L-BFGS objective
+                          lr=cfg.lr, momentum=cfg.momentum)
+    rows = source.rows_per_chunk()
+    steps_per_epoch = sum(-(-min(rows, source.n - start) // cfg.batch_size) for start in range(0, source.n, rows))
+    total, step, epoch_losses = cfg.epochs * steps_per_epoch, 0, []
+    for _ in range(cfg.epochs):
+        running, seen = 0.0, 0
+        for x, y in source.chunks(order=torch.randperm(source.num_chunks(), generator=g)):
+            z = (x - mu) / sigma
+            order = torch.randperm(len(z), generator=g).to(z.device)
+            for i in range(0, len(z), cfg.batch_size):
+                idx = order[i:i + cfg.batch_size]
+                for group in opt.param_groups:
+                    group["lr"] = 0.5 * cfg.lr * (1 + math.cos(math.pi * step / total))
+                loss = F.cross_entropy(head(z[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                running, seen, step = running + float(loss.detach()) * len(idx), seen + len(idx), step + 1
+        epoch_losses.append(running / max(1, seen))
+    return head.weight.detach().clone(), head.bias.detach().clone(), {"steps": step, "epoch_losses": epoch_losses,
+                                                                      "final_loss": epoch_losses[-1]}
 
 
 def save_probe(path: Path, probe: FittedProbe) -> None:

@@ -75,17 +75,20 @@ def cards_from_run(run_dir: Path) -> list[dict[str, Any]]:
         suite_rows = [r for r in rows if r.suite == suite]
         records = [dataclasses.asdict(r) for r in suite_rows]
         m = model["card"]
+        head = config.get("head", "probe")
+        recipe = (probe.get("recipe", config["probe"]) if head == "probe"
+                  else {k: probe.get(k) for k in ("source", "url", "sha256", "published_top1")})
         cards.append({
             "schema_version": SCHEMA_VERSION,
             "model": {"id": m["id"], "method": m["method"], "arch": m["arch"], "paper": m["paper"],
                       "license": m["license"], "pretrain_data": m["pretrain_data"],
                       "checkpoint_sha256": model["checkpoint_sha256"]},
             "suite": suite,
-            "protocol": {"config_hash": config["protocol_hash"], "dataset": config["data"]["name"],
+            "protocol": {"config_hash": suite_rows[0].config_hash, "dataset": config["data"]["name"],
                          "eval_split": config["data"]["eval_split"], "subset_size": config["data"]["eval_limit"],
                          "seed": config["run"]["seed"], "epsilon": _epsilon(suite_rows),
                          "preprocessing": {k: m[k] for k in ("input_size", "crop_pct", "interpolation")},
-                         "probe": {"id": suite_rows[0].probe_id, "recipe": probe.get("recipe", config["probe"])}},
+                         "probe": {"id": suite_rows[0].probe_id, "head": head, "recipe": recipe}},
             "rows": records,
             "rows_sha256": rows_digest(records),
             "aggregates": (aggregates := aggregate(suite, suite_rows)),

@@ -17,6 +17,7 @@ from typing import Any
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_text
+from ssl_robustbench.resources import project_dir
 from ssl_robustbench.results.card import (
     CardError,
     card_filename,
@@ -33,9 +34,9 @@ CARDS = "cards"
 
 
 def default_store() -> Path:
-    """``$SSL_ROBUSTBENCH_STORE``, else the ``results/`` folder of this source tree."""
+    """``$SSL_ROBUSTBENCH_STORE``, else the project's ``results/`` (checkout or installed with the wheel)."""
     env = os.environ.get("SSL_ROBUSTBENCH_STORE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "results"
+    return Path(env) if env else project_dir("results")
 
 
 def load_store(store: Path) -> tuple[list[dict[str, Any]], list[str]]:

@@ -206,6 +206,7 @@ def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Pat
         "paper": "see the method's docstring", "license": "MIT",
         "source": {"path": path.name, "sha256": sha256_file(path)},
         "mean": list(cfg.mean), "std": list(cfg.std), "input_size": cfg.input_size, "crop_pct": 1.0,
+        "interpolation": "bilinear",
     }
     if any(isinstance(m, DualBatchNorm2d) for m in backbone.modules()):
         card["bn_branch"] = "pgd"

@@ -10,19 +10,22 @@ import os
 import re
 from pathlib import Path
 
+import torch
+
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import sha256_file
 from ssl_robustbench.registry import unknown_name_message
-from ssl_robustbench.zoo.card import Source, ZooCard, load_card
+from ssl_robustbench.resources import project_dir
+from ssl_robustbench.zoo.card import LinearHead, Source, ZooCard, load_card
 from ssl_robustbench.zoo.checkpoint import LoadReport, read_checkpoint, remap_keys, select_state_dict, strict_load
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 
 
 def zoo_dir() -> Path:
-    """``$SSL_ROBUSTBENCH_ZOO``, else the ``model_zoo/`` folder of this source tree."""
+    """``$SSL_ROBUSTBENCH_ZOO``, else the project's ``model_zoo/`` (checkout or installed with the wheel)."""
     env = os.environ.get("SSL_ROBUSTBENCH_ZOO")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "model_zoo"
+    return Path(env) if env else project_dir("model_zoo")
 
 
 def list_cards(directory: Path | None = None) -> list[ZooCard]:
@@ -56,19 +59,85 @@ def resolve_card(ref: str, *, arch: str | None = None) -> ZooCard:
         raise UserError("a checkpoint file needs --arch (e.g. torchvision/resnet50, timm/vit_small_patch16_224)")
     model_id = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "checkpoint"
     return ZooCard(id=model_id, arch=arch, method="unknown", paper="-", license="-",
-                   source=Source(path=str(path.resolve())), card_dir=path.parent)
+                   source=Source(path=str(path.resolve())), card_dir=path.parent, **arch_preprocessing(arch))
 
 
-def checkpoint_path(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = False) -> Path:
-    """Local path of the card's checkpoint: the file beside the card, or a verified download in the cache."""
-    if card.source.path:
-        path = (card.card_dir / card.source.path).resolve()
+def arch_preprocessing(arch: str) -> dict:
+    """The preprocessing a bare checkpoint of ``arch`` gets: a timm model's own ``pretrained_cfg`` (mean, std,
+    input size, crop, interpolation); otherwise the ImageNet convention of torchvision's ResNets and every SSL
+    linear-eval script (ImageNet mean/std, Resize 256 + CenterCrop 224, bilinear)."""
+    family, _, variant = arch.partition("/")
+    if family == "timm" and variant:
+        import timm
+
+        if not timm.is_model(variant):
+            raise UserError(f"unknown timm model {variant!r}")
+        pc = timm.get_pretrained_cfg(variant)
+        cfg = pc.to_dict() if pc is not None else {}
+        interp = cfg.get("interpolation", "bilinear")
+        return {"mean": tuple(cfg.get("mean", IMAGENET_MEAN)), "std": tuple(cfg.get("std", IMAGENET_STD)),
+                "input_size": int(cfg.get("input_size", (3, 224, 224))[-1]),
+                "crop_pct": float(cfg.get("crop_pct", 0.875)),
+                "interpolation": interp if interp in ("bilinear", "bicubic", "nearest") else "bilinear"}
+    return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "input_size": 224, "crop_pct": 0.875,
+            "interpolation": "bilinear"}
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def with_overrides(card: ZooCard, *, ignore_keys: tuple[str, ...] = (), input_size: int | None = None) -> ZooCard:
+    """``card`` with extra checkpoint keys to ignore (``--ignore-keys``) and another input side (``--input-size``;
+    the resize side follows from the card's crop fraction)."""
+    changes: dict = {}
+    if ignore_keys:
+        changes["ignore_keys"] = (*card.ignore_keys, *ignore_keys)
+    if input_size is not None:
+        changes["input_size"] = input_size
+    return dataclasses.replace(card, **changes) if changes else card
+
+
+def checkpoint_path(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = False,
+                    source: Source | LinearHead | None = None) -> Path:
+    """Local path of the card's checkpoint (or of ``source``, e.g. its released linear head): the file beside the
+    card, or a verified download in the cache."""
+    source = source or card.source
+    if source.path:
+        path = (card.card_dir / source.path).resolve()
         if not path.is_file():
             raise UserError(f"checkpoint of {card.id} not found: {path}")
         return path
-    name = card.source.url.rsplit("/", 1)[-1].split("?")[0] or "checkpoint"
+    name = source.url.rsplit("/", 1)[-1].split("?")[0] or "checkpoint"
     dest = (cache_dir or cache_root()) / "checkpoints" / card.id / name
-    return download(card.source.url, dest, sha256=card.source.sha256, quiet=quiet)
+    return download(source.url, dest, sha256=source.sha256, quiet=quiet)
+
+
+def load_released_head(card: ZooCard, *, num_features: int, num_classes: int, cache_dir: Path | None = None
+                       ) -> tuple[torch.nn.Linear, dict]:
+    """The linear head the card's authors published (``linear_head``): fetched, checked for shape, as
+    ``nn.Linear``; with its record (source, sha256, published top-1)."""
+    spec = card.linear_head
+    if spec is None:
+        raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
+    path = checkpoint_path(card, cache_dir=cache_dir, source=spec)
+    digest = sha256_file(path)
+    check_sha256(digest, spec.sha256, what=str(path))
+    state = select_state_dict(read_checkpoint(path), spec.checkpoint_key, where=f"{card.id} linear head")
+    try:
+        weight, bias = state[f"{spec.prefix}weight"], state[f"{spec.prefix}bias"]
+    except KeyError:
+        have = ", ".join(sorted(state)[:8])
+        raise UserError(f"{card.id} linear head: no {spec.prefix}weight/bias in {path.name} (it has {have})") from None
+    if tuple(weight.shape) != (num_classes, num_features) or tuple(bias.shape) != (num_classes,):
+        raise UserError(f"{card.id} linear head is {tuple(weight.shape)} but backbone and data need "
+                        f"({num_classes}, {num_features})")
+    head = torch.nn.Linear(num_features, num_classes)
+    with torch.no_grad():
+        head.weight.copy_(weight.float())
+        head.bias.copy_(bias.float())
+    record = {"kind": "released", "source": spec.source, "sha256": digest, "published_top1": spec.top1,
+              "url": spec.url, "probe_id": f"released-{digest[:16]}"}
+    return head, record
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ state dict out of the checkpoint (key path, prefixes, keys to ignore) and how im
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,24 @@ class Source:
 
 
 @dataclasses.dataclass(frozen=True)
+class LinearHead:
+    """A linear classifier the method's authors released for this backbone (their linear-eval result).
+
+    ``url`` or ``path`` (beside the card) with ``sha256``; ``checkpoint_key`` (dotted path to the state dict) and
+    ``prefix`` (the head's key prefix, e.g. ``module.fc.``: its ``weight`` and ``bias`` are taken); ``top1`` the
+    published ImageNet-1k val top-1 in % of backbone + this head; ``source`` where it is published.
+    """
+
+    top1: float
+    source: str
+    prefix: str
+    url: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+    checkpoint_key: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ZooCard:
     """A checkpoint's card. See ``model_zoo/README.md`` for each field."""
 
@@ -49,6 +68,8 @@ class ZooCard:
     ignore_keys: tuple[str, ...] = ()
     allowed_missing: tuple[str, ...] = ()
     bn_branch: str | None = None
+    linear_head: LinearHead | None = None
+    eval_script: str | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     input_size: int = 224
@@ -65,6 +86,8 @@ class ZooCard:
 
 
 _REQUIRED = ("id", "arch", "method", "paper", "license", "source")
+#: Preprocessing every card states explicitly (no silent default: a wrong mean/std changes every number).
+PREPROCESSING = ("mean", "std", "input_size", "crop_pct", "interpolation")
 
 
 def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
@@ -79,7 +102,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     unknown = sorted(set(data) - fields)
     if unknown:
         raise fail(f"unknown field {unknown[0]!r}")
-    missing = [k for k in _REQUIRED if k not in data]
+    missing = [k for k in (*_REQUIRED, *PREPROCESSING) if k not in data]
     if missing:
         raise fail(f"missing field {missing[0]!r}")
     for key in ("id", "arch", "method", "paper", "license"):
@@ -98,7 +121,9 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
         raise fail("source.url must be an http(s) URL")
     if src.get("sha256") is not None and not SHA256_PATTERN.match(str(src["sha256"])):
         raise fail("source.sha256 must be 8–64 lowercase hex digits")
-    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "source"}
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("source", "linear_head")}
+    if data.get("linear_head") is not None:
+        kwargs["linear_head"] = _parse_head(data["linear_head"], fail)
     for key in ("strip_prefixes", "ignore_keys", "allowed_missing"):
         value = kwargs.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -110,23 +135,45 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
                 raise fail(f"{key!r} has a bad regex {pattern!r}: {err}") from None
         kwargs[key] = tuple(value)
     for key in ("mean", "std"):
-        value = kwargs.get(key, [0.5, 0.5, 0.5])
-        if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
-            raise fail(f"{key!r} must be a list of 3 numbers")
+        value = kwargs[key]
+        if not (isinstance(value, list) and len(value) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+            raise fail(f"{key!r} must be a list of 3 finite numbers")
         if key == "std" and min(value) <= 0:
             raise fail("std must be positive")
         kwargs[key] = tuple(float(v) for v in value)
-    if not isinstance(kwargs.get("input_size", 224), int) or kwargs.get("input_size", 224) < 8:
-        raise fail("input_size must be an integer ≥ 8")
-    if not 0 < float(kwargs.get("crop_pct", 0.875)) <= 1:
-        raise fail("crop_pct must be in (0, 1]")
-    if kwargs.get("interpolation", "bilinear") not in INTERPOLATIONS:
+    size = kwargs["input_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
+        raise fail("input_size must be an integer in [8, 4096]")
+    crop = kwargs["crop_pct"]
+    if not isinstance(crop, (int, float)) or isinstance(crop, bool) or not 0 < crop <= 1:
+        raise fail("crop_pct must be a number in (0, 1]")
+    if kwargs["interpolation"] not in INTERPOLATIONS:
         raise fail(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
     if kwargs.get("bn_branch") not in (None, "normal", "pgd"):
         raise fail("bn_branch must be normal or pgd (dual-BN checkpoints)")
     if not isinstance(kwargs.get("features", {}), dict):
         raise fail("features must be a mapping (e.g. {pool: avg})")
     return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)
+
+
+def _parse_head(data: Any, fail) -> LinearHead:
+    fields = {f.name for f in dataclasses.fields(LinearHead)}
+    if not isinstance(data, dict) or set(data) - fields:
+        raise fail(f"linear_head must be a mapping with {', '.join(sorted(fields))}")
+    for key in ("top1", "source", "prefix"):
+        if key not in data:
+            raise fail(f"linear_head needs {key!r}")
+    if bool(data.get("url")) == bool(data.get("path")):
+        raise fail("linear_head needs exactly one of url and path")
+    top1 = data["top1"]
+    if not isinstance(top1, (int, float)) or isinstance(top1, bool) or not 0 <= top1 <= 100:
+        raise fail("linear_head.top1 must be a percentage in [0, 100]")
+    if data.get("sha256") is not None and not SHA256_PATTERN.match(str(data["sha256"])):
+        raise fail("linear_head.sha256 must be 8–64 lowercase hex digits")
+    if data.get("url") and not str(data["url"]).startswith(("https://", "http://")):
+        raise fail("linear_head.url must be an http(s) URL")
+    return LinearHead(**{**data, "top1": float(top1)})
 
 
 def load_card(path: Path, *, zoo_name: bool = True) -> ZooCard:

@@ -1,0 +1,68 @@
+"""The protocol hash is portable: data by identity (never its path), per suite (other suites in the same eval do
+not count), and it moves when what was measured moves."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ssl_robustbench.cli import main
+from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity
+from ssl_robustbench.data.preprocess import Preprocess
+
+FAST = ["--set", "data.train_limit=200", "--set", "data.eval_limit=100", "--device", "cpu"]
+
+
+def tree(root, per_class=3):
+    for split in ("train", "test"):
+        for c, colour in enumerate(["red", "green", "blue"]):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (64, 64), colour).save(folder / f"{i}.png")
+    return root
+
+
+def identity(root, split="test"):
+    req = DataRequest(split=split, preprocess=Preprocess(input_size=64, crop_pct=1.0), root=root)
+    return dataset_identity(build_dataset("imagefolder", req))
+
+
+def test_identity_is_the_file_list_not_the_path(tmp_path):
+    a = tree(tmp_path / "a")
+    b = tmp_path / "mnt" / "ssd" / "copy"
+    shutil.copytree(a, b)
+    assert identity(a) == identity(b)
+    (b / "test" / "class1" / "2.png").unlink()
+    assert identity(a) != identity(b)
+    assert identity(a)["n"] == 9 and identity(a)["num_classes"] == 3
+
+
+def eval_hashes(out, *args):
+    result = CliRunner().invoke(main, ["eval", "--model", "embedded-random-tinyresnet", "--out", str(out), *FAST,
+                                       *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "protocol.json").read_text())["suites"]
+
+
+def test_a_suite_hashes_alike_whatever_else_ran(tmp_path):
+    alone = eval_hashes(tmp_path / "alone")
+    together = eval_hashes(tmp_path / "together", "--suite", "clean,pd", "--n-shift", "20")
+    assert alone["clean"] == together["clean"] and together["pd"] != together["clean"]
+    other_recipe = eval_hashes(tmp_path / "wd", "--set", "probe.weight_decay=1e-3")
+    assert other_recipe["clean"] != alone["clean"]
+    other_pd = eval_hashes(tmp_path / "pd2", "--suite", "pd", "--n-shift", "20", "--set", "pd.magnitude=0.2")
+    assert other_pd["pd"] != together["pd"]
+
+
+@pytest.mark.parametrize("execution", [[], ["--batch-size", "64"]])  # how it runs does not count
+def test_two_roots_of_one_dataset_give_one_protocol(tmp_path, execution):
+    a = tree(tmp_path / "a")
+    b = tmp_path / "elsewhere" / "b"
+    shutil.copytree(a, b)
+    common = ["--data", "imagefolder", "--set", "data.eval_split=test", *execution]
+    ha = eval_hashes(tmp_path / "ra", "--data-root", a, *common)
+    hb = eval_hashes(tmp_path / "rb", "--data-root", b, *common)
+    assert ha == hb
