@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Rebuilds this project's result store (results/cards and the leaderboard rendered from them) from scratch:
+# every bundled checkpoint on the embedded test split (2,000 images), all suites it has cards for, one eval each
+# (each suite's card carries its own protocol hash, so the clean card of a clean+c+pd+e eval is the clean card).
+# About 20 minutes on 2 CPU cores. Usage: bash results/regenerate.sh [RUNS_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs/results}
+BIN=.venv/bin
+rm -rf "$RUNS" results/cards results/plots results/LEADERBOARD.md results/leaderboard.html results/LEADERBOARD.tex
+mkdir -p results/cards
+eval_and_submit() {  # model, suites, extra options
+  local model=$1 suites=$2; shift 2
+  "$BIN/robustbench" eval --model "$model" --suite "$suites" --device cpu --out "$RUNS/$model" "$@"
+  "$BIN/robustbench" submit "$RUNS/$model" --to results
+}
+for model in embedded-simclr-tinyresnet embedded-random-tinyresnet; do
+  eval_and_submit "$model" clean,c,pd,e,adversarial --n-adv 200
+done
+for model in embedded-simclr-mpd-tinyresnet embedded-simclr-lcm-tinyresnet; do
+  eval_and_submit "$model" clean,c,pd,e
+done
+for model in embedded-acl-tinyresnet embedded-astra-tinyresnet; do
+  eval_and_submit "$model" clean,adversarial --n-adv 200
+done
+"$BIN/robustbench" leaderboard build --store results --format latex
