@@ -1,14 +1,15 @@
-"""YAML → frozen dataclasses, with ``--set a.b=value`` overrides.
+"""YAML → frozen dataclasses, with ``--set a.b=value`` overrides, and the sections every command shares.
 
 Every run resolves its configuration once (defaults ← ``--config`` file ← CLI options ← ``--set``) and writes the
-result to the run directory before work starts; its hash identifies the protocol in every result row.
+result to the run directory before work starts. A dataclass may hold plug-in *sections* (``SECTIONS_FIELD``, e.g.
+the eval's benchmark suites): their names and types come from the class's ``config_sections()``, not from here —
+this module knows no suite.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from pathlib import Path
@@ -92,79 +93,6 @@ def check_number(key: str, value: float, *, low: float | None = None, high: floa
 
 
 @dataclasses.dataclass(frozen=True)
-class AdvConfig:
-    """The adversarial suite: threat model, attacks, subset and finetuning protocol.
-
-    ``eps`` None means 8/255 for inputs up to 96 px and 4/255 above; ``pgd_step_size`` None means ε/4.
-    ``protocol`` is ``slf``, ``alf``, ``aff`` (recipes in ``benchmarks/adversarial/``) or ``probe`` (the shared
-    L-BFGS probe); ``epochs`` overrides the recipe's epochs. ``autoattack`` is ``standard``, ``plus``, ``rand``
-    or ``none``.
-    """
-
-    norm: str = "Linf"
-    eps: float | None = None
-    n: int = 1000
-    pgd_steps: int = 20
-    pgd_step_size: float | None = None
-    pgd_restarts: int = 1
-    pgd_loss: str = "ce"
-    autoattack: str = "standard"
-    protocol: str = "slf"
-    epochs: int | None = None
-    batch_size: int = 250
-    amp: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class CorruptionConfig:
-    """The ImageNet-C suite (``c``).
-
-    ``root``: a released ImageNet-C tree (``<corruption>/<severity>/<wnid>/``, or grouped
-    ``<group>/<corruption>/<severity>/``), evaluated with a center crop only; unset: corruptions are generated
-    on the fly from the clean evaluation set, on the device. ``corruptions``: names, or empty for the 15 benchmark
-    ones; ``extra`` adds the 4 held-out ones. ``table``: ``auto``, ``imagenet`` or ``cifar`` constants.
-    ``faithful``: the JPEG-85 round trip of the released images. ``limit``: images per condition (fixed subset).
-    """
-
-    root: str | None = None
-    corruptions: tuple[str, ...] = ()
-    extra: bool = False
-    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
-    table: str = "auto"
-    faithful: bool = False
-    limit: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class PerspectiveConfig:
-    """The ImageNet-PD suite (``pd``): left/right/top/bottom Möbius views with black or padded background.
-
-    ``root``: a released tree holding ``PD-L``, ``PD-R``, ``PD-T``, ``PD-B`` (black) and ``PD-LI`` … ``PD-BI``
-    (padded), each an ImageFolder of the val set; unset: the views are generated on the fly with |c| =
-    ``magnitude`` and ``d``. ``limit``: images per condition.
-    """
-
-    root: str | None = None
-    magnitude: float = 0.3
-    d: float = 1.0
-    views: tuple[str, ...] = ("left", "right", "top", "bottom")
-    backgrounds: tuple[str, ...] = ("black", "padded")
-    limit: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class EditConfig:
-    """The ImageNet-E suite (``e``): attribute edits (background, size, position, direction).
-
-    ``root``: the released tree (``labels.txt``, ``ori/``, ``full/`` and one folder per edit); unset on the
-    embedded dataset: the same test images re-rendered with each attribute edited. ``limit``: images per subset.
-    """
-
-    root: str | None = None
-    limit: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Where and how a run executes."""
 
@@ -174,41 +102,6 @@ class RunConfig:
     seed: int = 0
     out: str = "runs"
     cache_dir: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe and suites.
-
-    ``ignore_keys``: extra regexes of checkpoint keys to drop (e.g. a classifier ``fc\\..*``); ``input_size``
-    overrides the card's input side; ``head``: ``probe`` (fit a linear probe) or ``released`` (the linear head the
-    method's authors published, named in the zoo card; no probe is fitted).
-    """
-
-    model: str = "embedded-simclr-tinyresnet"
-    arch: str | None = None
-    ignore_keys: tuple[str, ...] = ()
-    input_size: int | None = None
-    head: str = "probe"
-    data: DataConfig = DataConfig()
-    probe: ProbeConfig = ProbeConfig()
-    suites: tuple[str, ...] = ("clean",)
-    adv: AdvConfig = AdvConfig()
-    c: CorruptionConfig = CorruptionConfig()
-    pd: PerspectiveConfig = PerspectiveConfig()
-    e: EditConfig = EditConfig()
-    run: RunConfig = RunConfig()
-
-    def __post_init__(self) -> None:
-        if self.head not in ("probe", "released"):
-            raise UserError(f"head must be probe or released, not {self.head!r}")
-        if self.input_size is not None:
-            check_number("input_size", self.input_size, low=8, high=4096)
-        for pattern in self.ignore_keys:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise UserError(f"ignore_keys: bad regex {pattern!r}: {err}") from None
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -254,14 +147,22 @@ def parse_overrides(items: typing.Iterable[str]) -> dict[str, Any]:
     return out
 
 
+SECTIONS_FIELD = "sections"
+
+
 def build(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
-    """Builds dataclass ``cls`` from a mapping, checking names and coercing types; errors name the key."""
+    """Builds dataclass ``cls`` from a mapping, checking names and coercing types; errors name the key. A class
+    with ``config_sections()`` (name → dataclass) takes those names as top-level keys of plug-in sections."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - fields)
+    fields = {f.name for f in dataclasses.fields(cls)} - {SECTIONS_FIELD}  # type: ignore[arg-type]
+    sections = cls.config_sections() if hasattr(cls, "config_sections") else {}
+    unknown = sorted(set(data) - fields - set(sections))
     if unknown:
-        raise UserError(f"unknown config key '{where}{unknown[0]}'; known: {', '.join(sorted(fields))}")
-    kwargs = {name: _coerce(value, hints[name], f"{where}{name}") for name, value in data.items()}
+        raise UserError(f"unknown config key '{where}{unknown[0]}'; known: {', '.join(sorted(fields | set(sections)))}")
+    kwargs = {name: _coerce(value, hints[name], f"{where}{name}") for name, value in data.items() if name in fields}
+    if sections:
+        kwargs[SECTIONS_FIELD] = {name: _coerce(data.get(name, {}), kind, f"{where}{name}")
+                                  for name, kind in sections.items()}
     return cls(**kwargs)
 
 
@@ -310,7 +211,10 @@ def to_dict(cfg: Any) -> dict[str, Any]:
             return {k: plain(x) for k, x in v.items()}
         return v
 
-    return plain(dataclasses.asdict(cfg))
+    d = plain(dataclasses.asdict(cfg))
+    for name, section in d.pop(SECTIONS_FIELD, {}).items():  # plug-in sections are top-level keys
+        d[name] = section
+    return d
 
 
 def resolve(cls: type[T], *, config_file: Path | None, options: dict[str, Any], overrides: list[str]) -> T:

@@ -18,11 +18,13 @@ from pathlib import Path
 import torch
 
 import ssl_robustbench
+from ssl_robustbench import distributed as ddp
 from ssl_robustbench.benchmarks import BENCHMARKS
 from ssl_robustbench.benchmarks.base import EvalContext, protocol_hash
-from ssl_robustbench.config import EvalConfig, config_hash
+from ssl_robustbench.config import config_hash
 from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.eval_config import EvalConfig
 from ssl_robustbench.fileio import atomic_write_json, stable_hash
 from ssl_robustbench.probes.feature_store import extract_to_store
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
@@ -31,7 +33,6 @@ from ssl_robustbench.progress import console
 from ssl_robustbench.results import ResultRow, read_table, write_table
 from ssl_robustbench.results.summary import plot_accuracy
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
-from ssl_robustbench.training import distributed as ddp
 from ssl_robustbench.zoo import LoadedModel, load_model, load_released_head, resolve_card, with_overrides
 from ssl_robustbench.zoo.download import cache_root
 
@@ -161,7 +162,8 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                       device=device, run_dir=run_dir, preprocess=card.preprocess)
     for suite in cfg.suites:
         bench = BENCHMARKS.get(suite)()
-        done = {(r.condition, r.severity): r.value for r in rows if r.suite == suite and r.metric == "top1"}
+        done = {(r.condition, r.severity): r.value for r in sorted(rows, key=lambda r: r.metric == "top1")
+                if r.suite == suite}  # every measured (condition, severity); the top-1 value where there is one
         for m in bench.measure(ctx, done=done):
             rows = [r for r in rows if (r.suite, r.condition, r.severity, r.metric) != (suite, m.condition,
                                                                                        m.severity, m.metric)]

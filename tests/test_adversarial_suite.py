@@ -9,9 +9,9 @@ import torch
 from click.testing import CliRunner
 
 from ssl_robustbench.attacks.base import ThreatModel
+from ssl_robustbench.benchmarks.adversarial_finetune import finetune, load_recipe, random_crop_flip
 from ssl_robustbench.cli import main
 from ssl_robustbench.data import DataRequest, build_dataset
-from ssl_robustbench.probes.finetune import finetune, load_recipe, random_crop_flip
 from ssl_robustbench.probes.integrity import fingerprint
 from ssl_robustbench.results import read_table
 from ssl_robustbench.results.card import cards_from_run, validate_card

@@ -1,8 +1,9 @@
 import pytest
 
 from ssl_robustbench.benchmarks.base import protocol_hash
-from ssl_robustbench.config import EvalConfig, build, config_hash, parse_overrides, resolve, to_dict
+from ssl_robustbench.config import build, config_hash, parse_overrides, resolve, to_dict
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.eval_config import EvalConfig
 
 
 def test_precedence_file_then_options_then_set(tmp_path):

@@ -16,8 +16,9 @@ from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
 
 from ssl_robustbench.cli import main
-from ssl_robustbench.config import EvalConfig, build
+from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, build_dataset
+from ssl_robustbench.eval_config import EvalConfig
 from ssl_robustbench.evaluation import run_eval
 from ssl_robustbench.results import read_table
 from ssl_robustbench.results.store import load_store

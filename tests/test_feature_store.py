@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from ssl_robustbench.config import ProbeConfig
+from ssl_robustbench.distributed import rank
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.probes.feature_store import FeatureStore, StoreWriter, TensorFeatures, extract_to_store
 from ssl_robustbench.probes.linear import fit_linear_probe
-from ssl_robustbench.training.distributed import rank
 
 
 def clusters(n=3000, d=24, c=6, seed=0):

@@ -13,11 +13,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
+from ssl_robustbench.benchmarks.base import CLEAN, Condition
 from ssl_robustbench.benchmarks.corruptions import CorruptionBenchmark
 from ssl_robustbench.benchmarks.perspective import VIEWS, perspective_view
 from ssl_robustbench.cli import main
-from ssl_robustbench.config import EvalConfig, build
+from ssl_robustbench.config import build
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.eval_config import EvalConfig
 from ssl_robustbench.evaluation import run_eval
 from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS
 
@@ -77,11 +79,11 @@ def _ctx(num_classes, n=100):
 
 def test_mce_rows_only_where_the_alexnet_baseline_exists():
     rng = np.random.default_rng(0)
-    top1 = {(f"c:{c}", s): float(rng.uniform(0.2, 0.7)) for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)}
-    top1["clean", 0] = 0.76
+    values = {(c, s): float(rng.uniform(0.2, 0.7)) for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)}
+    top1 = {Condition(f"c:{c}", s, {"corruption": c}): v for (c, s), v in values.items()}
+    top1[CLEAN] = 0.76
     rows = {(m.condition, m.metric): m.value for m in CorruptionBenchmark().summarize(top1, _ctx(1000))}
-    expected = corruption_metrics({(c, s): top1[f"c:{c}", s] for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)},
-                                  clean=0.76, baseline_clean=1 - 0.43478)
+    expected = corruption_metrics(values, clean=0.76, baseline_clean=1 - 0.43478)
     assert rows["c:all", "mce_alexnet"] == pytest.approx(expected["mce"])
     assert rows["c:all", "relative_mce_alexnet"] == pytest.approx(expected["relative_mce"])
     assert rows["c:fog", "ce_alexnet"] == pytest.approx(expected["ce:fog"])

@@ -12,7 +12,7 @@ import logging
 
 import torch
 
-from ssl_robustbench.attacks.base import ATTACKS, Perturb, ThreatModel
+from ssl_robustbench.attacks.base import ATTACKS, AttackRun, Perturb, ThreatModel
 from ssl_robustbench.errors import UserError
 
 VERSIONS = ("standard", "plus", "rand")
@@ -63,9 +63,20 @@ def components(aa) -> list[tuple[str, Perturb]]:
     return [(name, make(name)) for name in aa.attacks_to_run]
 
 
-@ATTACKS.register("autoattack")
 def autoattack_components(model: torch.nn.Module, threat: ThreatModel, *, version: str = "standard",
                           num_classes: int, seed: int = 0, device: torch.device | str = "cpu"):
-    """Registered factory: the list of (name, perturb) components, for the cascade runner."""
+    """The list of (name, perturb) components of AutoAttack ``version``, for the cascade runner."""
     return components(build_autoattack(model, threat, version=version, num_classes=num_classes, seed=seed,
                                        device=device))
+
+
+@ATTACKS.register("autoattack")
+def autoattack_run(model: torch.nn.Module, threat: ThreatModel, settings, *, num_classes: int, seed: int,
+                   device: torch.device | str) -> AttackRun:
+    """AutoAttack ``settings.autoattack`` (Croce & Hein 2020, the ``pyautoattack`` package): AA."""
+    from importlib.metadata import version as package_version
+
+    return AttackRun(label=f"autoattack-{settings.autoattack}", metric="aa",
+                     components=autoattack_components(model, threat, version=settings.autoattack,
+                                                      num_classes=num_classes, seed=seed, device=device),
+                     version=f"pyautoattack {package_version('pyautoattack')}")

@@ -15,8 +15,24 @@ NORMS = ("Linf", "L2")
 
 #: An attack maps (x [B,3,H,W] in [0,1], y [B]) to adversarial x in [0,1] inside the threat model's ball.
 Perturb = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: Factories ``(model, threat, **options) -> Perturb``.
-ATTACKS: Registry[Callable[..., Perturb]] = Registry("attack")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackRun:
+    """One registered attack, ready for the cascade runner: ``label`` names its row (``pgd20``,
+    ``autoattack-standard``), ``metric`` the summary it fills (``ra``, ``aa``), ``components`` the (name, perturb)
+    steps run in sequence on the points still robust, ``version`` the implementation it comes from."""
+
+    label: str
+    metric: str
+    components: list[tuple[str, Perturb]]
+    version: str = ""
+
+
+#: Attacks by name, as listed in the adversarial suite's ``adv.attacks``: factories
+#: ``(model, threat, settings, *, num_classes, seed, device) -> AttackRun`` (``settings``: the suite's section).
+#: Adding an attack is one file that registers one factory.
+ATTACKS: Registry[Callable[..., AttackRun]] = Registry("attack")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from ssl_robustbench.attacks.base import ATTACKS, Perturb, ThreatModel
+from ssl_robustbench.attacks.base import ATTACKS, AttackRun, Perturb, ThreatModel
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -85,9 +85,18 @@ def pgd(
     return best
 
 
-@ATTACKS.register("pgd")
 def pgd_attack(model: torch.nn.Module, threat: ThreatModel, *, steps: int = 20, step_size: float | None = None,
                restarts: int = 1, loss: str = "ce", seed: int = 0, amp: bool = False) -> Perturb:
-    """Registered factory: a PGD closure over ``model`` and its options."""
+    """A PGD closure over ``model`` and its options."""
     return lambda x, y: pgd(model, x, y, threat=threat, steps=steps, step_size=step_size, restarts=restarts,
                             loss=loss, seed=seed, amp=amp)
+
+
+@ATTACKS.register("pgd")
+def pgd_run(model: torch.nn.Module, threat: ThreatModel, settings, *, num_classes: int, seed: int,
+            device: torch.device | str) -> AttackRun:
+    """PGD-``settings.pgd_steps`` (Madry et al. 2018) with the suite's step size, restarts, loss and AMP: RA."""
+    label = f"pgd{settings.pgd_steps}"
+    attack = pgd_attack(model, threat, steps=settings.pgd_steps, step_size=settings.pgd_step_size,
+                        restarts=settings.pgd_restarts, loss=settings.pgd_loss, seed=seed, amp=settings.amp)
+    return AttackRun(label=label, metric="ra", components=[(label, attack)], version="ssl_robustbench.attacks.pgd")

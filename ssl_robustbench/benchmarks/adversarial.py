@@ -1,15 +1,18 @@
 """The adversarial suite: SA (clean), RA (PGD-20) and AA (AutoAttack) of a finetuned head or backbone.
 
-Protocols (``adv.protocol``): SLF, ALF, AFF (``probes/finetune.py``) or ``probe`` (the shared L-BFGS head).
-Everything is measured on the same fixed subset of ``adv.n`` evaluation images. Conditions are named
-``<protocol>/clean``, ``<protocol>/pgd20 Linf eps=8/255`` and ``<protocol>/autoattack-standard Linf eps=8/255``,
-so ε and the norm are in every row. The finetuned model, the per-sample attack state and the sanity flags are
-kept under ``<run dir>/adversarial/``, so an interrupted run resumes.
+Protocols (``adv.protocol``): SLF, ALF, AFF (``adversarial_finetune.py``) or ``probe`` (the shared head).
+Everything is measured on the same fixed subset of ``adv.n`` evaluation images. Each name in ``adv.attacks`` is a
+registered attack (``attacks.ATTACKS``) run as its own cascade; rows are ``<protocol>/clean``,
+``<protocol>/pgd20 Linf eps=8/255``, ``<protocol>/autoattack-standard Linf eps=8/255`` (ε and the norm in every
+row) and the summary rows ``adversarial:all`` / ``sa``, ``ra``, ``aa`` the aggregates are read from. The
+finetuned model, the per-sample attack state and the sanity flags are kept under ``<run dir>/adversarial/``, so an
+interrupted run resumes.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,19 +20,19 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save
 
-from ssl_robustbench.attacks import sanity
-from ssl_robustbench.attacks.autoattack import autoattack_components
+from ssl_robustbench import distributed as ddp
+from ssl_robustbench.attacks import ATTACKS, sanity
 from ssl_robustbench.attacks.base import ThreatModel, default_eps
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
-from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, EvalContext, Measurement
+from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, finetune, load_recipe
+from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, EvalContext, Measurement, SuiteOption
+from ssl_robustbench.config import check_number
 from ssl_robustbench.data import fixed_subset
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json
-from ssl_robustbench.probes.finetune import finetune, load_recipe
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.progress import console
-from ssl_robustbench.training import distributed as ddp
 
 
 def _subset(ctx: EvalContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,79 +62,152 @@ def _protocol_model(ctx: EvalContext, protocol: str, threat: ThreatModel) -> tor
     return model.eval()
 
 
+PROTOCOLS_AND_PROBE = (*PROTOCOLS, "probe")
+AUTOATTACK_VERSIONS = ("standard", "plus", "rand", "none")
+SUMMARY = "adversarial:all"  # condition of the summary rows (metrics sa, ra, aa: one per attack's metric)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialConfig:
+    """The adversarial suite (section ``adv``): threat model, attacks, subset and finetuning protocol.
+
+    ``eps`` None means 8/255 for inputs up to 96 px and 4/255 above; ``pgd_step_size`` None means ε/4.
+    ``protocol`` is ``slf``, ``alf``, ``aff`` (recipes in ``benchmarks/adversarial/``) or ``probe`` (the shared
+    head); ``epochs`` overrides the recipe's epochs. ``attacks``: registered attack names (``ATTACKS``), each run
+    as its own cascade on the same subset; ``autoattack`` is the AutoAttack version (``none`` drops it).
+    """
+
+    norm: str = "Linf"
+    eps: float | None = None
+    n: int = 1000
+    attacks: tuple[str, ...] = ("pgd", "autoattack")
+    pgd_steps: int = 20
+    pgd_step_size: float | None = None
+    pgd_restarts: int = 1
+    pgd_loss: str = "ce"
+    autoattack: str = "standard"
+    protocol: str = "slf"
+    epochs: int | None = None
+    batch_size: int = 250
+    amp: bool = False
+
+    def __post_init__(self) -> None:
+        ThreatModel(self.norm, self.eps if self.eps is not None else 1.0)  # validates norm and ε
+        for key in ("n", "pgd_steps", "pgd_restarts", "batch_size"):
+            check_number(f"adv.{key}", getattr(self, key), low=1)
+        for key in ("eps", "pgd_step_size"):
+            if getattr(self, key) is not None:
+                check_number(f"adv.{key}", getattr(self, key), low=0.0, low_open=True)
+        if self.epochs is not None:
+            check_number("adv.epochs", self.epochs, low=1)
+        if self.autoattack not in AUTOATTACK_VERSIONS:
+            raise UserError(f"adv.autoattack must be standard, plus, rand or none, not {self.autoattack!r}")
+        if self.pgd_loss not in ("ce", "dlr"):
+            raise UserError(f"adv.pgd_loss must be ce or dlr, not {self.pgd_loss!r}")
+        if self.protocol not in PROTOCOLS_AND_PROBE:
+            raise UserError(f"adv.protocol must be one of {', '.join(PROTOCOLS_AND_PROBE)}, not {self.protocol!r}")
+        for name in self.attacks:
+            ATTACKS.get(name)  # unknown names fail here, with close names
+
+    def attack_names(self) -> list[str]:
+        return [a for a in self.attacks if not (a == "autoattack" and self.autoattack == "none")]
+
+
 @BENCHMARKS.register("adversarial")
 class AdversarialBenchmark(Benchmark):
     """SA / RA / AA under one threat model and one finetuning protocol."""
 
     name = "adversarial"
     section = "adv"
+    Config = AdversarialConfig
+    options = (SuiteOption("--n-adv", "n", "Images attacked by the adversarial suite (default 1000).", int),
+               SuiteOption("--protocol", "protocol", "Adversarial suite's finetuning protocol (default slf).",
+                           str, PROTOCOLS_AND_PROBE))
 
     def uses_probe(self, cfg) -> bool:
         return cfg.adv.protocol == "probe"  # SLF/ALF/AFF finetune their own head (recipe in the adv section)
+
+    def head(self, cfg: Any) -> dict[str, Any] | None:
+        if cfg.adv.protocol == "probe":
+            return None
+        recipe = load_recipe(cfg.adv.protocol, epochs=cfg.adv.epochs)
+        return {"kind": cfg.adv.protocol, "recipe": dataclasses.asdict(recipe)}
+
+    def threat(self, cfg: Any, input_size: int) -> ThreatModel:
+        adv = cfg.adv
+        return ThreatModel(adv.norm, adv.eps if adv.eps is not None else default_eps(input_size))
+
+    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
+        details = super().card_details(cfg, ctx)
+        threat = self.threat(cfg, ctx.input_size if ctx else 224)
+        details["threat_model"] = {"norm": threat.norm, "eps": threat.eps, "label": threat.label}
+        details["attacks"] = list(cfg.adv.attack_names())
+        details["subset_size"] = min(cfg.adv.n, len(ctx.clean)) if ctx else cfg.adv.n
+        return details
 
     def check(self, cfg: Any) -> None:
         if ddp.launched():
             raise UserError("the adversarial suite runs in one process (its resumable attack state is per sample); "
                             "run it without torchrun")
-        adv = cfg.adv
-        ThreatModel(adv.norm, adv.eps if adv.eps is not None else 1.0)  # validates norm and ε
-        if adv.n < 1 or adv.pgd_steps < 1 or adv.batch_size < 1 or adv.pgd_restarts < 1:
-            raise UserError("adv.n, adv.pgd_steps, adv.pgd_restarts and adv.batch_size must be ≥ 1")
-        if adv.autoattack not in ("standard", "plus", "rand", "none"):
-            raise UserError(f"adv.autoattack must be standard, plus, rand or none, not {adv.autoattack!r}")
-        if adv.pgd_loss not in ("ce", "dlr"):
-            raise UserError(f"adv.pgd_loss must be ce or dlr, not {adv.pgd_loss!r}")
-        if adv.protocol != "probe":
-            load_recipe(adv.protocol, epochs=adv.epochs)
+        if cfg.adv.protocol != "probe":
+            load_recipe(cfg.adv.protocol, epochs=cfg.adv.epochs)
+
+    def rank_metrics(self) -> tuple[str, ...]:
+        return ("aa", "ra", "sa")  # AA ranks, as in RobustBench; RA where AutoAttack was not run
 
     def measure(self, ctx: EvalContext, *, done: Mapping[tuple[str, int], float]) -> Iterator[Measurement]:
         adv = ctx.cfg.adv
-        threat = ThreatModel(adv.norm, adv.eps if adv.eps is not None else default_eps(ctx.input_size))
+        threat = self.threat(ctx.cfg, ctx.input_size)
         p = adv.protocol
-        names = [f"{p}/clean", f"{p}/pgd{adv.pgd_steps} {threat.label}"]
-        if adv.autoattack != "none":
-            names.append(f"{p}/autoattack-{adv.autoattack} {threat.label}")
-        if all((name, 0) in done for name in names):
+        if (SUMMARY, 0) in done:
             return
         (ctx.run_dir / "adversarial").mkdir(parents=True, exist_ok=True)
         model = _protocol_model(ctx, p, threat)
         x, y = _subset(ctx, adv.n)
         flags = self._static_checks(model, x[:64].to(ctx.device), y[:64].to(ctx.device))
         state = ctx.run_dir / "adversarial"
-        pgd = pgd_attack(model, threat, steps=adv.pgd_steps, step_size=adv.pgd_step_size,
-                         restarts=adv.pgd_restarts, loss=adv.pgd_loss, seed=ctx.cfg.run.seed, amp=adv.amp)
-        ra = run_cascade(model, x, y, [(f"pgd{adv.pgd_steps}", pgd)], batch_size=adv.batch_size,
-                         state_path=state / f"{p}-pgd.state", device=ctx.device, description="PGD")
-        measured = [Measurement(names[0], 0, "top1", ra.accuracy["clean"], len(y)),
-                    Measurement(names[1], 0, "top1", ra.accuracy[f"pgd{adv.pgd_steps}"], len(y))]
-        fewer = pgd_attack(model, threat, steps=max(1, adv.pgd_steps // 2), step_size=adv.pgd_step_size,
-                           seed=ctx.cfg.run.seed)
-        k = min(len(y), 200)
-        half = run_cascade(model, x[:k], y[:k], [("pgd-half", fewer)], batch_size=adv.batch_size,
-                           device=ctx.device, description="PGD (half the steps)")
-        flags.append(sanity.more_steps_help_model(half.accuracy["pgd-half"], float(ra.robust[:k].float().mean())))
-        if adv.autoattack != "none":
-            components = autoattack_components(model, threat, version=adv.autoattack, num_classes=ctx.num_classes,
-                                               seed=ctx.cfg.run.seed, device=ctx.device)
-            aa = run_cascade(model, x, y, components, batch_size=adv.batch_size,
-                             state_path=state / f"{p}-autoattack.state", device=ctx.device, description="AutoAttack")
-            flags.append(sanity.black_box_beats_white_box(aa.accuracy))
-            measured.append(Measurement(names[2], 0, "top1", aa.accuracy[components[-1][0]], len(y)))
+        measured: list[Measurement] = []
+        summary: dict[str, float] = {}
+        for name in adv.attack_names():
+            run = ATTACKS.get(name)(model, threat, adv, num_classes=ctx.num_classes, seed=ctx.cfg.run.seed,
+                                    device=ctx.device)
+            result = run_cascade(model, x, y, run.components, batch_size=adv.batch_size,
+                                 state_path=state / f"{p}-{name}.state", device=ctx.device, description=run.label)
+            if not measured:
+                measured.append(Measurement(f"{p}/clean", 0, "top1", result.accuracy["clean"], len(y)))
+                summary["sa"] = result.accuracy["clean"]
+            robust = result.accuracy[run.components[-1][0]]
+            measured.append(Measurement(f"{p}/{run.label} {threat.label}", 0, "top1", robust, len(y)))
+            summary[run.metric] = robust
+            flags += self._attack_checks(name, model, threat, adv, x, y, result, ctx)
         flags = sorted({f for f in flags if f})
         atomic_write_json(state / "sanity.json", {"flags": flags})
         for flag in flags:
             console.print(f"[yellow]warning: {flag} — the robust accuracy may be overestimated[/]")
         # after sanity.json, so a finished suite always has its flags on disk
-        yield from (m for m in measured if (m.condition, m.severity) not in done)
+        measured += [Measurement(SUMMARY, 0, metric, value, len(y)) for metric, value in summary.items()]
+        yield from (m for m in measured if (m.condition, m.severity) not in done or m.condition == SUMMARY)
+
+    @staticmethod
+    def _attack_checks(name, model, threat, adv, x, y, result, ctx) -> list[str | None]:
+        """Gradient-masking checks tied to one attack: more PGD steps must not help the model; AutoAttack's
+        black-box Square must not beat its white-box attacks."""
+        if name == "pgd":
+            fewer = pgd_attack(model, threat, steps=max(1, adv.pgd_steps // 2), step_size=adv.pgd_step_size,
+                               seed=ctx.cfg.run.seed)
+            k = min(len(y), 200)
+            half = run_cascade(model, x[:k], y[:k], [("pgd-half", fewer)], batch_size=adv.batch_size,
+                               device=ctx.device, description="PGD (half the steps)")
+            return [sanity.more_steps_help_model(half.accuracy["pgd-half"], float(result.robust[:k].float().mean()))]
+        if name == "autoattack":
+            return [sanity.black_box_beats_white_box(result.accuracy)]
+        return []
 
     def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
-        """AA (ranks the leaderboard, as in RobustBench), RA and SA."""
-        out = {}
-        for key, marker in (("aa", "/autoattack"), ("ra", "/pgd"), ("sa", "/clean")):
-            values = [m.value for m in measured if marker in m.condition]
-            if values:
-                out[key] = values[0]
-        return out
+        """AA (ranks the leaderboard, as in RobustBench), RA and SA: the summary rows, read back exactly."""
+        found = {m.metric: m.value for m in measured if m.condition == SUMMARY}
+        return {k: found[k] for k in ("aa", "ra", "sa") if k in found} | {
+            k: v for k, v in found.items() if k not in ("aa", "ra", "sa")}
 
     @staticmethod
     def _static_checks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[str | None]:

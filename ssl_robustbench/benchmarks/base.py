@@ -1,4 +1,11 @@
-"""The Benchmark contract and the streaming accuracy loop every suite shares."""
+"""The Benchmark contract and the streaming accuracy loop every suite shares.
+
+A suite is one self-contained plug-in: a ``Benchmark`` subclass registered in ``BENCHMARKS`` that declares its
+config dataclass (``Config``, read from the YAML section ``section`` and ``--set <section>.<key>=…``), the CLI
+options it adds to ``robustbench eval`` (``options``), its conditions as typed ``Condition`` objects, its summary
+rows and aggregates, and what its result card must say about the run (``card_details``). Nothing else in the
+package lists the suites.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +17,44 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ssl_robustbench import distributed as ddp
 from ssl_robustbench.data import eval_loader, limited
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
-from ssl_robustbench.training import distributed as ddp
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
 class Condition:
-    """One measured setting of a suite: ``name`` (e.g. ``clean``, ``c:fog``) and ``severity`` (0 = n/a)."""
+    """One measured setting of a suite: ``key`` (its label in the results table, e.g. ``clean``, ``c:fog``,
+    ``pd:left/black``), ``severity`` (0 = n/a) and ``params``, the typed settings the suite makes it from
+    (corruption, view, background, attack, ε …). Labels are written, never parsed back: a suite reads ``params``.
+    Two conditions are the same when key and severity are."""
 
-    name: str
+    key: str
     severity: int = 0
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteOption:
+    """A ``robustbench eval`` option a suite adds: ``--flag VALUE`` sets ``<section>.<field>``. Suites declaring the
+    same flag share one option (``--n-shift`` sets the ``limit`` of c, pd and e)."""
+
+    flag: str
+    field: str
+    help: str
+    type: Any = str
+    choices: tuple[str, ...] = ()
+
+
+CLEAN = Condition("clean")
+#: ``--n-shift``: images per condition of every shift suite that declares it (each sets its own ``limit``).
+SHIFT_LIMIT = SuiteOption("--n-shift", "limit", "Images per condition of the c, pd and e suites (a fixed subset; "
+                                                "default all).", int)
 
 
 @dataclasses.dataclass
@@ -62,6 +91,24 @@ class Benchmark:
 
     name: str = ""
     section: str | None = None  # the config section holding this suite's settings (they count in its hash)
+    Config: type | None = None  # the section's frozen dataclass (values checked in its __post_init__)
+    options: tuple[SuiteOption, ...] = ()
+
+    def settings(self, cfg: Any) -> Any:
+        """This suite's config section of ``cfg`` (an instance of ``Config``)."""
+        return getattr(cfg, self.section) if self.section else None
+
+    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
+        """What the result card records about this suite's run beyond the rows: the settings that ran (default:
+        the section, released-tree roots reduced to "released"), and suite-specific entries (threat model …)."""
+        from ssl_robustbench.config import _without_roots, to_dict
+
+        return {"settings": _without_roots(to_dict(self.settings(cfg))) if self.section else {}}
+
+    def head(self, cfg: Any) -> dict[str, Any] | None:
+        """The head this suite scores when it is not the shared probe / released head (e.g. an SLF finetune);
+        None: the shared head."""
+        return None
 
     def uses_probe(self, cfg: Any) -> bool:
         """Whether the suite scores the shared head (probe or released); False for suites that train their own."""
@@ -74,28 +121,38 @@ class Benchmark:
         """Validates the suite's settings in ``cfg`` before any work starts (raise UserError)."""
 
     def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
-        """The suite's summary numbers, the first one ranks the leaderboard (default: mean top-1)."""
+        """The suite's summary numbers, recomputable from its rows; ``rank_metric`` ranks the leaderboard."""
         values = [m.value for m in measured if m.metric == "top1"]
         return {"mean_top1": sum(values) / len(values)} if values else {}
 
     def measure(self, ctx: EvalContext, *, done: Mapping[tuple[str, int], float]) -> Iterator[Measurement]:
         """Yields the top-1 of every condition not in ``done`` (top-1 already measured per (condition, severity)),
         then the suite's summary rows (``summarize``)."""
-        measured = dict(done)
+        measured: dict[Condition, float] = {}
         for cond in self.conditions(ctx.cfg):
-            if (cond.name, cond.severity) in done:
+            if (cond.key, cond.severity) in done:
+                measured[cond] = done[cond.key, cond.severity]
                 continue
             loader = eval_loader(ddp.shard(self.dataset(cond, ctx)), ctx.cfg.run)  # under torchrun: this rank's
+            label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
             correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
-                                           seed=ctx.cfg.run.seed, description=f"{self.name} {cond.name}")
+                                           seed=ctx.cfg.run.seed, description=f"{self.name} {label}")
             correct, total = ddp.sum_over_ranks(correct, total)
             if total == 0:
-                raise UserError(f"condition {cond.name} of suite {self.name} has no images")
-            measured[cond.name, cond.severity] = correct / total
-            yield Measurement(cond.name, cond.severity, "top1", correct / total, total)
+                raise UserError(f"condition {cond.key} of suite {self.name} has no images")
+            measured[cond] = correct / total
+            yield Measurement(cond.key, cond.severity, "top1", correct / total, total)
         yield from self.summarize(measured, ctx)
 
-    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
+    def rank_metrics(self) -> tuple[str, ...]:
+        """The aggregates that rank this suite on the leaderboard, by priority (the suite's, never a card's)."""
+        return ("mean_top1",)
+
+    def rank_metric(self, aggregates: Mapping[str, float]) -> str | None:
+        """The first of ``rank_metrics`` that ``aggregates`` holds (None: the card cannot be ranked)."""
+        return next((m for m in self.rank_metrics() if m in aggregates), None)
+
+    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
         """Summary rows computed from every condition's top-1 (default: none)."""
         return iter(())
 
@@ -121,13 +178,13 @@ class ReleasedOrOnTheFly(Benchmark):
         raise NotImplementedError
 
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
-        section = getattr(ctx.cfg, self.section)
-        if section.root is None or condition.name == "clean":
+        section = self.settings(ctx.cfg)
+        if section.root is None or condition.key == CLEAN.key:
             return limited(ctx.clean, section.limit)
         return limited(self.released(Path(section.root), condition, ctx), section.limit)
 
     def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
-        if getattr(ctx.cfg, self.section).root is not None or condition.name == "clean":
+        if self.settings(ctx.cfg).root is not None or condition.key == CLEAN.key:
             return None
         return self.on_the_fly(condition, ctx)
 

@@ -3,7 +3,7 @@ compared with)."""
 
 from __future__ import annotations
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition
+from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Benchmark, Condition
 
 
 @BENCHMARKS.register("clean")
@@ -13,4 +13,4 @@ class CleanBenchmark(Benchmark):
     name = "clean"
 
     def conditions(self, cfg) -> list[Condition]:
-        return [Condition("clean")]
+        return [CLEAN]

@@ -11,6 +11,7 @@ unnormalized mean error of the 2023 SSL robustness study), and, on ImageNet-1k w
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,17 @@ from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
+    CLEAN,
+    SHIFT_LIMIT,
     BatchTransform,
     Condition,
     EvalContext,
     Measurement,
     ReleasedOrOnTheFly,
+    SuiteOption,
 )
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
+from ssl_robustbench.config import check_number
 from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
@@ -43,8 +48,35 @@ from ssl_robustbench.transforms.corruptions import (
 ALEXNET_CLEAN_ERR = 0.43478
 
 
-def _names(cfg: Any) -> list[str]:
-    return corruption_names(cfg.c.corruptions, extra=cfg.c.extra)
+@dataclasses.dataclass(frozen=True)
+class CorruptionConfig:
+    """The ImageNet-C suite (section ``c``).
+
+    ``root``: a released ImageNet-C tree (``<corruption>/<severity>/<wnid>/``, or grouped
+    ``<group>/<corruption>/<severity>/``), evaluated with a center crop only; unset: corruptions are generated
+    on the fly from the clean evaluation set, on the device. ``corruptions``: names, or empty for the 15 benchmark
+    ones; ``extra`` adds the 4 held-out ones. ``table``: ``auto``, ``imagenet`` or ``cifar`` constants.
+    ``faithful``: the JPEG-85 round trip of the released images. ``limit``: images per condition (fixed subset).
+    """
+
+    root: str | None = None
+    corruptions: tuple[str, ...] = ()
+    extra: bool = False
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    table: str = "auto"
+    faithful: bool = False
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.names():
+            for severity in self.severities:
+                check(name, severity)
+        table_for(224, 224, self.table)
+        if self.limit is not None:
+            check_number("c.limit", self.limit, low=1)
+
+    def names(self) -> list[str]:
+        return corruption_names(self.corruptions, extra=self.extra)
 
 
 @BENCHMARKS.register("c")
@@ -53,51 +85,54 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
 
     name = "c"
     section = "c"
+    Config = CorruptionConfig
+    options = (SuiteOption("--c-root", "root", "Released ImageNet-C tree (default: corruptions generated on the fly)."),
+               SHIFT_LIMIT)
 
     def check(self, cfg: Any) -> None:
-        for name in _names(cfg):
-            for severity in cfg.c.severities:
-                check(name, severity)
-        table_for(224, 224, cfg.c.table)
         if cfg.c.root is not None and not Path(cfg.c.root).is_dir():
             raise UserError(f"ImageNet-C root not found: {cfg.c.root}")
-        if cfg.c.limit is not None and cfg.c.limit < 1:
-            raise UserError("c.limit must be ≥ 1")
+
+    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
+        details = super().card_details(cfg, ctx)
+        details["engine"] = ("released tree" if cfg.c.root else
+                             f"on the fly, table {cfg.c.table}, {'with' if cfg.c.faithful else 'without'} JPEG-85")
+        return details
 
     def conditions(self, cfg: Any) -> list[Condition]:
-        return [Condition("clean")] + [Condition(f"c:{n}", s) for n in _names(cfg) for s in cfg.c.severities]
+        return [CLEAN] + [Condition(f"c:{n}", s, {"corruption": n}) for n in cfg.c.names() for s in cfg.c.severities]
 
     def released(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
-        name = condition.name.removeprefix("c:")
+        name = condition.params["corruption"]
         return imagenet_c_condition(root, name, condition.severity, group_of(name), input_size=ctx.input_size,
                                     classes=list(ctx.clean.classes))
 
     def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
         c = ctx.cfg.c
-        name, severity = condition.name.removeprefix("c:"), condition.severity
+        name, severity = condition.params["corruption"], condition.severity
 
         def apply(x, g):
             return corrupt(x, name, severity, generator=g, table=c.table, faithful=c.faithful)
 
         return apply
 
-    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
-        n = len(self.dataset(Condition("clean"), ctx))
-        names = [name for name in BENCHMARK_CORRUPTIONS if any((f"c:{name}", s) in top1 for s in SEVERITIES)]
-        values = [v for (cond, _), v in top1.items() if cond.removeprefix("c:") in names]
+    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
+        n = len(self.dataset(CLEAN, ctx))
+        acc = {(c.params["corruption"], c.severity): v for c, v in top1.items() if "corruption" in c.params}
+        values = [v for (name, _), v in acc.items() if name in BENCHMARK_CORRUPTIONS]
         if values:
             yield Measurement("c:all", 0, "mean_top1", sum(values) / len(values), n)
             yield Measurement("c:all", 0, "mean_error", 1 - sum(values) / len(values), n)
-        full = all((f"c:{name}", s) in top1 for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES)
+        full = all((name, s) in acc for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES)
         if full and ctx.num_classes == 1000:
-            acc = {(name, s): top1[f"c:{name}", s] for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES}
-            metrics = corruption_metrics(acc, clean=top1.get(("clean", 0)), baseline_clean=1 - ALEXNET_CLEAN_ERR)
+            acc = {(name, s): acc[name, s] for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES}
+            metrics = corruption_metrics(acc, clean=top1.get(CLEAN), baseline_clean=1 - ALEXNET_CLEAN_ERR)
             yield Measurement("c:all", 0, "mce_alexnet", metrics["mce"], n)
             if "relative_mce" in metrics:
                 yield Measurement("c:all", 0, "relative_mce_alexnet", metrics["relative_mce"], n)
             for name in BENCHMARK_CORRUPTIONS:
                 yield Measurement(f"c:{name}", 0, "ce_alexnet", metrics[f"ce:{name}"], n)
-        extra = [v for (cond, _), v in top1.items() if cond.removeprefix("c:") in EXTRA_CORRUPTIONS]
+        extra = [v for c, v in top1.items() if c.params.get("corruption") in EXTRA_CORRUPTIONS]
         if extra:
             yield Measurement("c:extra", 0, "mean_top1", sum(extra) / len(extra), n)
 

@@ -9,17 +9,46 @@ subset) and ``e:all`` / ``mean_top1`` and ``drop`` averaged over the edited subs
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement
+from ssl_robustbench.benchmarks.base import (
+    BENCHMARKS,
+    SHIFT_LIMIT,
+    Benchmark,
+    Condition,
+    EvalContext,
+    Measurement,
+    SuiteOption,
+)
+from ssl_robustbench.config import check_number
 from ssl_robustbench.data import TensorImages, embedded, limited
 from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.zoo.download import cache_root
+
+
+@dataclasses.dataclass(frozen=True)
+class EditConfig:
+    """The ImageNet-E suite (section ``e``): attribute edits (background, size, position, direction).
+
+    ``root``: the released tree (``labels.txt``, ``ori/``, ``full/`` and one folder per edit); unset on the
+    embedded dataset: the same test images re-rendered with each attribute edited. ``limit``: images per subset.
+    """
+
+    root: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit is not None:
+            check_number("e.limit", self.limit, low=1)
+
+
+ORI = Condition("e:ori", 0, {"subset": "ori"})
 
 
 @BENCHMARKS.register("e")
@@ -28,6 +57,8 @@ class EditBenchmark(Benchmark):
 
     name = "e"
     section = "e"
+    Config = EditConfig
+    options = (SuiteOption("--e-root", "root", "Released ImageNet-E tree (labels.txt, ori/, …)."), SHIFT_LIMIT)
 
     def check(self, cfg: Any) -> None:
         if cfg.e.root is None and cfg.data.name != "embedded":
@@ -38,10 +69,10 @@ class EditBenchmark(Benchmark):
 
     def conditions(self, cfg: Any) -> list[Condition]:
         subsets = edit_subsets(Path(cfg.e.root)) if cfg.e.root else ["ori", *embedded.EDITS]
-        return [Condition(f"e:{s}") for s in subsets]
+        return [Condition(f"e:{s}", 0, {"subset": s}) for s in subsets]
 
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
-        e, subset = ctx.cfg.e, condition.name.removeprefix("e:")
+        e, subset = ctx.cfg.e, condition.params["subset"]
         limit = e.limit if e.limit is not None else ctx.cfg.data.eval_limit
         classes = list(ctx.clean.classes)
         if e.root is not None:
@@ -54,14 +85,14 @@ class EditBenchmark(Benchmark):
         transform = None if ctx.input_size == size else ctx.preprocess.transform(size)
         return limited(TensorImages(images, labels, classes, transform), limit)
 
-    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
-        if ("e:ori", 0) not in top1:
+    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
+        if ORI not in top1:
             return
-        n = len(self.dataset(Condition("e:ori"), ctx))
-        ori = top1["e:ori", 0]
-        edited = {c: v for (c, _), v in top1.items() if c.startswith("e:") and c != "e:ori"}
-        for cond, value in edited.items():
-            yield Measurement(cond, 0, "drop", ori - value, n)
+        n = len(self.dataset(ORI, ctx))
+        ori = top1[ORI]
+        edited = {c.key: v for c, v in top1.items() if c != ORI}
+        for key, value in edited.items():
+            yield Measurement(key, 0, "drop", ori - value, n)
         if edited:
             mean = sum(edited.values()) / len(edited)
             yield Measurement("e:all", 0, "mean_top1", mean, n)

@@ -14,6 +14,7 @@ the clean top-1 of the same images.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,12 +26,16 @@ from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
+    CLEAN,
+    SHIFT_LIMIT,
     BatchTransform,
     Condition,
     EvalContext,
     Measurement,
     ReleasedOrOnTheFly,
+    SuiteOption,
 )
+from ssl_robustbench.config import check_number
 from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_grid
@@ -59,47 +64,72 @@ def perspective_view(x: torch.Tensor, view: str, background: str, *, magnitude: 
     return warped.mul_(255).round_().div_(255)
 
 
+@dataclasses.dataclass(frozen=True)
+class PerspectiveConfig:
+    """The ImageNet-PD suite (section ``pd``): left/right/top/bottom Möbius views with black or padded background.
+
+    ``root``: a released tree holding ``PD-L``, ``PD-R``, ``PD-T``, ``PD-B`` (black) and ``PD-LI`` … ``PD-BI``
+    (padded), each an ImageFolder of the val set; unset: the views are generated on the fly with |c| =
+    ``magnitude`` and ``d``. ``limit``: images per condition.
+    """
+
+    root: str | None = None
+    magnitude: float = 0.3
+    d: float = 1.0
+    views: tuple[str, ...] = ("left", "right", "top", "bottom")
+    backgrounds: tuple[str, ...] = ("black", "padded")
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.views if v not in VIEWS] + [b for b in self.backgrounds if b not in BACKGROUNDS]
+        if unknown:
+            raise UserError(f"unknown pd view or background {unknown[0]!r}; views: {', '.join(VIEWS)}, "
+                            f"backgrounds: {', '.join(BACKGROUNDS)}")
+        check_number("pd.magnitude", self.magnitude, low=0.0, low_open=True)
+        check_number("pd.d", self.d)
+        if self.d == 0:
+            raise UserError("config key 'pd.d' must be non-zero")
+        if self.limit is not None:
+            check_number("pd.limit", self.limit, low=1)
+
+
 @BENCHMARKS.register("pd")
 class PerspectiveBenchmark(ReleasedOrOnTheFly):
     """ImageNet-PD: 4 views × 2 backgrounds."""
 
     name = "pd"
     section = "pd"
+    Config = PerspectiveConfig
+    options = (SuiteOption("--pd-root", "root", "Released ImageNet-PD tree with PD-L … PD-BI (default: generated)."),
+               SHIFT_LIMIT)
 
     def check(self, cfg: Any) -> None:
-        pd = cfg.pd
-        unknown = [v for v in pd.views if v not in VIEWS] + [b for b in pd.backgrounds if b not in BACKGROUNDS]
-        if unknown:
-            raise UserError(f"unknown pd view or background {unknown[0]!r}; views: {', '.join(VIEWS)}, "
-                            f"backgrounds: {', '.join(BACKGROUNDS)}")
-        if not pd.magnitude > 0 or pd.d == 0:
-            raise UserError("pd.magnitude must be > 0 and pd.d non-zero")
-        if pd.root is not None and not Path(pd.root).is_dir():
-            raise UserError(f"ImageNet-PD root not found: {pd.root}")
+        if cfg.pd.root is not None and not Path(cfg.pd.root).is_dir():
+            raise UserError(f"ImageNet-PD root not found: {cfg.pd.root}")
 
     def conditions(self, cfg: Any) -> list[Condition]:
-        return [Condition("clean")] + [Condition(f"pd:{v}/{b}") for b in cfg.pd.backgrounds for v in cfg.pd.views]
+        return [CLEAN] + [Condition(f"pd:{v}/{b}", 0, {"view": v, "background": b})
+                          for b in cfg.pd.backgrounds for v in cfg.pd.views]
 
     def released(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
-        view, background = condition.name.removeprefix("pd:").split("/")
-        return imagenet_pd_subset(root, view, background, transform=photo_transform(ctx.preprocess),
-                                  classes=list(ctx.clean.classes))
+        return imagenet_pd_subset(root, condition.params["view"], condition.params["background"],
+                                  transform=photo_transform(ctx.preprocess), classes=list(ctx.clean.classes))
 
     def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
         pd = ctx.cfg.pd
-        view, background = condition.name.removeprefix("pd:").split("/")
+        view, background = condition.params["view"], condition.params["background"]
         return lambda x, g: perspective_view(x, view, background, magnitude=pd.magnitude, d=pd.d)
 
-    def summarize(self, top1: Mapping[tuple[str, int], float], ctx: EvalContext) -> Iterator[Measurement]:
-        n = len(self.dataset(Condition("clean"), ctx))
-        groups = {f"pd:{b}": [v for (c, _), v in top1.items() if c.endswith(f"/{b}")] for b in BACKGROUNDS}
-        groups["pd:all"] = [v for (c, _), v in top1.items() if c.startswith("pd:")]
+    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
+        n = len(self.dataset(CLEAN, ctx))
+        views = {c: v for c, v in top1.items() if "view" in c.params}
+        groups = {f"pd:{b}": [v for c, v in views.items() if c.params["background"] == b] for b in BACKGROUNDS}
+        groups["pd:all"] = list(views.values())
         for name, values in groups.items():
             if values:
                 yield Measurement(name, 0, "mean_top1", sum(values) / len(values), n)
-        if groups["pd:all"] and ("clean", 0) in top1:
-            yield Measurement("pd:all", 0, "drop", top1["clean", 0] - sum(groups["pd:all"]) / len(groups["pd:all"]),
-                              n)
+        if groups["pd:all"] and CLEAN in top1:
+            yield Measurement("pd:all", 0, "drop", top1[CLEAN] - sum(groups["pd:all"]) / len(groups["pd:all"]), n)
 
     def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
         """Mean top-1 over all PD subsets (ranks), over black and over padded backgrounds, and the drop."""

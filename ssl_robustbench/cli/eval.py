@@ -45,37 +45,62 @@ def _model_options(func):
     return func
 
 
-def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, adv=None, shifts=None, head=None):
-    from ssl_robustbench.config import EvalConfig, resolve
+def _suite_options(func):
+    """Adds every registered suite's options (``Benchmark.options``; a flag declared by several suites is one option
+    that sets each suite's field) and passes them on as ``suite_values={flag: value}``."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+
+    seen: dict[str, object] = {}
+    for name in BENCHMARKS.names():
+        for opt in BENCHMARKS.get(name).options:
+            seen.setdefault(opt.flag, opt)
+    for flag, opt in reversed(list(seen.items())):
+        kind = click.Choice(list(opt.choices)) if opt.choices else opt.type
+        func = click.option(flag, "suite__" + flag.lstrip("-").replace("-", "_"), type=kind, default=None,
+                            help=opt.help)(func)
+    return func
+
+
+def suite_sections(kw: dict) -> dict:
+    """``{section: {field: value}}`` from the suite options given on the command line (popped from ``kw``)."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+
+    out: dict[str, dict] = {}
+    given = {k: kw.pop(k) for k in [k for k in kw if k.startswith("suite__")]}
+    for name in BENCHMARKS.names():
+        bench = BENCHMARKS.get(name)
+        for opt in bench.options:
+            value = given.get("suite__" + opt.flag.lstrip("-").replace("-", "_"))
+            if value is not None:
+                out.setdefault(bench.section, {})[opt.field] = value
+    return out
+
+
+def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, shifts=None, head=None):
+    from ssl_robustbench.config import resolve
+    from ssl_robustbench.eval_config import EvalConfig
 
     suites = [s.strip() for item in suites for s in item.split(",") if s.strip()]
     options = prune({"model": model, "arch": arch, "ignore_keys": list(kw.pop("ignore_keys", ())) or None,
                      "input_size": kw.pop("input_size", None), "head": head,
                      "data": {"name": data_name, "root": data_root},
-                     "suites": suites or None, "adv": adv or {}, "run": run_section(kw), **(shifts or {})})
+                     "suites": suites or None, "run": run_section(kw), **(shifts or {})})
     return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))
 
 
 @click.command("eval", epilog=_EPILOG)
 @_model_options
 @click.option("--suite", "suites", multiple=True,
-              help="Benchmark suites: clean, adversarial, c (ImageNet-C), pd (ImageNet-PD), e (ImageNet-E); "
-                   "repeatable or comma-separated (default clean).")
-@click.option("--c-root", default=None, help="Released ImageNet-C tree (default: corruptions generated on the fly).")
-@click.option("--pd-root", default=None, help="Released ImageNet-PD tree with PD-L … PD-BI (default: generated).")
-@click.option("--e-root", default=None, help="Released ImageNet-E tree (labels.txt, ori/, …).")
-@click.option("--n-shift", type=int, default=None, help="Images per condition of the c, pd and e suites "
-                                                          "(a fixed subset; default all).")
-@click.option("--n-adv", type=int, default=None, help="Images attacked by the adversarial suite (default 1000).")
-@click.option("--protocol", type=click.Choice(["slf", "alf", "aff", "probe"]), default=None,
-              help="Adversarial suite's finetuning protocol (default slf).")
+              help="Benchmark suites (registered: clean, adversarial, c = ImageNet-C, pd = ImageNet-PD, "
+                   "e = ImageNet-E); repeatable or comma-separated (default clean). Each suite's settings: "
+                   "--set <section>.<key>=value, or the suite's own options below.")
+@_suite_options
 @click.option("--head", type=click.Choice(["probe", "released"]), default=None,
               help="probe: fit a linear probe (default); released: the linear head the method's authors published "
                    "(named in the zoo card), no fit; the clean row is checked against its published top-1.")
 @run_options
 @friendly_errors
-def eval_command(model, arch, data_name, data_root, probe_file, suites, c_root, pd_root, e_root, n_shift, n_adv,
-                 protocol, head, config_file, overrides, **kw) -> None:
+def eval_command(model, arch, data_name, data_root, probe_file, suites, head, config_file, overrides, **kw) -> None:
     """Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, write a results table.
 
     The run directory holds config.yaml, environment.json, model.json, probe.safetensors,
@@ -84,11 +109,9 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, c_root, 
     from ssl_robustbench.evaluation import run_eval
     from ssl_robustbench.results.summary import print_summary
 
-    shifts = {"c": {"root": c_root, "limit": n_shift}, "pd": {"root": pd_root, "limit": n_shift},
-              "e": {"root": e_root, "limit": n_shift}}
-    cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw,
-                   adv={"n": n_adv, "protocol": protocol}, shifts=shifts, head=head)
-    from ssl_robustbench.training import distributed as ddp
+    cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, shifts=suite_sections(kw),
+                   head=head)
+    from ssl_robustbench import distributed as ddp
 
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
     if ddp.rank() == 0:

@@ -45,7 +45,7 @@ def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strat
                      "run": run_section(kw)})
     cfg = resolve(PretrainConfig, config_file=config_file, options=options, overrides=list(overrides))
     out = Path(cfg.run.out) if kw.get("out") else Path(cfg.run.out) / f"pretrain-{cfg.method}-{cfg.data.name}"
-    from ssl_robustbench.training import distributed as ddp
+    from ssl_robustbench import distributed as ddp
 
     path = pretrain(cfg, out)
     if ddp.rank() == 0:

@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks.per_sample import per_sample_pgd
 from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.backbones.dual_bn import bn_branch, convert_dual_bn
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.methods.base import METHODS, Method, mlp
-from ssl_robustbench.training import distributed as ddp
 from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
 from ssl_robustbench.training.optim import LARS
 from ssl_robustbench.training.schedule import warmup_cosine

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssl_robustbench.distributed import mean_over_ranks
 from ssl_robustbench.losses import dino_loss, updated_center
 from ssl_robustbench.methods.base import METHODS, Method, frozen_copy, multi_crop
-from ssl_robustbench.training.distributed import mean_over_ranks
 
 
 @dataclasses.dataclass(frozen=True)

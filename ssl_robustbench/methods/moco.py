@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssl_robustbench.distributed import gather_with_grad
 from ssl_robustbench.losses import info_nce
 from ssl_robustbench.methods.base import METHODS, Method, frozen_copy, mlp
-from ssl_robustbench.training.distributed import gather_with_grad
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,9 +8,9 @@ import dataclasses
 import torch
 from torch import nn
 
+from ssl_robustbench.distributed import gather_with_grad
 from ssl_robustbench.losses import barlow_twins_loss, vicreg_loss
 from ssl_robustbench.methods.base import METHODS, Method, mlp
-from ssl_robustbench.training.distributed import gather_with_grad
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,9 +7,9 @@ import dataclasses
 import torch
 from torch import nn
 
+from ssl_robustbench.distributed import gather_with_grad
 from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.methods.base import METHODS, Method, mlp
-from ssl_robustbench.training.distributed import gather_with_grad
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssl_robustbench import distributed as ddp
 from ssl_robustbench.losses import swav_loss
 from ssl_robustbench.methods.base import METHODS, Method, mlp, multi_crop
 from ssl_robustbench.methods.dino import _by_size
-from ssl_robustbench.training import distributed as ddp
 
 
 @dataclasses.dataclass(frozen=True)

@@ -148,7 +148,7 @@ def extract_to_store(
 ) -> FeatureStore:
     """Runs ``fn`` over ``dataset`` into a store at ``folder`` (reused when complete). Under torchrun each rank
     extracts its shard (items ``rank::world``) and writes its own rows; rank 0 creates and finishes the store."""
-    from ssl_robustbench.training import distributed as ddp
+    from ssl_robustbench import distributed as ddp
 
     if FeatureStore.is_complete(folder):
         return FeatureStore(folder)

@@ -21,6 +21,7 @@ import yaml
 from safetensors.torch import save
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ssl_robustbench import distributed as ddp
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
 from ssl_robustbench.backbones.dual_bn import DualBatchNorm2d
 from ssl_robustbench.config import build
@@ -33,7 +34,6 @@ from ssl_robustbench.methods.base import ema_update
 from ssl_robustbench.probes.features import extract, knn_accuracy
 from ssl_robustbench.progress import console, track
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
-from ssl_robustbench.training import distributed as ddp
 from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training.optim import build_optimizer
 from ssl_robustbench.training.schedule import warmup_cosine

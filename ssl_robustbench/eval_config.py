@@ -1,0 +1,64 @@
+"""``robustbench eval``'s configuration: the core sections (model, data, probe, run) and one section per
+registered benchmark suite, whose name, type and defaults the suite itself declares (``Benchmark.Config``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ssl_robustbench.config import DataConfig, ProbeConfig, RunConfig, check_number
+from ssl_robustbench.errors import UserError
+
+
+def suite_sections() -> dict[str, type]:
+    """Section name → config dataclass of every registered suite that has settings."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+
+    return {b.section: b.Config for b in (BENCHMARKS.get(n) for n in BENCHMARKS.names()) if b.section and b.Config}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe, suites and their sections.
+
+    ``ignore_keys``: extra regexes of checkpoint keys to drop (e.g. a classifier ``fc\\..*``); ``input_size``
+    overrides the card's input side; ``head``: ``probe`` (fit a linear probe) or ``released`` (the linear head the
+    method's authors published, named in the zoo card; no probe is fitted). ``sections``: each suite's settings,
+    read from the top-level key of its name (``adv:``, ``c:`` …) and reachable as ``cfg.<name>``.
+    """
+
+    model: str = "embedded-simclr-tinyresnet"
+    arch: str | None = None
+    ignore_keys: tuple[str, ...] = ()
+    input_size: int | None = None
+    head: str = "probe"
+    data: DataConfig = DataConfig()
+    probe: ProbeConfig = ProbeConfig()
+    suites: tuple[str, ...] = ("clean",)
+    run: RunConfig = RunConfig()
+    sections: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @staticmethod
+    def config_sections() -> dict[str, type]:
+        return suite_sections()
+
+    def __post_init__(self) -> None:
+        if self.head not in ("probe", "released"):
+            raise UserError(f"head must be probe or released, not {self.head!r}")
+        if self.input_size is not None:
+            check_number("input_size", self.input_size, low=8, high=4096)
+        for pattern in self.ignore_keys:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise UserError(f"ignore_keys: bad regex {pattern!r}: {err}") from None
+        defaults = {name: kind() for name, kind in suite_sections().items() if name not in self.sections}
+        object.__setattr__(self, "sections", {**defaults, **self.sections})
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(name)
