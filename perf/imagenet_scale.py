@@ -127,7 +127,8 @@ def main() -> None:
     steps = [
         ("generate c (tree)", [rb, "generate", "c", "--out", str(work / "imagenet-c"), *data, "--split", "val",
                                "--limit", str(args.n_shift), "--severity", "3", "--device", args.device,
-                               *[a for c in CORRUPTIONS for a in ("--corruption", c)]], args.n_shift * len(CORRUPTIONS)),
+                               *[a for c in CORRUPTIONS for a in ("--corruption", c)]],
+         args.n_shift * len(CORRUPTIONS)),
         ("generate pd (tree)", [rb, "generate", "pd", "--out", str(work / "imagenet-pd"), *data, "--split", "val",
                                 "--limit", str(args.n_shift), "--device", args.device], args.n_shift * 8),
         ("probe fit + clean", [rb, "eval", *common, "--out", str(work / "run")], 2000 * args.per_class),

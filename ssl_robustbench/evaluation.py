@@ -13,6 +13,7 @@ resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -25,12 +26,13 @@ from ssl_robustbench.config import config_hash
 from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.eval_config import EvalConfig
-from ssl_robustbench.fileio import atomic_write_json, stable_hash
+from ssl_robustbench.fileio import atomic_write_json, atomic_write_text, stable_hash
 from ssl_robustbench.probes.feature_store import extract_to_store
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.probes.linear import FittedProbe, fit_linear_probe, load_probe, save_probe
 from ssl_robustbench.progress import console
 from ssl_robustbench.results import ResultRow, read_table, write_table
+from ssl_robustbench.results.card import Head, ModelIdentity, Protocol, ResultCard, aggregate, parse_card
 from ssl_robustbench.results.summary import plot_accuracy
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
 from ssl_robustbench.zoo import LoadedModel, load_model, load_released_head, resolve_card, with_overrides
@@ -108,6 +110,35 @@ def check_released_top1(rows: list[ResultRow], probe: FittedProbe, cfg: EvalConf
                       f"({cfg.data.name}/{cfg.data.eval_split}, {clean.n} images) is not comparable with it")
 
 
+def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: EvalConfig, protocol: str,
+               eval_data: dict, train_data: dict | None, probe: FittedProbe, ctx: EvalContext, env: dict) -> ResultCard:
+    """The result card of one suite, from what this run did: its rows, the head it scored (the shared probe or
+    released head, or the suite's own finetune), its settings and details (``Benchmark.card_details``)."""
+    bench = BENCHMARKS.get(suite)()
+    own = bench.head(cfg)
+    if own is not None:
+        head = Head(kind=own["kind"], id=f"{own['kind']}-{stable_hash(own['recipe'])}", recipe=own["recipe"])
+    elif cfg.head == "released":
+        head = Head(kind="released", id=probe.record.get("probe_id", "released"),
+                    recipe={k: probe.record.get(k) for k in ("source", "url", "sha256", "published_top1")})
+    else:
+        head = Head(kind="probe", id=probe.record.get("probe_id", "external"), recipe=probe.record.get("recipe", {}))
+    c = loaded.card
+    return ResultCard(
+        model=ModelIdentity(id=c.id, method=c.method, arch=c.arch, paper=c.paper, license=c.license,
+                            pretrain_data=c.pretrain_data, checkpoint_sha256=loaded.sha256),
+        suite=suite,
+        protocol=Protocol(config_hash=protocol, dataset=cfg.data.name, eval_split=cfg.data.eval_split,
+                          subset_size=max(r.n for r in rows), seed=cfg.run.seed, eval_data=eval_data,
+                          train_data=train_data if not (own is None and cfg.head == "released") else None,
+                          preprocessing={"input_size": c.input_size, "crop_pct": c.crop_pct,
+                                         "interpolation": c.interpolation, "mean": list(c.mean), "std": list(c.std)},
+                          head=head, details=bench.card_details(cfg, ctx)),
+        rows=tuple(rows), aggregates=aggregate(suite, rows), sanity_flags=tuple(bench.sanity_flags(ctx)),
+        hardware={k: env.get(k) for k in ("device", "gpu", "cpu_threads", "platform", "torch")},
+        version=ssl_robustbench.__version__, created_at=max(r.created_at for r in rows))
+
+
 def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None) -> EvalRun:
     """Runs every suite of ``cfg`` and returns the rows (also written to ``run_dir``, by default
     ``<run.out>/<model id>-<config hash[:8]>``). Each suite's rows carry that suite's protocol hash."""
@@ -121,7 +152,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
         raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
     run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{config_hash(cfg, exclude=('model', 'arch'))[:8]}"
     if main:
-        start_run(run_dir, cfg, device, env_extra={"world_size": ddp.world_size()})
+        env = start_run(run_dir, cfg, device, env_extra={"world_size": ddp.world_size()})
     ddp.barrier()
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
@@ -173,6 +204,12 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                 write_table(rows, run_dir)
     if main:
         write_table(rows, run_dir)
+        for suite in cfg.suites:  # the result cards, built from what ran (validated: they must parse back)
+            card = suite_card(suite, [r for r in rows if r.suite == suite], loaded=loaded, cfg=cfg,
+                              protocol=protocols[suite], eval_data=eval_data, train_data=train_data, probe=probe,
+                              ctx=ctx, env=env)
+            parse_card(json.loads(card.dumps()), where=f"{suite} card")
+            atomic_write_text(run_dir / "cards" / f"{suite}.json", card.dumps())
         if cfg.head == "released":
             check_released_top1(rows, probe, cfg, run_dir)
         plot_accuracy(rows, run_dir / "accuracy.png")

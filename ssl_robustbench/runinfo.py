@@ -62,7 +62,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "device": str(device),
         "cpu_threads": torch.get_num_threads(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)

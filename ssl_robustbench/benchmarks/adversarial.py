@@ -145,6 +145,10 @@ class AdversarialBenchmark(Benchmark):
         details["subset_size"] = min(cfg.adv.n, len(ctx.clean)) if ctx else cfg.adv.n
         return details
 
+    def sanity_flags(self, ctx: EvalContext) -> list[str]:
+        path = ctx.run_dir / "adversarial" / "sanity.json"
+        return list(json.loads(path.read_text(encoding="utf-8"))["flags"]) if path.is_file() else []
+
     def check(self, cfg: Any) -> None:
         if ddp.launched():
             raise UserError("the adversarial suite runs in one process (its resumable attack state is per sample); "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -23,6 +23,9 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.progress import track
 from ssl_robustbench.registry import Registry
+
+if TYPE_CHECKING:
+    from ssl_robustbench.eval_config import EvalConfig
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -67,7 +70,7 @@ class EvalContext:
     train: Callable[[], Dataset]
     num_classes: int
     input_size: int
-    cfg: Any
+    cfg: EvalConfig
     device: torch.device
     run_dir: Path
     preprocess: Any = None  # the card's Preprocess (for released trees of photos)
@@ -104,6 +107,10 @@ class Benchmark:
         from ssl_robustbench.config import _without_roots, to_dict
 
         return {"settings": _without_roots(to_dict(self.settings(cfg))) if self.section else {}}
+
+    def sanity_flags(self, ctx: EvalContext) -> list[str]:
+        """Warnings about this suite's numbers for the result card (default: none)."""
+        return []
 
     def head(self, cfg: Any) -> dict[str, Any] | None:
         """The head this suite scores when it is not the shared probe / released head (e.g. an SLF finetune);

@@ -28,24 +28,31 @@ def leaderboard_group() -> None:
 
 @leaderboard_group.command("build")
 @_STORE
-@click.option("--format", "fmt", type=click.Choice(["all", "latex"]), default="all",
-              help="all: markdown, HTML and plots; latex: those plus LEADERBOARD.tex.")
+@click.option("--format", "formats", multiple=True, metavar="NAME",
+              help="Extra output formats besides markdown and HTML: latex, csv, json (repeatable).")
 @friendly_errors
-def build_command(store: Path | None, fmt: str) -> None:
-    """Write LEADERBOARD.md, leaderboard.html (self-contained) and plots/*.png from the store's cards.
+def build_command(store: Path | None, formats: tuple[str, ...]) -> None:
+    """Write LEADERBOARD.md, leaderboard.html (self-contained) and plots/*.png from the store's cards; a card that
+    is invalid or cannot be rendered is skipped with a warning.
 
     \b
-    Example:
+    Examples:
       robustbench leaderboard build --store runs/leaderboard --format latex
+      robustbench leaderboard build --format csv --format json
     """
-    from ssl_robustbench.results.store import build_leaderboard, default_store, load_store
+    from ssl_robustbench.results.store import DEFAULT_FORMATS, build_leaderboard, default_store, store_lock
 
     store = store or default_store()
-    cards, errors = load_store(store)
-    for line in errors:
-        click.secho(f"skipped invalid card: {line}", fg="yellow", err=True)
-    for path in build_leaderboard(store, latex=fmt == "latex", cards=cards):
+    with store_lock(Path(store)):
+        written = build_leaderboard(store, formats=tuple(dict.fromkeys((*DEFAULT_FORMATS, *formats))), warn=_warn)
+    for path in written:
         click.echo(f"wrote {path}")
+
+
+def _warn(line: str) -> None:
+    from ssl_robustbench.results.leaderboard import terminal_safe
+
+    click.secho(terminal_safe(line), fg="yellow", err=True)
 
 
 @leaderboard_group.command("show")
@@ -59,11 +66,12 @@ def show_command(store: Path | None) -> None:
       robustbench leaderboard show --store runs/leaderboard
     """
     from ssl_robustbench.results.leaderboard import print_tables, suite_tables
-    from ssl_robustbench.results.store import default_store, load_store
+    from ssl_robustbench.results.store import default_store, load_store, renderable
 
     cards, errors = load_store(store or default_store())
-    for line in errors:
-        click.secho(f"skipped invalid card: {line}", fg="yellow", err=True)
+    cards, skipped = renderable(cards)
+    for line in errors + skipped:
+        _warn(f"skipped card: {line}")
     print_tables(suite_tables(cards))
 
 
@@ -77,11 +85,14 @@ def validate_command(store: Path) -> None:
     Example:
       robustbench leaderboard validate results
     """
-    from ssl_robustbench.results.store import load_store
+    from ssl_robustbench.results.leaderboard import terminal_safe
+    from ssl_robustbench.results.store import load_store, renderable
 
     cards, errors = load_store(store)
+    cards, skipped = renderable(cards)
+    errors += skipped
     for line in errors:
-        click.secho(f"invalid: {line}", fg="red")
+        click.secho(f"invalid: {terminal_safe(line)}", fg="red")
     click.echo(f"{len(cards)} valid card(s), {len(errors)} invalid")
     sys.exit(1 if errors else 0)
 
@@ -104,7 +115,7 @@ def submit_command(source: Path, store: str, dry_run: bool) -> None:
     """
     from ssl_robustbench.results.store import submit
 
-    report = submit(source, store, dry_run=dry_run)
+    report = submit(source, store, dry_run=dry_run, warn=_warn)
     verb = "would write" if report.dry_run else "wrote"
     for card in report.cards:
         click.echo(f"{verb} {card} in {report.store}")

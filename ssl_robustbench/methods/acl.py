@@ -20,14 +20,11 @@ from torch import nn
 
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks.per_sample import per_sample_pgd
-from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.backbones.dual_bn import bn_branch, convert_dual_bn
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.methods.base import METHODS, Method, mlp
-from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
-from ssl_robustbench.training.optim import LARS
-from ssl_robustbench.training.schedule import warmup_cosine
+from ssl_robustbench.training.attack_strategy import STRATEGIES
 from ssl_robustbench.transforms.views import ViewSpec
 
 
@@ -55,8 +52,10 @@ class ACLConfig:
     strength: tuple[float, float] = (1.0, 1.0)  # DynACL: augmentation strength from → to over training
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("fixed", "astra"):
-            raise ValueError(f"strategy must be fixed or astra, not {self.strategy!r}")
+        from ssl_robustbench.training.attack_strategy import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES.names())}, not {self.strategy!r}")
 
 
 @METHODS.register("acl")
@@ -71,24 +70,19 @@ class ACL(Method):
             raise UserError("acl (and its astra strategy) trains in one process; run it without torchrun")
         super().__init__(convert_dual_bn(backbone), cfg)
         self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
-        self.calls = 0
-        self.counts = {"eps": torch.zeros(len(EPSILONS)), "steps": torch.zeros(len(STEPS)),
-                       "step_size": torch.zeros(len(STEP_SIZES))}
-        self.rewards: list[float] = []
-        if cfg.strategy == "astra":
-            self.strategy = StrategyNet(build_backbone(cfg.strategy_arch))
-            self.policy_opt = LARS(self.strategy.parameters(), lr=cfg.policy_lr, weight_decay=1e-6)
+        self.strategy = STRATEGIES.get(cfg.strategy)(cfg)
 
     def embed(self, x: torch.Tensor, branch: str) -> torch.Tensor:
         with bn_branch(self.backbone, branch):
             return self.projector(self.backbone(x))
 
-    def _attack(self, x: torch.Tensor, eps, steps, size) -> torch.Tensor:
+    def attack(self, x: torch.Tensor, eps, steps, size) -> torch.Tensor:
+        """Per-sample PGD on NT-Xent through the ``pgd`` branch, in eval mode, gradients to the input only."""
         was_training, params = self.training, list(self.parameters())
         flags = [p.requires_grad for p in params]
         self.eval()
         for p in params:
-            p.requires_grad_(False)  # gradients to the input only
+            p.requires_grad_(False)
         try:
             return per_sample_pgd(lambda z: nt_xent(*self.embed(z, "pgd").chunk(2), temperature=self.cfg.temperature),
                                   x, eps, steps, size)
@@ -97,48 +91,17 @@ class ACL(Method):
                 p.requires_grad_(flag)
             self.train(was_training)
 
-    def _budgets(self, x: torch.Tensor):
-        c, b = self.cfg, len(x)
-        if c.strategy == "fixed":
-            return (torch.full((b,), c.eps, device=x.device), torch.full((b,), c.steps, device=x.device),
-                    torch.full((b,), c.step_size, device=x.device))
-        with torch.no_grad():
-            acts = self.strategy.eval().act(x)
-        for key, idx in zip(("eps", "steps", "step_size"), acts.index, strict=True):
-            self.counts[key] += torch.bincount(idx.cpu(), minlength=len(self.counts[key])).float()
-        return acts.eps, acts.steps, acts.step_size
-
-    def _update_policy(self, x: torch.Tensor) -> None:
-        """One REINFORCE step of the strategy network on this batch (ASTrA, every ``policy_interval`` steps)."""
-        c = self.cfg
-        self.strategy.train()
-        acts = self.strategy.act(x)
-        adv = self._attack(x, acts.eps.detach(), acts.steps, acts.step_size.detach())
-        self.eval()
-        with torch.no_grad():
-            clean_loss = nt_xent(*self.embed(x, "normal").chunk(2), temperature=c.temperature)
-            adv_loss = nt_xent(*self.embed(adv, "pgd").chunk(2), temperature=c.temperature)
-        self.train()
-        r = reward(clean_loss, adv_loss, r1=c.r1, r2=c.r2, r3=c.r3)
-        self.rewards.append(float(r))
-        lr = warmup_cosine(round(self.progress * 10**6), total=10**6, warmup=round(self.warmup * 10**6),
-                           base=c.policy_lr, final=1e-6)
-        for group in self.policy_opt.param_groups:
-            group["lr"] = lr
-        self.policy_opt.zero_grad(set_to_none=True)
-        reinforce_loss(acts.log_prob, r).backward()
-        torch.nn.utils.clip_grad_norm_(self.strategy.parameters(), c.policy_clip)
-        self.policy_opt.step()
-        self.strategy.zero_grad(set_to_none=True)
+    def losses(self, x: torch.Tensor, adv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """NT-Xent of the clean views (``normal`` branch) and of their adversarial views (``pgd`` branch)."""
+        t = self.cfg.temperature
+        return nt_xent(*self.embed(x, "normal").chunk(2), temperature=t), nt_xent(
+            *self.embed(adv, "pgd").chunk(2), temperature=t)
 
     def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.cfg
         x = torch.cat(views[:2])
-        if self.training and c.strategy == "astra":
-            self.calls += 1
-            if self.calls % c.policy_interval == 0:
-                self._update_policy(x)
-        adv = self._attack(x, *self._budgets(x))
+        self.strategy.before_step(self, x)
+        adv = self.attack(x, *self.strategy.budgets(x))
         clean, attacked = self.embed(x, "normal"), self.embed(adv, "pgd")
         loss = (nt_xent(*clean.chunk(2), temperature=c.temperature)
                 + nt_xent(*attacked.chunk(2), temperature=c.temperature)) / 2
@@ -146,29 +109,15 @@ class ACL(Method):
             loss = loss + self.mixed_weight * nt_xent(clean, attacked, temperature=c.temperature)
         return {"loss": loss}
 
-    def get_extra_state(self) -> dict:
-        """Saved with the model's state_dict, so a resumed ASTrA run keeps its policy optimizer and update phase."""
-        state = {"calls": self.calls}
-        if self.cfg.strategy == "astra":
-            state["policy_opt"] = self.policy_opt.state_dict()
-        return state
-
-    def set_extra_state(self, state: dict) -> None:
-        self.calls = int(state["calls"])
-        if "policy_opt" in state:
-            self.policy_opt.load_state_dict(state["policy_opt"])
-
     @property
     def mixed_weight(self) -> float:
-        """Weight of the clean ↔ adversarial NT-Xent term (``sim_weight``, or 0.5 for ASTrA / 0 for ACL)."""
-        if self.cfg.sim_weight is not None:
-            return self.cfg.sim_weight
-        return 0.5 if self.cfg.strategy == "astra" else 0.0
+        """Weight of the clean ↔ adversarial NT-Xent term (``sim_weight``, else the strategy's default)."""
+        return self.cfg.sim_weight if self.cfg.sim_weight is not None else self.strategy.mixed_weight
 
     @property
     def card_method(self) -> str | None:
         """``astra`` when ASTrA picks the attacks; else the registry name (``acl``, ``dynacl``)."""
-        return "astra" if self.cfg.strategy == "astra" else None
+        return self.strategy.card_method
 
     def views_at(self, progress: float, size: int) -> list[ViewSpec] | None:
         """The views of this point of training when the augmentation strength is annealed (DynACL), else None.
@@ -182,26 +131,11 @@ class ACL(Method):
                          gray_p=0.2 * s)]
 
     def plot_log(self, log_csv: Path, run_dir: Path) -> None:
-        """ASTrA: draw the policy's action distributions and reward so far into ``run_dir/policy.png``."""
-        if self.cfg.strategy == "astra":
-            from ssl_robustbench.training.policy_plot import plot_policy
-
-            plot_policy(log_csv, run_dir / "policy.png")
+        self.strategy.plot_log(log_csv, run_dir)
 
     def epoch_stats(self) -> dict[str, str]:
-        """The policy's action distribution and mean reward since the last call (logged each epoch)."""
-        if self.cfg.strategy != "astra":
-            return {}
-        out = {}
-        for key, values in (("eps", EPSILONS), ("steps", STEPS), ("step_size", STEP_SIZES)):
-            counts = self.counts[key]
-            total = float(counts.sum()) or 1.0
-            out[f"{key}_mean"] = f"{sum(v * float(n) for v, n in zip(values, counts, strict=True)) / total:.3f}"
-            out[f"{key}_dist"] = " ".join(f"{float(n) / total:.3f}" for n in counts)
-            counts.zero_()
-        out["reward"] = f"{sum(self.rewards) / len(self.rewards):.5f}" if self.rewards else ""
-        self.rewards.clear()
-        return out
+        """The strategy's per-epoch statistics (ASTrA: action distributions and mean reward)."""
+        return self.strategy.epoch_stats()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,41 +11,52 @@ masking, say) gets a ``warning`` column naming them.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ssl_robustbench.results.card import ResultCard
+    from ssl_robustbench.results.rows import ResultRow
 
 ID_COLUMNS = ["model", "method", "arch", "dataset", "n", "config"]
 MAX_CONDITION_COLUMNS = 12  # suites with more conditions (ImageNet-C: 75) show their aggregates only
 
 
-def _condition_label(row: dict[str, Any]) -> str:
-    label = row["condition"] if row["metric"] == "top1" else f"{row['condition']} {row['metric']}"
-    return f"{label}/{row['severity']}" if row["severity"] else label
+def _condition_label(row: ResultRow) -> str:
+    label = row.condition if row.metric == "top1" else f"{row.condition} {row.metric}"
+    return f"{label}/{row.severity}" if row.severity else label
 
 
-def _base(card: dict[str, Any]) -> dict[str, Any]:
-    return {"model": card["model"]["id"], "method": card["model"]["method"], "arch": card["model"]["arch"],
-            "dataset": f"{card['protocol']['dataset']}/{card['protocol']['eval_split']}",
-            "n": max(int(r["n"]) for r in card["rows"]), "config": card["protocol"]["config_hash"][:8]}
+def _base(card: ResultCard) -> dict[str, Any]:
+    return {"model": card.model.id, "method": card.model.method, "arch": card.model.arch,
+            "dataset": f"{card.protocol.dataset}/{card.protocol.eval_split}", "n": card.protocol.subset_size,
+            "head": card.protocol.head.kind, "config": card.protocol.config_hash[:8]}
 
 
-def suite_tables(cards: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Suite name → table (values in %), sorted by the suite's ranking aggregate (``rank_by``), best first."""
+def suite_tables(cards: list[ResultCard]) -> dict[str, pd.DataFrame]:
+    """Suite name → table (values in %), sorted by the suite's ranking aggregate (``Benchmark.rank_metrics``, never
+    a card's choice), best first. Cards without that aggregate are left out."""
     by_suite: dict[str, list[dict[str, Any]]] = {}
+    rank_by: dict[str, str] = {}
     for card in cards:
-        line = _base(card) | {k: 100 * v for k, v in card["aggregates"].items()}
-        if card["sanity_flags"]:
-            line["warning"] = "⚠ " + ", ".join(card["sanity_flags"])
-        per_condition = [r for r in card["rows"] if r["metric"] == "top1" and r["condition"] != "clean"]
-        if 1 < len(card["rows"]) and len(per_condition) <= MAX_CONDITION_COLUMNS:
-            line |= {_condition_label(r): 100 * r["value"] for r in per_condition}
-        own_clean = [r["value"] for r in card["rows"] if r["condition"] == "clean" and r["metric"] == "top1"]
-        line["_own_clean"] = 100 * own_clean[0] if own_clean and card["suite"] != "clean" else float("nan")
-        by_suite.setdefault(card["suite"], []).append(line)
-    clean = {(c["model"]["id"], c["protocol"]["dataset"], c["protocol"]["eval_split"]):
-             100 * c["aggregates"][c["rank_by"]] for c in cards if c["suite"] == "clean"}
-    rank_by = {c["suite"]: c["rank_by"] for c in cards}
+        main = card.rank_metric
+        if main is None:
+            continue
+        rank_by.setdefault(card.suite, main)
+        if main != rank_by[card.suite]:
+            continue  # ranked by another aggregate than the suite's other cards: not comparable in one column
+        line = _base(card) | {k: 100 * v for k, v in card.aggregates.items()}
+        if card.sanity_flags:
+            line["warning"] = "⚠ " + ", ".join(card.sanity_flags)
+        per_condition = [r for r in card.rows if r.metric == "top1" and r.condition != "clean"]
+        if 1 < len(card.rows) and len(per_condition) <= MAX_CONDITION_COLUMNS:
+            line |= {_condition_label(r): 100 * r.value for r in per_condition}
+        own_clean = [r.value for r in card.rows if r.condition == "clean" and r.metric == "top1"]
+        line["_own_clean"] = 100 * own_clean[0] if own_clean and card.suite != "clean" else float("nan")
+        by_suite.setdefault(card.suite, []).append(line)
+    clean = {(c.model.id, c.protocol.dataset, c.protocol.eval_split): 100 * c.aggregates[c.rank_metric]
+             for c in cards if c.suite == "clean" and c.rank_metric}
     tables = {}
     for suite, lines in sorted(by_suite.items(), key=lambda kv: (kv[0] != "clean", kv[0])):
         frame = pd.DataFrame(lines)
@@ -116,6 +127,11 @@ def to_latex(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(out)
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` without control characters (escape sequences must not reach the terminal)."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
 def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None) -> None:
     """Prints every suite's table with rich (markup in cells is shown as text, not interpreted)."""
     from rich.console import Console
@@ -124,11 +140,11 @@ def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None) -> Non
 
     console = console or Console()
     for suite, frame in tables.items():
-        table = Table(title=Text(f"leaderboard: {suite}"))
+        table = Table(title=Text(terminal_safe(f"leaderboard: {suite}")))
         for col in frame.columns:
             numeric = frame[col].dtype.kind in "fi"
-            table.add_column(Text(str(col)), justify="right" if numeric else "left",
+            table.add_column(Text(terminal_safe(str(col))), justify="right" if numeric else "left",
                              no_wrap=numeric or col == "model", overflow="fold")
         for rec in frame.itertuples(index=False):
-            table.add_row(*(Text(_cell(v)) for v in rec))
+            table.add_row(*(Text(terminal_safe(_cell(v))) for v in rec))
         console.print(table)

@@ -4,9 +4,12 @@ and per-condition bars (e.g. the PD subsets)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssl_robustbench.fileio import atomic_open
+
+if TYPE_CHECKING:
+    from ssl_robustbench.results.card import ResultCard
 
 
 def _pyplot():
@@ -26,11 +29,17 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _clean_by_model(cards: list[dict[str, Any]]) -> dict[str, float]:
-    return {c["model"]["id"]: 100 * c["aggregates"][c["rank_by"]] for c in cards if c["suite"] == "clean"}
+def plain_label(text: str) -> str:
+    """``text`` as literal plot text: matplotlib parses ``$…$`` as mathtext (a card's ``\\foo`` inside dollars
+    would crash the renderer), so dollars are escaped."""
+    return str(text).replace("$", r"\$")
 
 
-def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
+def _clean_by_model(cards: list[ResultCard]) -> dict[str, float]:
+    return {c.model.id: 100 * c.aggregates[c.rank_metric] for c in cards if c.suite == "clean" and c.rank_metric}
+
+
+def render_plots(cards: list[ResultCard], directory: Path) -> list[Path]:
     """Writes every plot that the cards support into ``directory``; returns their paths."""
     plt = _pyplot()
     directory.mkdir(parents=True, exist_ok=True)
@@ -39,46 +48,53 @@ def render_plots(cards: list[dict[str, Any]], directory: Path) -> list[Path]:
     if clean:
         names = sorted(clean, key=clean.get, reverse=True)
         fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(names) + 1.2))
-        bars = ax.barh(names[::-1], [clean[n] for n in names[::-1]], color="#4c72b0")
+        bars = ax.barh([plain_label(n) for n in names[::-1]], [clean[n] for n in names[::-1]], color="#4c72b0")
         ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
         ax.set_xlabel("clean top-1 (%)")
         ax.set_xlim(0, 100)
+        ax.set_title("clean top-1 per model")
         paths.append(_save(fig, directory / "clean_top1.png"))
-    for suite in sorted({c["suite"] for c in cards} - {"clean"}):
-        suite_cards = [c for c in cards if c["suite"] == suite]
-        points = [(clean[c["model"]["id"]], 100 * c["aggregates"][c["rank_by"]], c["model"]["id"])
-                  for c in suite_cards if c["model"]["id"] in clean]
+    for suite in sorted({c.suite for c in cards} - {"clean"}):
+        suite_cards = [c for c in cards if c.suite == suite and c.rank_metric]
+        points = [(clean[c.model.id], 100 * c.aggregates[c.rank_metric], c.model.id)
+                  for c in suite_cards if c.model.id in clean]
         if points:
             fig, ax = plt.subplots(figsize=(4.5, 4))
             for x, y, name in points:
                 ax.scatter(x, y, color="#c44e52")
-                ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                ax.annotate(plain_label(name), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
             ax.plot([0, 100], [0, 100], color="#999", lw=0.8, ls="--")
             ax.set_xlabel("clean top-1 (%)")
-            ax.set_ylabel(f"{suite}: {suite_cards[0]['rank_by']} (%)")
+            ax.set_ylabel(plain_label(f"{suite}: {suite_cards[0].rank_metric} (%)"))
+            ax.set_title(plain_label(f"{suite} vs clean"))
             paths.append(_save(fig, directory / f"{suite}_vs_clean.png"))
-        severity_rows = [r for c in suite_cards for r in c["rows"] if r["severity"] > 0 and r["metric"] == "top1"]
+        top1 = [r for c in suite_cards for r in c.rows if r.metric == "top1"]
+        severity_rows = [r for r in top1 if r.severity > 0]
         if severity_rows:
             fig, ax = plt.subplots(figsize=(5, 3.4))
-            for model in sorted({r["model_id"] for r in severity_rows}):
-                levels = sorted({r["severity"] for r in severity_rows if r["model_id"] == model})
-                means = [100 * _mean([r["value"] for r in severity_rows
-                                      if r["model_id"] == model and r["severity"] == s]) for s in levels]
-                ax.plot(levels, means, marker="o", label=model)
+            for model in sorted({r.model_id for r in severity_rows}):
+                levels = sorted({r.severity for r in severity_rows if r.model_id == model})
+                means = [100 * _mean([r.value for r in severity_rows if r.model_id == model and r.severity == s])
+                         for s in levels]
+                ax.plot(levels, means, marker="o", label=plain_label(model))
+            ax.set_xticks(sorted({r.severity for r in severity_rows}))
             ax.set_xlabel("severity")
-            ax.set_ylabel("top-1 (%)")
+            ax.set_ylabel("top-1 (%), mean over conditions")
+            ax.set_title(plain_label(f"{suite}: accuracy by severity"))
             ax.legend(fontsize=7)
             paths.append(_save(fig, directory / f"{suite}_by_severity.png"))
-        elif len({r["condition"] for c in suite_cards for r in c["rows"]}) > 1:
-            conditions = list(dict.fromkeys(r["condition"] for c in suite_cards for r in c["rows"]))
+        elif len({r.condition for r in top1}) > 1:
+            conditions = list(dict.fromkeys(r.condition for r in top1))
             fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(conditions) * len(suite_cards)), 3.4))
             width = 0.8 / len(suite_cards)
             for i, card in enumerate(suite_cards):
-                values = {r["condition"]: 100 * r["value"] for r in card["rows"] if r["metric"] == "top1"}
+                values = {r.condition: 100 * r.value for r in card.rows if r.metric == "top1"}
                 ax.bar([j + i * width for j in range(len(conditions))],
-                       [values.get(cond, 0.0) for cond in conditions], width, label=card["model"]["id"])
-            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))], conditions, rotation=20, ha="right")
+                       [values.get(cond, 0.0) for cond in conditions], width, label=plain_label(card.model.id))
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))],
+                          [plain_label(c) for c in conditions], rotation=20, ha="right")
             ax.set_ylabel("top-1 (%)")
+            ax.set_title(plain_label(f"{suite}: top-1 per condition"))
             ax.legend(fontsize=7)
             paths.append(_save(fig, directory / f"{suite}_by_condition.png"))
     return paths

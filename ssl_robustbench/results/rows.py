@@ -46,7 +46,7 @@ class ResultRow:
 
     @staticmethod
     def now() -> str:
-        return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 COLUMNS = [f.name for f in dataclasses.fields(ResultRow)]

@@ -33,7 +33,7 @@ def test_sort_link_and_injected_markup_in_chromium(tmp_path):
     build_leaderboard(store)
     page = (store / "leaderboard.html").as_uri()
     default = dump_dom(page, tmp_path / "p1")
-    ordered = dump_dom(page + "#sort=clean:7:asc", tmp_path / "p2")
+    ordered = dump_dom(page + "#sort=clean:8:asc", tmp_path / "p2")
     models = lambda dom: re.findall(r"<td>(model-[abc])</td>", dom)  # noqa: E731
     assert models(default) == ["model-a", "model-c", "model-b"]  # built best first
     assert models(ordered) == ["model-b", "model-c", "model-a"]  # the script sorted ascending by mean_top1
@@ -41,3 +41,22 @@ def test_sort_link_and_injected_markup_in_chromium(tmp_path):
     for dom in (default, ordered):
         assert "<title>ssl-robustbench leaderboard</title>" in dom  # the onerror handler never ran
         assert '<img src="x"' not in dom and "&lt;img src=x onerror=" in dom
+
+
+HOSTILE = ['<script>document.title="pwned"</script>', '"><svg onload="document.title=\'pwned\'">',
+           "</td></tr></table><img src=x onerror=\"document.title='pwned'\">", "javascript:document.title='pwned'",
+           "<iframe srcdoc='<script>parent.document.title=1</script>'>"]
+
+
+def test_hostile_text_in_every_card_field_stays_inert_in_chromium(tmp_path):
+    cards = []
+    for i, payload in enumerate(HOSTILE):
+        card = make_card(f"hostile-{i}", method=payload, suite="pd",
+                         values=(((f"pd:{payload}", 0), 0.3), (("clean", 0), 0.5)))
+        cards.append(card)
+    store = write_store(tmp_path / "store", cards)
+    build_leaderboard(store)
+    dom = dump_dom((store / "leaderboard.html").as_uri(), tmp_path / "p")
+    assert "<title>ssl-robustbench leaderboard</title>" in dom  # no injected script ran
+    assert "<svg" not in dom and "<iframe" not in dom and '<img src="x"' not in dom
+    assert dom.count("<script>") == 1

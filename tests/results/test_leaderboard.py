@@ -11,39 +11,60 @@ import pytest
 from click.testing import CliRunner
 
 from ssl_robustbench.cli import main
-from ssl_robustbench.results.card import CardError, card_filename, rows_digest, validate_card
+from ssl_robustbench.results.card import CardError, parse_card, rows_digest
 from ssl_robustbench.results.leaderboard import escape_latex, escape_markdown, suite_tables, to_latex, to_markdown
-from ssl_robustbench.results.store import build_leaderboard, load_store
+from ssl_robustbench.results.store import FORMATS, build_leaderboard, load_store
 
-from cardfactory import INJECT, make_card, write_store
+from cardfactory import INJECT, card_filename, card_object, make_card, write_store
+
+
+def cards(*dicts):
+    return [parse_card(copy.deepcopy(d)) for d in dicts]
 
 
 def test_valid_card_passes_and_edits_are_caught():
     card = make_card()
-    assert validate_card(copy.deepcopy(card)) == card
+    assert parse_card(copy.deepcopy(card)).to_json() == card
     edited = copy.deepcopy(card)
     edited["rows"][0]["value"] = 0.99
     with pytest.raises(CardError, match="rows_sha256 does not match"):
-        validate_card(edited)
+        parse_card(edited)
     other = make_card(config="cd" * 8)
     other["rows"][0]["config_hash"] = "ef" * 8
     other["rows_sha256"] = rows_digest(other["rows"])
-    with pytest.raises(CardError, match="config_hash differs"):
-        validate_card(other)
+    with pytest.raises(CardError, match="config_hash differ"):
+        parse_card(other)
+
+
+def test_aggregates_are_recomputed_never_trusted():
+    honest = make_card("random-init", values=((("clean", 0), 0.19),))
+    boasting = copy.deepcopy(honest)
+    boasting["aggregates"]["mean_top1"] = 0.99  # the rows still match their hash
+    with pytest.raises(CardError, match="aggregates do not follow from the rows .*mean_top1=0.1900"):
+        parse_card(boasting)
+    reranked = copy.deepcopy(honest)
+    reranked["rank_by"] = "anything"  # a card's own ranking choice is ignored: the suite's metric ranks
+    assert parse_card(reranked).rank_metric == "mean_top1"
 
 
 @pytest.mark.parametrize("path, value, message", [
     (("model", "id"), "../../etc", "no paths"),
     (("model", "id"), "a/b", "no paths"),
     (("suite",), "<b>x</b>", "no paths, no markup"),
-    (("schema_version",), 2, "schema_version"),
+    (("suite",), "toy-suite", "not a registered benchmark"),
+    (("schema_version",), 3, "schema_version"),
     (("aggregates", "mean_top1"), float("inf"), "finite"),
-    (("aggregates", "mean_top1"), True, "boolean"),
+    (("aggregates", "mean_top1"), True, "must be a number"),
     (("model", "checkpoint_sha256"), "xyz", "64 hex"),
+    (("model", "method"), 1.5, "must be a string"),
+    (("model", "paper"), "ok\x1b[2J", "control"),
+    (("model", "license"), "MIT\u202e", "bidi"),
     (("created_at",), "yesterday", "ISO 8601"),
-    (("rows",), [], "must not be empty"),
-    (("rank_by",), "mean_top5", "rank_by must name"),
-    (("protocol", "seed"), "0", "must be int"),
+    (("rows",), [], "non-empty list"),
+    (("protocol", "seed"), "0", "must be a number"),
+    (("protocol", "head", "recipe"), {"a": float("nan")}, "finite"),
+    (("protocol", "details"), {"x" * 300: 1}, "longer than"),
+    (("hardware",), {"device": [[[[[[[["deep"]]]]]]]]}, "nested too deeply"),
 ])
 def test_each_malformed_field_is_named(path, value, message):
     card = make_card()
@@ -52,7 +73,37 @@ def test_each_malformed_field_is_named(path, value, message):
         node = node[key]
     node[path[-1]] = value
     with pytest.raises(CardError, match=message):
-        validate_card(card)
+        parse_card(card)
+
+
+def test_control_characters_in_rows_are_refused():
+    card = make_card(values=((("\x1b]0;title\x07clean", 0), 0.5),))
+    with pytest.raises(CardError, match="control"):
+        parse_card(card)
+
+
+def test_math_and_markup_in_labels_render_everywhere(tmp_path):
+    odd = make_card("m-odd", suite="pd", values=(((r"$\foo$ {x} \bar%_&#", 0), 0.4), (("clean", 0), 0.5)))
+    store = write_store(tmp_path / "s", [odd, make_card("m-odd")])
+    paths = build_leaderboard(store, formats=tuple(FORMATS.names()))  # matplotlib must not parse it as math
+    assert {"pd_vs_clean.png", "pd_by_condition.png", "LEADERBOARD.tex"} <= {p.name for p in paths}
+
+
+def test_a_card_that_cannot_be_rendered_is_skipped_not_fatal(tmp_path, monkeypatch):
+    store = write_store(tmp_path / "s", [make_card("good"), make_card("boom", values=((("clean", 0), 0.3),))])
+    filename, render = FORMATS.get("markdown")
+
+    def fragile(tables, cards, plots):
+        if any(c.model.id == "boom" for c in cards):
+            raise ValueError("renderer bug")
+        return render(tables, cards, plots)
+
+    monkeypatch.setitem(FORMATS._items, "markdown", (filename, fragile))
+    warnings = []
+    build_leaderboard(store, warn=warnings.append)
+    board = (store / "LEADERBOARD.md").read_text()
+    assert "good" in board and "boom" not in board
+    assert len(warnings) == 1 and "boom__clean" in warnings[0] and "renderer bug" in warnings[0]
 
 
 def _mutations(card, rng):
@@ -92,36 +143,34 @@ def test_fuzzed_cards_never_crash_validate(tmp_path):
 
 
 def test_tables_rank_and_difference_columns():
-    cards = [make_card("a", values=((("clean", 0), 0.9),)), make_card("b", values=((("clean", 0), 0.7),)),
-             make_card("a", suite="pd", values=((("left", 0), 0.3), (("right", 0), 0.5))),
-             make_card("b", suite="pd", values=((("left", 0), 0.6), (("right", 0), 0.6)))]
-    tables = suite_tables(cards)
+    board = cards(make_card("a", values=((("clean", 0), 0.9),)), make_card("b", values=((("clean", 0), 0.7),)),
+                  make_card("a", suite="pd", values=((("left", 0), 0.3), (("right", 0), 0.5))),
+                  make_card("b", suite="pd", values=((("left", 0), 0.6), (("right", 0), 0.6))))
+    tables = suite_tables(board)
     assert list(tables) == ["clean", "pd"]
     pd_ = tables["pd"].set_index("model")
     assert pd_.loc["b", "rank"] == 1 and pd_.loc["a", "Δ clean"] == pytest.approx(-50.0)
     assert pd_.loc["b", "Δ rank"] == 1 and pd_.loc["a", "Δ rank"] == -1
     assert pd_.loc["a", "left"] == pytest.approx(30.0)
     assert "warning" not in tables["clean"]
-    flagged = make_card("c", values=((("clean", 0), 0.1),))
-    flagged["sanity_flags"] = ["zero gradients"]
-    assert suite_tables([*cards, flagged])["clean"].set_index("model").loc["c", "warning"] == "⚠ zero gradients"
+    flagged = card_object("c", values=((("clean", 0), 0.1),), flags=("zero gradients",))
+    assert suite_tables([*board, flagged])["clean"].set_index("model").loc["c", "warning"] == "⚠ zero gradients"
 
 
 def test_markup_is_escaped_in_markdown_and_latex():
-    card = make_card(method=INJECT)
-    md = to_markdown(suite_tables([card]))
+    md = to_markdown(suite_tables([card_object(method=INJECT)]))
     assert "<img" not in md and "&lt;img" in md and "\\|" in md
     assert escape_markdown("a|b") == "a\\|b" and escape_latex("50%_x") == r"50\%\_x"
-    assert r"\$" in to_latex(suite_tables([make_card(method="$x$")]))
+    assert r"\$" in to_latex(suite_tables([card_object(method="$x$")]))
 
 
 def test_build_writes_markdown_html_plots_and_latex(tmp_path):
     store = write_store(tmp_path / "s", [make_card("a"), make_card("b", values=((("clean", 0), 0.2),)),
                                          make_card("a", suite="c", values=((("fog", 1), 0.4), (("fog", 2), 0.3)))])
-    paths = build_leaderboard(store, latex=True)
+    paths = build_leaderboard(store, formats=("markdown", "html", "latex", "csv", "json"))
     names = {p.name for p in paths}
-    assert {"LEADERBOARD.md", "leaderboard.html", "LEADERBOARD.tex", "clean_top1.png", "c_vs_clean.png",
-            "c_by_severity.png"} <= names
+    assert {"LEADERBOARD.md", "leaderboard.html", "LEADERBOARD.tex", "leaderboard.csv", "leaderboard.json",
+            "clean_top1.png", "c_vs_clean.png", "c_by_severity.png"} <= names
     page = (store / "leaderboard.html").read_text()
     assert "http://" not in page and "https://" not in page and "data:image/png;base64," in page
 
@@ -169,8 +218,8 @@ def test_submission_to_a_directory_refuses_tampered_cards(tmp_path):
 def test_many_condition_suites_show_aggregates_and_their_own_clean_row():
     c_values = [(("clean", 0), 0.8)] + [((f"c:x{i}", s), 0.5) for i in range(3) for s in range(1, 6)]
     pd_values = [(("clean", 0), 0.8), (("pd:left/black", 0), 0.4), (("pd:left/padded", 0), 0.6)]
-    tables = suite_tables([make_card(suite="c", values=c_values), make_card(suite="pd", values=pd_values)])
+    tables = suite_tables([card_object(suite="c", values=c_values), card_object(suite="pd", values=pd_values)])
     assert not any(col.startswith("c:x") for col in tables["c"].columns), "15 conditions: aggregates only"
     assert {"pd:left/black", "pd:left/padded"} <= set(tables["pd"].columns)
     assert "clean" in tables["pd"].columns and tables["pd"]["clean"][0] == pytest.approx(80.0)
-    assert tables["pd"]["Δ clean"][0] == pytest.approx(100 * (0.8 + 0.4 + 0.6) / 3 - 80.0)
+    assert tables["pd"]["Δ clean"][0] == pytest.approx(100 * (0.4 + 0.6) / 2 - 80.0)

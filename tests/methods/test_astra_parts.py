@@ -131,7 +131,8 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
                                        "--n-adv", "16", "--out", str(out), "--device", "cpu", "--set",
                                        "data.train_limit=200", "--set", "adv.epochs=1"])
     assert result.exit_code == 0, result.output
-    values = {r.condition.split("/")[1].split()[0]: r.value for r in read_table(out / "results.json")}
+    values = {r.condition.split("/")[1].split()[0]: r.value for r in read_table(out / "results.json")
+              if r.metric == "top1"}
     assert values["autoattack-standard"] <= values["pgd20"] <= values["clean"]
 
 
@@ -155,11 +156,13 @@ def test_policy_lr_warms_up_with_the_encoder_then_decays_to_1e_6():
     astra_cfg = cls.Config(strategy="astra", strategy_arch="tiny_resnet/8-8-8-8")
     model = cls(build_backbone("tiny_resnet/8-8-8-8"), astra_cfg)
     model.warmup, x = 0.1, torch.rand(4, 3, 16, 16)
+    model.train()
     seen = {}
     for progress in (0.05, 0.1, 0.55, 1.0):
         model.progress = progress
-        model._update_policy(x)
-        seen[progress] = model.policy_opt.param_groups[0]["lr"]
+        model.strategy.calls = astra_cfg.policy_interval - 1  # the next step updates the policy
+        model.strategy.before_step(model, x)
+        seen[progress] = model.strategy.policy_opt.param_groups[0]["lr"]
     assert seen[0.05] == pytest.approx(0.05, rel=1e-3)       # half-way through the warmup: lr / 2
     assert seen[0.1] == pytest.approx(0.1, rel=1e-3)         # the peak, 0.1 (ASTrA's policy lr)
     assert seen[0.55] == pytest.approx(0.05 + 5e-7, rel=1e-3)  # half-way through the cosine
@@ -185,7 +188,7 @@ def test_cifar_recipes_use_the_cifar_stem_resnet18_for_encoder_and_strategy():
     from ssl_robustbench.methods import METHODS
     from ssl_robustbench.training.config import PretrainConfig
 
-    root = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrain"
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / "pretrain"
     for name, size, split in (("cifar10", 32, "train"), ("cifar100", 32, "train"), ("stl10", 96, "train+unlabeled")):
         cfg = build(PretrainConfig, load_yaml(root / f"{name}-astra.yaml"))
         method_cfg = build(METHODS.get(cfg.method).Config, cfg.method_args)
@@ -241,7 +244,28 @@ def test_policy_optimizer_and_update_phase_survive_a_checkpoint(tmp_path):
     torch.save(model.state_dict(), tmp_path / "ckpt.pt")
     restored = cls(build_backbone("tiny_resnet/8-8-8-8"), cfg)
     restored.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=True))
-    assert restored.calls == 3
-    momentum = [s["momentum_buffer"] for s in model.policy_opt.state_dict()["state"].values()]
-    again = [s["momentum_buffer"] for s in restored.policy_opt.state_dict()["state"].values()]
+    assert restored.strategy.calls == 3
+    momentum = [s["momentum_buffer"] for s in model.strategy.policy_opt.state_dict()["state"].values()]
+    again = [s["momentum_buffer"] for s in restored.strategy.policy_opt.state_dict()["state"].values()]
     assert momentum and all(torch.equal(a, b) for a, b in zip(momentum, again, strict=True))
+
+
+def test_every_self_at_method_takes_every_attack_strategy():
+    """The strategy is an object behind one interface: each registered Self-AT method trains a step with each."""
+    from ssl_robustbench.methods import METHODS
+    from ssl_robustbench.methods.acl import ACL
+    from ssl_robustbench.training.attack_strategy import STRATEGIES, AttackStrategy
+
+    self_at = [n for n in METHODS.names() if issubclass(METHODS.get(n), ACL)]
+    assert {"acl", "dynacl"} <= set(self_at)
+    for name in self_at:
+        for strategy in STRATEGIES.names():
+            cls = METHODS.get(name)
+            model = cls(build_backbone("tiny_resnet/8-8-8-8"),
+                        cls.Config(strategy=strategy, strategy_arch="tiny_resnet/8-8-8-8", policy_interval=1))
+            model.train()
+            model.progress, model.warmup = 0.5, 0.1
+            loss = model([torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)])["loss"]
+            loss.backward()
+            assert isinstance(model.strategy, AttackStrategy) and torch.isfinite(loss), (name, strategy)
+            assert model.card_method == ("astra" if strategy == "astra" else None)

@@ -14,7 +14,7 @@ from ssl_robustbench.cli import main
 from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.probes.integrity import fingerprint
 from ssl_robustbench.results import read_table
-from ssl_robustbench.results.card import cards_from_run, validate_card
+from ssl_robustbench.results.store import cards_from_run
 from ssl_robustbench.zoo import get_card, load_model
 from ssl_robustbench.zoo.download import cache_root
 
@@ -40,17 +40,22 @@ def test_sa_ra_aa_rows_card_and_resume(tmp_path):
     out = tmp_path / "run"
     first = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 40, "--out", out, *FAST)
     assert first.exit_code == 0, first.output
-    rows = {r.condition: r for r in read_table(out / "results.csv") if r.suite == "adversarial"}
+    rows = {r.condition: r for r in read_table(out / "results.csv") if r.suite == "adversarial" and r.metric == "top1"}
     sa, ra, aa = (rows["slf/clean"], rows["slf/pgd20 Linf eps=8/255"],
                   rows["slf/autoattack-standard Linf eps=8/255"])
     assert aa.value <= ra.value <= sa.value and sa.n == ra.n == aa.n == 40
     assert sorted(p.name for p in (out / "adversarial").iterdir()) == [
         "sanity.json", "slf-autoattack.state", "slf-pgd.state", "slf.safetensors"]
-    cards = {c["suite"]: c for c in cards_from_run(out)}
-    adv = validate_card(cards["adversarial"])
-    assert adv["protocol"]["epsilon"] == pytest.approx(8 / 255) and cards["clean"]["protocol"]["epsilon"] is None
-    assert adv["rank_by"] == "aa" and adv["aggregates"] == {"aa": aa.value, "ra": ra.value, "sa": sa.value}
-    assert adv["sanity_flags"] == json.loads((out / "adversarial" / "sanity.json").read_text())["flags"]
+    cards = {c.suite: c for c in cards_from_run(out)}
+    adv = cards["adversarial"]
+    assert adv.protocol.details["threat_model"]["eps"] == pytest.approx(8 / 255)
+    assert "threat_model" not in cards["clean"].protocol.details
+    assert adv.protocol.subset_size == 40 and cards["clean"].protocol.subset_size == 2000
+    assert adv.protocol.head.kind == "slf" and adv.protocol.head.recipe["epochs"] == 1  # the head that was scored
+    assert cards["clean"].protocol.head.kind == "probe" and cards["clean"].protocol.head.recipe["solver"] == "lbfgs"
+    assert adv.protocol.details["attacks"] == ["pgd", "autoattack"]
+    assert adv.rank_metric == "aa" and adv.aggregates == {"aa": aa.value, "ra": ra.value, "sa": sa.value}
+    assert list(adv.sanity_flags) == json.loads((out / "adversarial" / "sanity.json").read_text())["flags"]
     before = (out / "results.json").read_text()
     again = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 40, "--out", out, *FAST)
     assert again.exit_code == 0 and (out / "results.json").read_text() == before

@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
 from ssl_robustbench.benchmarks.base import CLEAN, Condition
+from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
 from ssl_robustbench.benchmarks.corruptions import CorruptionBenchmark
 from ssl_robustbench.benchmarks.perspective import VIEWS, perspective_view
 from ssl_robustbench.cli import main

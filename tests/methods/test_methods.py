@@ -124,7 +124,7 @@ def test_every_recipe_builds_with_valid_method_args():
 
     from ssl_robustbench.config import build, load_yaml
 
-    recipes = sorted(Path(__file__).resolve().parents[1].glob("benchmarks/pretrain/*.yaml"))
+    recipes = sorted(Path(__file__).resolve().parents[2].glob("benchmarks/pretrain/*.yaml"))
     assert len(recipes) >= 12
     for path in recipes:
         cfg = build(PretrainConfig, load_yaml(path))
