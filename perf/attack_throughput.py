@@ -47,7 +47,7 @@ def main() -> None:
     xv, yv = load_split("val", cache_dir=cache_root())
     with torch.no_grad():
         feats = torch.cat([model.features((xv[i:i + 500].float() / 255).to(device)).cpu() for i in range(0, 1000, 500)])
-    model.head = fit_linear_probe(feats, yv, num_classes=10, cfg=ProbeConfig()).head.to(device)
+    model.head = fit_linear_probe(feats, yv, num_classes=10, cfg=ProbeConfig()).head.to(device).eval()
     xt, yt = load_split("test", cache_dir=cache_root())
     x, y = (xt[:args.batch].float() / 255).to(device), yt[:args.batch].to(device)
     threat = ThreatModel("Linf", 8 / 255)

@@ -67,6 +67,18 @@ class ThreatModel:
         return (x + delta).clamp(0, 1)
 
 
-def default_eps(input_size: int) -> float:
-    """8/255 for CIFAR-size inputs (up to 96 px: CIFAR, STL-10, the embedded set), 4/255 for ImageNet-size."""
-    return 8 / 255 if input_size <= 96 else 4 / 255
+#: RobustBench's threat models: (norm, CIFAR-size inputs up to 96 px) -> ε, and for ImageNet-size inputs.
+DEFAULT_EPS = {("Linf", True): 8 / 255, ("Linf", False): 4 / 255, ("L2", True): 0.5, ("L2", False): 3.0}
+
+
+def default_eps(input_size: int, norm: str = "Linf") -> float:
+    """RobustBench's budget for ``norm`` at this input size: L∞ 8/255 (up to 96 px: CIFAR, STL-10, the embedded
+    set) or 4/255 (ImageNet-size); L2 0.5 or 3.0."""
+    if norm not in NORMS:
+        raise UserError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+    return DEFAULT_EPS[norm, input_size <= 96]
+
+
+def train_mode_modules(model: torch.nn.Module) -> list[str]:
+    """Names of the modules of ``model`` left in train mode (a BatchNorm inside an eval-mode wrapper counts)."""
+    return [name or type(model).__name__ for name, m in model.named_modules() if m.training]

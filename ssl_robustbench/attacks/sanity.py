@@ -43,3 +43,17 @@ def black_box_beats_white_box(accuracy: dict[str, float]) -> str | None:
 def more_steps_help_model(fewer: float, more: float, *, tolerance: float = 0.01) -> str | None:
     """Robust accuracy rises when PGD gets more steps (it should only fall)."""
     return "PGD accuracy rises with more steps" if more > fewer + tolerance else None
+
+
+@torch.no_grad()
+def batch_dependent(model: torch.nn.Module, x: torch.Tensor, *, atol: float = 1e-4) -> str | None:
+    """The logits of an image change with the other images in its batch (batch statistics at test time): the
+    same inputs, whole and in two halves in reverse order, must give the same logits."""
+    if len(x) < 4:
+        return None
+    whole = model(x).float()
+    half = len(x) // 2
+    split = torch.cat([model(x[half:]), model(x[:half])]).float()
+    split = torch.cat([split[len(x) - half:], split[:len(x) - half]])
+    scale = whole.abs().amax().clamp_min(1.0)
+    return "batch-dependent outputs" if not torch.allclose(whole, split, atol=atol * float(scale), rtol=1e-3) else None

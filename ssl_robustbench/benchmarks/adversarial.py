@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save
 
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks import ATTACKS, sanity
-from ssl_robustbench.attacks.base import ThreatModel, default_eps
+from ssl_robustbench.attacks.base import ThreatModel, default_eps, train_mode_modules
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
 from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, finetune, load_recipe
@@ -135,7 +135,7 @@ class AdversarialBenchmark(Benchmark):
 
     def threat(self, cfg: Any, input_size: int) -> ThreatModel:
         adv = cfg.adv
-        return ThreatModel(adv.norm, adv.eps if adv.eps is not None else default_eps(input_size))
+        return ThreatModel(adv.norm, adv.eps if adv.eps is not None else default_eps(input_size, adv.norm))
 
     def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
         details = super().card_details(cfg, ctx)
@@ -172,11 +172,13 @@ class AdversarialBenchmark(Benchmark):
         state = ctx.run_dir / "adversarial"
         measured: list[Measurement] = []
         summary: dict[str, float] = {}
+        before = fingerprint(model)
         for name in adv.attack_names():
             run = ATTACKS.get(name)(model, threat, adv, num_classes=ctx.num_classes, seed=ctx.cfg.run.seed,
                                     device=ctx.device)
             result = run_cascade(model, x, y, run.components, batch_size=adv.batch_size,
                                  state_path=state / f"{p}-{name}.state", device=ctx.device, description=run.label)
+            assert_unchanged(model, before, what=f"model (during {run.label})")
             if not measured:
                 measured.append(Measurement(f"{p}/clean", 0, "top1", result.accuracy["clean"], len(y)))
                 summary["sa"] = result.accuracy["clean"]
@@ -215,7 +217,8 @@ class AdversarialBenchmark(Benchmark):
 
     @staticmethod
     def _static_checks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[str | None]:
-        if model.training:
-            raise UserError("the model is in train mode: attacks must run in eval mode")
+        in_train = train_mode_modules(model)
+        if in_train:
+            raise UserError(f"the model is in train mode ({', '.join(in_train[:3])}): attacks must run in eval mode")
         return [sanity.randomized_forward(model, x), sanity.softmax_outputs(model, x),
-                sanity.zero_gradients(model, x, y)]
+                sanity.zero_gradients(model, x, y), sanity.batch_dependent(model, x)]

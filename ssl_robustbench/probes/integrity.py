@@ -24,4 +24,5 @@ def assert_unchanged(module: nn.Module, before: str, *, what: str = "backbone") 
     """Raises if ``module``'s fingerprint differs from ``before``."""
     after = fingerprint(module)
     if after != before:
-        raise UserError(f"the {what} weights changed during linear probing ({before[:12]} → {after[:12]})")
+        raise UserError(f"the {what} weights changed ({before[:12]} → {after[:12]}): a module in train mode or an "
+                        "in-place update touched them")

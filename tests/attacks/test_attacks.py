@@ -28,7 +28,7 @@ def small(cache_dir):
     xv, yv = load_split("val", cache_dir=cache_dir)
     with torch.no_grad():
         feats = model.features(xv.float() / 255)
-    model.head = fit_linear_probe(feats, yv, num_classes=10, cfg=ProbeConfig()).head
+    model.head = fit_linear_probe(feats, yv, num_classes=10, cfg=ProbeConfig()).head.eval()
     xt, yt = load_split("test", cache_dir=cache_dir)
     return model, xt[:100].float() / 255, yt[:100]
 

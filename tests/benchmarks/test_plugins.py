@@ -3,6 +3,7 @@ as timm's tests loop over models); a new suite and a new attack are one file eac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -81,11 +82,20 @@ class BrightnessBenchmark(Benchmark):
         return {m.metric: m.value for m in measured if m.condition == "toy:all"}
 
 
+@contextlib.contextmanager
+def registered(registry, name, obj):
+    """``obj`` under ``name`` in ``registry`` for the duration of a test."""
+    registry.register(name)(obj)
+    try:
+        yield
+    finally:
+        del registry._items[name]
+
+
 @pytest.fixture()
 def toy_suite():
-    BENCHMARKS.register("toy-brightness")(BrightnessBenchmark)
-    yield
-    del BENCHMARKS._items["toy-brightness"]
+    with registered(BENCHMARKS, "toy-brightness", BrightnessBenchmark):
+        yield
 
 
 def test_a_toy_suite_is_one_class(toy_suite, tmp_path):
@@ -116,9 +126,8 @@ def _sign_noise_run(model, threat, settings, *, num_classes, seed, device):
 
 @pytest.fixture()
 def toy_attack():
-    ATTACKS.register("sign-noise")(_sign_noise_run)
-    yield
-    del ATTACKS._items["sign-noise"]
+    with registered(ATTACKS, "sign-noise", _sign_noise_run):
+        yield
 
 
 def test_a_toy_attack_is_one_function(toy_attack, tmp_path):
