@@ -68,9 +68,9 @@ def feature_stats(source: ChunkedFeatures, *, standardize: bool, device: torch.d
     squares = torch.zeros(source.d, dtype=torch.float64, device=device)
     top = -1
     for x, y in source.chunks():
-        x64 = x.to(device).double()
-        total += x64.sum(0)
-        squares += (x64 * x64).sum(0)
+        x = x.to(device)
+        total += x.sum(0, dtype=torch.float64)  # float64 accumulators, no float64 copy of the chunk
+        squares += (x * x).sum(0, dtype=torch.float64)
         top = max(top, int(y.max())) if len(y) else top
     if not standardize:
         return torch.zeros(source.d, device=device), torch.ones(source.d, device=device), top
