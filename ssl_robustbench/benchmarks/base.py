@@ -101,12 +101,17 @@ class Benchmark:
         """This suite's config section of ``cfg`` (an instance of ``Config``)."""
         return getattr(cfg, self.section) if self.section else None
 
-    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
-        """What the result card records about this suite's run beyond the rows: the settings that ran (default:
-        the section, released-tree roots reduced to "released"), and suite-specific entries (threat model …)."""
+    def recorded_settings(self, cfg: Any) -> dict[str, Any]:
+        """The section as plain data with released-tree roots reduced to "released" (what the protocol hash and
+        the card record; empty for a suite without settings)."""
         from ssl_robustbench.config import _without_roots, to_dict
 
-        return {"settings": _without_roots(to_dict(self.settings(cfg))) if self.section else {}}
+        return _without_roots(to_dict(self.settings(cfg))) if self.section else {}
+
+    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
+        """What the result card records about this suite's run beyond the rows: the settings that ran
+        (``recorded_settings``), and suite-specific entries (threat model …)."""
+        return {"settings": self.recorded_settings(cfg)}
 
     def sanity_flags(self, ctx: EvalContext) -> list[str]:
         """Warnings about this suite's numbers for the result card (default: none)."""
@@ -204,8 +209,6 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
     (``dataset_identity``: kind, size, classes, file-list digest — never the path), the scored head (the probe
     recipe and its training data, or the released head), the suite's own config section (released-tree roots
     reduced to "released"), and the seed. Other suites run in the same eval do not count."""
-    from ssl_robustbench.config import _without_roots, to_dict
-
     bench = BENCHMARKS.get(suite)()
     proto: dict[str, Any] = {"suite": suite, "dataset": cfg.data.name, "eval_split": cfg.data.eval_split,
                              "eval_data": eval_data, "seed": cfg.run.seed, "input_size": cfg.input_size}
@@ -217,7 +220,7 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
     if not (scores_shared_head and cfg.head == "released"):  # a head is trained on the train split
         proto.update(train_split=cfg.data.train_split, train_data=train_data)
     if bench.section:
-        proto[bench.section] = _without_roots(to_dict(getattr(cfg, bench.section)))
+        proto[bench.section] = bench.recorded_settings(cfg)
     return stable_hash(proto)
 
 

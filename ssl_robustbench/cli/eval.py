@@ -56,9 +56,13 @@ def _suite_options(func):
             seen.setdefault(opt.flag, opt)
     for flag, opt in reversed(list(seen.items())):
         kind = click.Choice(list(opt.choices)) if opt.choices else opt.type
-        func = click.option(flag, "suite__" + flag.lstrip("-").replace("-", "_"), type=kind, default=None,
-                            help=opt.help)(func)
+        func = click.option(flag, _param(flag), type=kind, default=None, help=opt.help)(func)
     return func
+
+
+def _param(flag: str) -> str:
+    """The keyword a suite option reaches the command under (``--n-shift`` → ``suite__n_shift``)."""
+    return "suite__" + flag.lstrip("-").replace("-", "_")
 
 
 def suite_sections(kw: dict) -> dict:
@@ -70,7 +74,7 @@ def suite_sections(kw: dict) -> dict:
     for name in BENCHMARKS.names():
         bench = BENCHMARKS.get(name)
         for opt in bench.options:
-            value = given.get("suite__" + opt.flag.lstrip("-").replace("-", "_"))
+            value = given.get(_param(opt.flag))
             if value is not None:
                 out.setdefault(bench.section, {})[opt.field] = value
     return out

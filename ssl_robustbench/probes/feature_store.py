@@ -161,11 +161,11 @@ def extract_to_store(
         StoreWriter(folder, n, d)
     ddp.barrier()
     writer = StoreWriter(folder, n, d, create=False)
-    shard = ddp.shard(dataset)
+    batches = loader(ddp.shard(dataset))
     items = np.arange(ddp.rank(), n, ddp.world_size())
     done = 0
     with torch.inference_mode():
-        for x, y in track(loader(shard), total=len(loader(shard)), description=description):
+        for x, y in track(batches, total=len(batches), description=description):
             feats = fn(x.to(device, non_blocking=True)).float()
             writer.write(items[done:done + len(feats)], feats, torch.as_tensor(y))
             done += len(feats)

@@ -17,7 +17,7 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import sha256_file
 from ssl_robustbench.registry import unknown_name_message
 from ssl_robustbench.resources import project_dir
-from ssl_robustbench.zoo.card import LinearHead, Source, ZooCard, load_card
+from ssl_robustbench.zoo.card import IMAGENET_MEAN, IMAGENET_STD, LinearHead, Source, ZooCard, load_card
 from ssl_robustbench.zoo.checkpoint import LoadReport, read_checkpoint, remap_keys, select_state_dict, strict_load
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 
@@ -82,8 +82,6 @@ def arch_preprocessing(arch: str) -> dict:
     return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "input_size": 224, "crop_pct": 0.875,
             "interpolation": "bilinear"}
 
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def with_overrides(card: ZooCard, *, ignore_keys: tuple[str, ...] = (), input_size: int | None = None) -> ZooCard:

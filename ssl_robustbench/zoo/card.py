@@ -23,6 +23,10 @@ METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins
            "astra", "supervised", "random", "unknown"}
 
 
+#: The ImageNet normalization of torchvision's ResNets and of every SSL linear-eval script in the zoo but SwAV's.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
 @dataclasses.dataclass(frozen=True)
 class Source:
     """Where the checkpoint is: ``path`` (relative to the card's folder) or ``url``; ``sha256`` (full, or a
@@ -70,8 +74,8 @@ class ZooCard:
     bn_branch: str | None = None
     linear_head: LinearHead | None = None
     eval_script: str | None = None
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     input_size: int = 224
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
