@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps imagenet_c==0.0.3  # Hendrycks' ImageNet-C code, the tests' reference
 	touch $(STAMP)
 
 demo: $(STAMP)

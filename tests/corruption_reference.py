@@ -16,25 +16,37 @@ import torch
 from ssl_robustbench.transforms.corruptions.effects import Draws
 
 
-def load_reference():
-    """imports imagecorruptions.corruptions with the shims it needs (skips the test where it is not installed)."""
+def _shim_common():
+    """numpy 2 / setuptools-free shims both references need: ``np.float_`` and ``pkg_resources``."""
     pytest.importorskip("skimage")
     pytest.importorskip("cv2")
-    if importlib.util.find_spec("imagecorruptions") is None:
-        pytest.skip("imagecorruptions is not installed")
     if not hasattr(np, "float_"):
         np.float_ = np.float64
     if "pkg_resources" not in sys.modules:
         try:
             import pkg_resources  # noqa: F401
         except ImportError:
-            shim = types.ModuleType("pkg_resources")
-            shim.resource_filename = lambda module, path: os.path.join(
-                os.path.dirname(importlib.import_module(module).__file__), path)
-            sys.modules["pkg_resources"] = shim
+            sys.modules["pkg_resources"] = types.ModuleType("pkg_resources")
+    shim = sys.modules["pkg_resources"]
+    if not getattr(shim, "_robustbench_shim", False) and not hasattr(shim, "resource_filename"):
+        shim.resource_filename = _resource_filename
+        shim._robustbench_shim = True
+
+
+def _resource_filename(module: str, path: str) -> str:
+    """pkg_resources.resource_filename; the ``imagenet_c`` wheel ships without its frost textures, so those come
+    from ``imagecorruptions`` (the same six files: ``test_frost_textures_are_hendrycks_files``)."""
+    here = os.path.join(os.path.dirname(importlib.import_module(module).__file__), path)
+    if os.path.exists(here) or not os.path.basename(path).startswith("frost"):
+        return here
+    spec = importlib.util.find_spec("imagecorruptions")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "frost", os.path.basename(path))
+
+
+def _gaussian_shim(ref) -> None:
+    """scikit-image ≥ 0.19 renamed ``multichannel=True`` to ``channel_axis=-1``."""
     import skimage.filters
 
-    ref = importlib.import_module("imagecorruptions.corruptions")
     original = skimage.filters.gaussian
 
     def gaussian(image, sigma=1, multichannel=None, **kwargs):
@@ -43,6 +55,47 @@ def load_reference():
         return original(image, sigma=sigma, **kwargs)
 
     ref.gaussian = gaussian
+
+
+def load_reference():
+    """imports imagecorruptions.corruptions with the shims it needs (skips the test where it is not installed)."""
+    _shim_common()
+    if importlib.util.find_spec("imagecorruptions") is None:
+        pytest.skip("imagecorruptions is not installed")
+    ref = importlib.import_module("imagecorruptions.corruptions")
+    _gaussian_shim(ref)
+    return ref
+
+
+def wand_missing() -> str | None:
+    """Why ImageMagick (through Wand) cannot run here, or None."""
+    try:
+        import wand.image  # noqa: F401
+    except ImportError as error:
+        return f"Wand / ImageMagick unavailable ({error}); apt-get install libmagickwand-dev && pip install Wand"
+    return None
+
+
+def load_hendrycks():
+    """imports Hendrycks' own ``imagenet_c.corruptions`` (the code of make_imagenet_c.py, 224² images only) with
+    the shims it needs on numpy 2 / scipy / scikit-image; without Wand its ImageMagick corruptions are unusable
+    (the caller skips them) but the others still run."""
+    _shim_common()
+    if importlib.util.find_spec("imagenet_c") is None:
+        pytest.skip("imagenet_c (Hendrycks' reference) is not installed: pip install --no-deps imagenet_c==0.0.3")
+    if wand_missing():
+        for name in ("wand", "wand.image", "wand.api", "wand.color"):
+            sys.modules.setdefault(name, types.ModuleType(name))
+        sys.modules["wand.image"].Image = object
+        sys.modules["wand.api"].library = types.SimpleNamespace(MagickMotionBlurImage=types.SimpleNamespace())
+    import scipy.ndimage
+
+    sys.modules.setdefault("scipy.ndimage.interpolation", scipy.ndimage)
+    ref = importlib.import_module("imagenet_c.corruptions")
+    _gaussian_shim(ref)
+    # numpy 2 removed fromstring's binary mode, which the module uses to decode ImageMagick's PNG
+    names = {k: getattr(np, k) for k in dir(np) if not k.startswith("__")}
+    ref.np = types.SimpleNamespace(**{**names, "fromstring": lambda data, dtype: np.frombuffer(data, dtype)})
     return ref
 
 

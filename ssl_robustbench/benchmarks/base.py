@@ -195,6 +195,18 @@ class ReleasedOrOnTheFly(Benchmark):
             return limited(ctx.clean, section.limit)
         return limited(self.released(Path(section.root), condition, ctx), section.limit)
 
+    def recorded_settings(self, cfg: Any) -> dict[str, Any]:
+        """The section's settings; for a tree written by ``robustbench generate``, also its manifest (what made
+        it: parameters, sizes, encoding), so generated trees of other parameters never hash alike."""
+        from ssl_robustbench.data.generate import read_manifest
+
+        settings = super().recorded_settings(cfg)
+        root = self.settings(cfg).root
+        manifest = read_manifest(Path(root)) if root is not None else None
+        if manifest is not None:
+            settings["tree_manifest"] = manifest
+        return settings
+
     def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
         if self.settings(ctx.cfg).root is not None or condition.key == CLEAN.key:
             return None

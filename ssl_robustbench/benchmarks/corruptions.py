@@ -38,9 +38,11 @@ from ssl_robustbench.transforms.corruptions import (
     EXTRA_CORRUPTIONS,
     SEVERITIES,
     check,
+    check_reference,
     corrupt,
     corruption_names,
     group_of,
+    released_jpeg_quality,
     table_for,
 )
 
@@ -56,7 +58,9 @@ class CorruptionConfig:
     ``<group>/<corruption>/<severity>/``), evaluated with a center crop only; unset: corruptions are generated
     on the fly from the clean evaluation set, on the device. ``corruptions``: names, or empty for the 15 benchmark
     ones; ``extra`` adds the 4 held-out ones. ``table``: ``auto``, ``imagenet`` or ``cifar`` constants.
-    ``faithful``: the JPEG-85 round trip of the released images. ``limit``: images per condition (fixed subset).
+    ``reference``: ``hendrycks`` (make_imagenet_c.py, which made the released set) or ``imagecorruptions``.
+    ``faithful``: end as the released images were stored (JPEG 85 on the imagenet table); ``false`` leaves the
+    JPEG step out, a different protocol (its rows hash differently). ``limit``: images per condition.
     """
 
     root: str | None = None
@@ -64,7 +68,8 @@ class CorruptionConfig:
     extra: bool = False
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     table: str = "auto"
-    faithful: bool = False
+    reference: str = "hendrycks"
+    faithful: bool = True
     limit: int | None = None
 
     def __post_init__(self) -> None:
@@ -72,6 +77,7 @@ class CorruptionConfig:
             for severity in self.severities:
                 check(name, severity)
         table_for(224, 224, self.table)
+        check_reference(self.reference)
         if self.limit is not None:
             check_number("c.limit", self.limit, low=1)
 
@@ -95,9 +101,20 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
 
     def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
         details = super().card_details(cfg, ctx)
-        details["engine"] = ("released tree" if cfg.c.root else
-                             f"on the fly, table {cfg.c.table}, {'with' if cfg.c.faithful else 'without'} JPEG-85")
+        details["engine"] = "released tree" if cfg.c.root else self.engine(cfg.c, ctx)
         return details
+
+    @staticmethod
+    def engine(c: CorruptionConfig, ctx: EvalContext | None) -> str:
+        """How on-the-fly corruptions were made, in words for the card: reference, table, final encoding."""
+        side = ctx.input_size if ctx is not None else 224
+        table = table_for(side, side, c.table)
+        quality = released_jpeg_quality(table)
+        if not c.faithful:
+            ending = "without the released JPEG step (not the released protocol)" if quality else "no JPEG step"
+        else:
+            ending = f"JPEG {quality} as released" if quality else "no JPEG step (as released)"
+        return f"on the fly, {c.reference} reference, {table} table, {ending}"
 
     def conditions(self, cfg: Any) -> list[Condition]:
         return [CLEAN] + [Condition(f"c:{n}", s, {"corruption": n}) for n in cfg.c.names() for s in cfg.c.severities]
@@ -112,7 +129,8 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
         name, severity = condition.params["corruption"], condition.severity
 
         def apply(x, g):
-            return corrupt(x, name, severity, generator=g, table=c.table, faithful=c.faithful)
+            return corrupt(x, name, severity, generator=g, table=c.table, faithful=c.faithful,
+                           reference=c.reference)
 
         return apply
 

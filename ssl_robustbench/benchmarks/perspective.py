@@ -5,8 +5,9 @@ generated on the fly with the batched Möbius warp f(z) = z / (cz + d) (``transf
 
 A view is set by the axis and sign of c: right (+|c|, 0), left (−|c|, 0), bottom (0, +|c|), top (0, −|c|), with
 |c| = ``pd.magnitude`` (default 0.3, the strongest distortion of MPD's default |c| ~ U(0.1, 0.3)) and ``pd.d``
-(default 1). The released subsets were made by the authors with their own per-image settings; to compare
-generated and released numbers, evaluate both (``pd.root`` set and unset).
+(default 1). These defaults are a guess: the authors publish no generation script for ImageNet-PD (their training
+code draws |c| ~ U(0.1, 0.3) with d = 1, or U(0.2, 0.4) with d = 0.75, and one padded variant pads by
+reflection). To compare generated and released numbers, evaluate both (``pd.root`` set and unset).
 
 Summary rows: ``pd:black`` and ``pd:padded`` (mean over the four views), ``pd:all`` mean and its ``drop`` from
 the clean top-1 of the same images.
@@ -54,14 +55,15 @@ def _view_grid(view: str, background: str, magnitude: float, d: float, height: i
 
 
 def perspective_view(x: torch.Tensor, view: str, background: str, *, magnitude: float, d: float) -> torch.Tensor:
-    """One ImageNet-PD view of a batch [B, 3, H, W] in [0, 1] (``mobius_warp`` with the view's fixed c), rounded
-    to the uint8 grid as the released images (and ``robustbench generate pd``) store it."""
+    """One ImageNet-PD view of a batch [B, 3, H, W] in [0, 1] (``mobius_warp`` with the view's fixed c), brought
+    to the uint8 grid by truncation, as the authors' ``mobius-mpd`` does (``to_pil_image``), and as
+    ``robustbench generate pd`` stores it."""
     if background not in BACKGROUNDS:
         raise UserError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
     grid = _view_grid(view, background, float(magnitude), float(d), x.shape[-2], x.shape[-1], x.device)
     warped = F.grid_sample(x, grid.to(x.dtype).expand(len(x), -1, -1, -1), mode="bilinear", padding_mode="zeros",
                            align_corners=True)
-    return warped.mul_(255).round_().div_(255)
+    return warped.clamp_(0, 1).mul_(255).floor_().div_(255)
 
 
 @dataclasses.dataclass(frozen=True)

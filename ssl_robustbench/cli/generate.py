@@ -19,8 +19,9 @@ def _source_options(func):
                      help="Clean source: embedded | imagenet | imagefolder | cifar10 | cifar100 | stl10."),
         click.option("--data-root", default=None, help="Local dataset directory."),
         click.option("--split", default="test", show_default=True, help="Source split (ImageNet: val)."),
-        click.option("--size", type=int, default=None,
-                     help="Image side (default: native for embedded/CIFAR/STL, 224 after Resize 256 for photos)."),
+        click.option("--size", type=click.IntRange(min=32), default=None,
+                     help="Image side (default: native for embedded/CIFAR/STL; photos: 224 after Resize 256 for c, "
+                          "as given for pd)."),
         click.option("--limit", type=int, default=None, help="A fixed subset of this many source images."),
         click.option("--batch-size", type=int, default=64, show_default=True),
         click.option("--device", default="auto", show_default=True),
@@ -32,26 +33,48 @@ def _source_options(func):
 
 
 def _write(conditions: dict, fmt: str, *, out, data_name, data_root, split, size, limit, batch_size, device,
-           seed) -> None:
-    """Writes ``conditions`` (folder → batch transform) of the clean source as a tree under ``out``."""
-    from ssl_robustbench.data.generate import write_conditions
+           seed, as_given: bool = False, **manifest) -> None:
+    """Writes ``conditions`` (folder → batch transform) of the clean source as a tree under ``out``, and the
+    tree's manifest (source, parameters, encoding)."""
+    from ssl_robustbench.data.generate import write_conditions, write_manifest
     from ssl_robustbench.runinfo import resolve_device
 
-    ds = _source(data_name, data_root, split, size, limit)
+    ds, side = _source(data_name, data_root, split, size, limit, as_given=as_given)
+    if side is None:
+        batch_size = 1  # photos as given have their own sizes
+    write_manifest(out, source={"data": data_name, "split": split, "limit": limit, "seed": seed,
+                                "batch_size": batch_size,
+                                "size": side if side is not None else "as given (no resize)"},
+                   encoding=fmt, **manifest)
     written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
                                fmt=fmt)
     click.echo(f"wrote {len(written)} conditions ({len(conditions) - len(written)} already complete) under {out}")
 
 
-def _source(data_name, data_root, split, size, limit):
+def _side(data_name: str, size: int | None, as_given: bool) -> int | None:
+    """The image side a tree is written at: ``--size``, the dataset's native side, or (photos) 224 after
+    Resize 256 — or None for photos taken as given."""
+    if size is not None or data_name in _NATIVE:
+        return size or _NATIVE[data_name]
+    return None if as_given else 224
+
+
+def _source(data_name, data_root, split, size, limit, *, as_given: bool = False):
+    """The clean source dataset and its image side (None: photos as given, at their own sizes)."""
+    from torch.utils.data import Subset
+
     from ssl_robustbench.data import DataRequest, build_dataset
     from ssl_robustbench.data.preprocess import Preprocess
+    from ssl_robustbench.data.shift_trees import to_tensor_only
     from ssl_robustbench.zoo.download import cache_root
 
-    size = size or _NATIVE.get(data_name, 224)
-    req = DataRequest(split=split, preprocess=Preprocess(input_size=size), root=Path(data_root) if data_root else None,
-                      cache_dir=cache_root())
-    return build_dataset(data_name, req, limit=limit)
+    side = _side(data_name, size, as_given)
+    req = DataRequest(split=split, preprocess=Preprocess(input_size=side or 224),
+                      root=Path(data_root) if data_root else None, cache_dir=cache_root())
+    ds = build_dataset(data_name, req, limit=limit)
+    if side is None:
+        (ds.dataset if isinstance(ds, Subset) else ds).transform = to_tensor_only()
+    return ds, side
 
 
 @click.group("generate")
@@ -79,19 +102,37 @@ Examples:
 @click.option("--severity", "severities", type=click.IntRange(1, 5), multiple=True, help="Severity (default 1–5).")
 @click.option("--extra", is_flag=True, help="Add the 4 held-out corruptions.")
 @click.option("--table", default="auto", show_default=True, help="Constants: auto | imagenet | cifar.")
+@click.option("--reference", default="hendrycks", show_default=True,
+              help="hendrycks (make_imagenet_c.py, which made the released set) | imagecorruptions.")
 @friendly_errors
-def generate_c(corruptions, severities, extra, table, **source) -> None:
-    """ImageNet-C: <out>/<corruption>/<severity>/<class>/<name>.JPEG (JPEG 85 after corruption)."""
-    from ssl_robustbench.transforms.corruptions import check, corrupt, corruption_names
+def generate_c(corruptions, severities, extra, table, reference, **source) -> None:
+    """ImageNet-C: <out>/<corruption>/<severity>/<class>/<name>.JPEG (JPEG 85 after corruption, as released;
+    PNG on the cifar table, as CIFAR-10-C stores raw arrays). Photos: Resize 256 + CenterCrop 224 first, as
+    make_imagenet_c.py does."""
+    from ssl_robustbench.transforms.corruptions import (
+        check,
+        check_reference,
+        corrupt,
+        corruption_names,
+        released_jpeg_quality,
+        table_for,
+    )
 
     names = corruption_names(corruptions, extra=extra)
     levels = list(severities) or [1, 2, 3, 4, 5]
     for name in names:
         for level in levels:
             check(name, level)
-    conditions = {f"{n}/{s}": (lambda x, g, n=n, s=s: corrupt(x, n, s, generator=g, table=table))
+    check_reference(reference)
+    side = _side(source["data_name"], source["size"], False)
+    table = table_for(side, side, table)
+    quality = released_jpeg_quality(table)
+    # the file's own encoding is the released one, so the engine adds no JPEG step of its own
+    conditions = {f"{n}/{s}": (lambda x, g, n=n, s=s: corrupt(x, n, s, generator=g, table=table, faithful=False,
+                                                              reference=reference))
                   for n in names for s in levels}
-    _write(conditions, "JPEG", **source)
+    _write(conditions, "JPEG" if quality else "PNG", **source, reference=reference, table=table,
+           jpeg_quality=quality, corruptions=names, severities=levels)
 
 
 @generate_group.command("pd", epilog="""\b
@@ -100,18 +141,24 @@ Examples:
   robustbench generate pd --out data/imagenet-pd --data imagenet --data-root /data/imagenet --split val --d 0.75
 """)
 @_source_options
-@click.option("--magnitude", type=float, default=0.3, show_default=True, help="|c| of the Möbius warp.")
+@click.option("--magnitude", type=float, default=0.3, show_default=True,
+              help="|c| of the Möbius warp (a guess: the authors publish no generation script; see README).")
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
 @friendly_errors
 def generate_pd(magnitude, d, **source) -> None:
-    """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG."""
-    from ssl_robustbench.benchmarks.perspective import VIEWS, perspective_view
+    """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG, warped from each image
+    as given (resized only with --size), quantized as mobius-mpd (truncation)."""
+    from ssl_robustbench.benchmarks.perspective import VIEWS, PerspectiveConfig, perspective_view
     from ssl_robustbench.data.generate import pd_folders
 
+    PerspectiveConfig(magnitude=magnitude, d=d)  # checks the values
     folders = pd_folders(tuple(VIEWS), ("black", "padded"))
     conditions = {folder: (lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=magnitude, d=d))
                   for (v, b), folder in folders.items()}
-    _write(conditions, "PNG", **source)
+    _write(conditions, "PNG", **source, as_given=True, magnitude=magnitude, d=d,
+           backgrounds={"black": "zeros outside the warped image", "padded": "border pixels (coordinates clamped)"},
+           views={f: f"{v}/{b}" for (v, b), f in folders.items()},
+           protocol="ssl-robustbench's guess: the authors publish no ImageNet-PD generation script")
 
 
 @generate_group.command("e", epilog="""\b

@@ -1,13 +1,15 @@
 """``robustbench generate``: writes distribution-shift datasets from a clean one, in the released layouts.
 
-``c``: ``<out>/<corruption>/<severity>/<class>/<name>.JPEG``, saved as JPEG quality 85 after corruption, as the
-released ImageNet-C images were (Hendrycks & Dietterich 2019). ``pd``: ``<out>/PD-L`` … ``PD-BI`` (lossless PNG).
-``e``: the embedded dataset's attribute edits as an ImageNet-E tree (``labels.txt``, ``ori/`` JPEGs, PNG edits).
+``c``: ``<out>/<corruption>/<severity>/<class>/<name>.JPEG``, saved as JPEG quality 85 after corruption as the
+released ImageNet-C images were (Hendrycks & Dietterich 2019) — on the ``cifar`` table PNG, as CIFAR-10-C stores
+raw uint8 arrays. ``pd``: ``<out>/PD-L`` … ``PD-BI`` (lossless PNG), from the images as given. ``e``: the embedded
+dataset's attribute edits as an ImageNet-E tree (``labels.txt``, every subset lossless PNG, as the on-the-fly
+suite sees them).
 
 Each condition is drawn with its own generator seeded by ``seed``, batch by batch, exactly as ``robustbench eval``
-draws it on the fly with the same seed and batch size, so a written tree evaluates to the same numbers (``c``
-with ``c.faithful=true``). Files are written atomically; a finished condition leaves ``.complete`` and is
-skipped when the command is run again.
+draws it on the fly with the same seed and batch size, so a written tree evaluates to the same numbers. Every tree
+gets ``manifest.json`` (what made it: source, sizes, parameters, encoding). Files are written atomically; a
+finished condition leaves ``.complete`` and is skipped when the command is run again.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ssl_robustbench import __version__
 from ssl_robustbench.data import embedded, fixed_subset
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
-from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ssl_robustbench.progress import progress_bar
 from ssl_robustbench.transforms.corruptions import RELEASED_JPEG_QUALITY
 
@@ -74,21 +78,58 @@ def write_conditions(ds: Dataset, conditions: dict[str, BatchTransform], out: Pa
     return written
 
 
+MANIFEST = "manifest.json"
+
+
+def write_manifest(out: Path, kind: str, **entries) -> None:
+    """``<out>/manifest.json``: what made the tree (kind, tool version, and the caller's entries). A tree made
+    with other settings is refused: resuming into it would mix two protocols under one manifest."""
+    import json
+
+    manifest = json.loads(json.dumps({"kind": kind, "generator": f"ssl-robustbench {__version__}", **entries}))
+    existing = read_manifest(Path(out))
+    if existing is not None and existing != manifest:
+        changed = sorted(k for k in manifest.keys() | existing.keys() if manifest.get(k) != existing.get(k))
+        raise UserError(f"{Path(out)} was generated with other settings ({', '.join(changed)} differ); "
+                        "write the new tree to another --out")
+    atomic_write_json(Path(out) / MANIFEST, manifest)
+
+
+def read_manifest(root: Path) -> dict | None:
+    """A generated tree's manifest, or None where the tree has none (a released one); a manifest that is not a
+    JSON object is refused."""
+    import json
+
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path} is not a readable JSON manifest ({error}); remove it or regenerate the tree") \
+            from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path} must hold a JSON object, not {type(manifest).__name__}")
+    return manifest
+
+
 def write_edit_tree(out: Path, *, split: str, cache_dir: Path, limit: int | None, seed: int = 0) -> list[str]:
     """The embedded dataset's attribute edits as an ImageNet-E tree; returns the subsets written."""
     subsets = ["ori", *embedded.EDITS]
     images, labels = embedded.load_split(split, cache_dir=cache_dir, seed=seed)
     keep = sorted(fixed_subset(len(labels), limit)) if limit else list(range(len(labels)))
-    lines = [f"{i:08d}.JPEG\t{int(labels[i])}" for i in keep]
+    lines = [f"{i:08d}.png\t{int(labels[i])}" for i in keep]
     with progress_bar(total=len(subsets), description="generate e") as advance:
         for subset in subsets:
             edited = images if subset == "ori" else embedded.load_split(split, cache_dir=cache_dir, seed=seed,
                                                                          edit=subset)[0]
-            fmt, ext = ("JPEG", ".JPEG") if subset == "ori" else ("PNG", ".png")
+            # one lossless encoding for every subset, so each drop compares the images the on-the-fly suite sees
             for i in keep:
-                atomic_write_bytes(out / subset / f"{i:08d}{ext}", encode(edited[i].float() / 255, fmt))
+                atomic_write_bytes(out / subset / f"{i:08d}.png", encode(edited[i].float() / 255, "PNG"))
             advance(1)
     atomic_write_text(out / "labels.txt", "\n".join(lines) + "\n")
+    write_manifest(out, "e", source={"data": "embedded", "split": split, "limit": limit, "seed": seed},
+                   subsets=subsets, encoding="PNG (lossless) for every subset")
     return subsets
 
 

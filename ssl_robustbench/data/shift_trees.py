@@ -26,9 +26,14 @@ PD_FOLDERS = {("left", "black"): "PD-L", ("right", "black"): "PD-R", ("top", "bl
               ("top", "padded"): "PD-TI", ("bottom", "padded"): "PD-BI"}
 
 
+def to_tensor_only() -> Callable:
+    """A PIL image as a float [3, H, W] tensor in [0, 1], nothing else (images taken as given)."""
+    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
 def center_crop_only(size: int) -> Callable:
     """ImageNet-C's evaluation transform: the stored 224² image, center-cropped to the model's input size."""
-    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.CenterCrop(size)])
+    return v2.Compose([to_tensor_only(), v2.CenterCrop(size)])
 
 
 def photo_transform(preprocess) -> Callable:

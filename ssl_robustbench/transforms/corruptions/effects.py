@@ -1,7 +1,9 @@
 """The 19 ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019), batched: each takes x [B, 3, H, W] in
 [0, 1], its severity's constants ``p`` (``params.py``) and a ``Draws`` source of randomness, and returns the
-corrupted batch (clipped to [0, 1] by the caller). Algorithms follow the ``imagecorruptions`` package step by step;
-random numbers are drawn batched, in the reference's order, so a test can replay the same draws into it.
+corrupted batch (clipped to [0, 1] by the caller). Algorithms follow Hendrycks' ``make_imagenet_c.py`` (the script
+that made the released dataset: ImageMagick motion blur, through Wand) step by step; ``IMAGECORRUPTIONS`` holds the
+effects where the ``imagecorruptions`` package computes differently. Random numbers are drawn batched, in the
+reference's order, so a test can replay the same draws into either reference.
 """
 
 from __future__ import annotations
@@ -137,12 +139,21 @@ def _local_shuffle(x: torch.Tensor, delta: int, rnd: Draws) -> torch.Tensor:
 
 
 def defocus_blur(x, p, rnd):
-    return ops.filter2d(x, ops.disk_kernel(*p).to(x.device))
+    # the reference's kernel is float32 (its sum is not exactly 1) applied to float64 images: so are we, and
+    # flat regions truncate to the same level
+    return ops.filter2d(_float64(x), ops.disk_kernel(*p).float().double().to(x.device))
 
 
 def motion_blur(x, p, rnd):
+    """ImageMagick's MotionBlurImage (as the script calls it through Wand), quantized as ImageMagick does."""
     angles = rnd.uniform((x.shape[0],), -45, 45, dtype=torch.float64)
-    return ops.motion_blur(x, p[0], p[1], angles)
+    return ops.magick_quantize(ops.motion_blur(x, p[0], p[1], angles))
+
+
+def _motion_blur_imagecorruptions(x, p, rnd):
+    """imagecorruptions' numpy imitation of ImageMagick's motion blur (float, truncated by the caller)."""
+    angles = rnd.uniform((x.shape[0],), -45, 45, dtype=torch.float64)
+    return ops.motion_blur(x, p[0], p[1], angles, stop_at_edge=True)
 
 
 def zoom_blur(x, p, rnd):
@@ -160,31 +171,55 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def snow(x, p, rnd):
+    """make_imagenet_c.py's snow: the flake layer is truncated to uint8, trimmed to the image, blurred by
+    ImageMagick (quantized to uint8 again), and added twice (once rotated by 180°)."""
+    mean, std, zoom, threshold, radius, sigma, blend = p
+    b, _, h, w = x.shape
+    layer = ops.clipped_zoom(rnd.normal((b, 1, h, w), mean, std), zoom)[..., :h, :w]
+    layer = torch.floor(torch.where(layer < threshold, torch.zeros_like(layer), layer).clamp(0, 1) * 255) / 255
+    layer = ops.magick_quantize(ops.motion_blur(layer, radius, sigma, rnd.uniform((b,), -135, -45,
+                                                                                  dtype=torch.float64)))
+    return _snow_blend(x, layer, blend)
+
+
+def _snow_imagecorruptions(x, p, rnd):
+    """imagecorruptions' snow: the float layer blurred by its imitation of ImageMagick, then rounded."""
     mean, std, zoom, threshold, radius, sigma, blend = p
     b, _, h, w = x.shape
     layer = ops.clipped_zoom(rnd.normal((b, 1, h, w), mean, std), zoom)
     layer = torch.where(layer < threshold, torch.zeros_like(layer), layer).clamp(0, 1)
-    layer = ops.motion_blur(layer, radius, sigma, rnd.uniform((b,), -135, -45, dtype=torch.float64))
-    layer = torch.round(layer * 255)[..., :h, :w] / 255
+    layer = ops.motion_blur(layer, radius, sigma, rnd.uniform((b,), -135, -45, dtype=torch.float64),
+                            stop_at_edge=True)
+    return _snow_blend(x, torch.round(layer * 255)[..., :h, :w] / 255, blend)
+
+
+def _snow_blend(x: torch.Tensor, layer: torch.Tensor, blend: float) -> torch.Tensor:
     x = blend * x + (1 - blend) * torch.maximum(x, _gray(x) * 1.5 + 0.5)
     return x + layer + layer.flip(-2, -1)
 
 
-@functools.lru_cache(maxsize=1)
-def frost_textures() -> tuple[torch.Tensor, ...]:
-    """The five frost photographs ImageNet-C samples from (``imagecorruptions`` package data), uint8 [3, H, W]."""
+def frost_texture_files() -> list[Path]:
+    """The five frost photographs ImageNet-C samples from (Hendrycks' files, shipped as ``imagecorruptions``
+    package data)."""
     spec = importlib.util.find_spec("imagecorruptions")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("frost needs the ImageNet-C frost textures: pip install imagecorruptions")
     folder = Path(next(iter(spec.submodule_search_locations))) / "frost"
-    names = ["frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg"]
-    return tuple(torch.from_numpy(np.array(Image.open(folder / n).convert("RGB"))).permute(2, 0, 1) for n in names)
+    return [folder / n for n in ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")]
+
+
+@functools.lru_cache(maxsize=1)
+def frost_textures() -> tuple[torch.Tensor, ...]:
+    """The frost textures, uint8 [3, H, W] (PIL decodes them exactly as the reference's OpenCV does)."""
+    return tuple(torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)
+                 for f in frost_texture_files())
 
 
 @functools.lru_cache(maxsize=16)
 def _scaled_textures(h: int, w: int, scale: float | None) -> tuple[torch.Tensor, ...]:
-    """Textures resized as the reference does (OpenCV bicubic): by ``scale``, or (None, or too small at that
-    scale) just enough to cover an h×w image, times 1.1."""
+    """Textures resized as the reference does (OpenCV bicubic): by ``scale`` (1: as stored, as make_imagenet_c.py
+    crops them), or (None, or too small to crop an h×w image from at that scale: our generalization) just enough
+    to cover the image, times 1.1 (imagecorruptions' rule)."""
     out = []
     for t in frost_textures():
         th, tw = t.shape[-2:]
@@ -193,6 +228,9 @@ def _scaled_textures(h: int, w: int, scale: float | None) -> tuple[torch.Tensor,
         else:
             factor = 1.1 * max(1.0, h / th, w / tw)
             size = (math.ceil(th * factor), math.ceil(tw * factor))
+        if size == (th, tw):
+            out.append(t.float() / 255)
+            continue
         resized = F.interpolate(t[None].float(), size=size, mode="bicubic", align_corners=False)
         out.append(resized[0].round().clamp(0, 255) / 255)
     return tuple(out)
@@ -208,7 +246,9 @@ def frost(x, p, rnd):
     top, left = rnd.randint((b,), 0, heights), rnd.randint((b,), 0, widths)
     crops = torch.stack([textures[i][:, t:t + h, s:s + w]
                          for i, t, s in zip(idx.tolist(), top.tolist(), left.tolist(), strict=True)]).to(x.device)
-    return weight_x * x + weight_frost * crops
+    # in float64 levels and truncated here, as the reference's np.clip(c0 · x + c1 · frost, 0, 255) → np.uint8
+    levels = weight_x * _levels(x).double() + weight_frost * _levels(crops).double()
+    return torch.floor(levels.clamp(0, 255)).to(x) / 255
 
 
 def fog(x, p, rnd):
@@ -263,20 +303,18 @@ def elastic_transform(x, p, rnd):
 
 
 def _random_affine(x: torch.Tensor, jitter: float, rnd: Draws) -> torch.Tensor:
-    """CIFAR-10-C's random affine: three points around the centre moved by U(-jitter, jitter), OpenCV
-    ``warpAffine`` with its reflect-101 border (corner-aligned reflection)."""
+    """The scripts' random affine: three points around the centre moved by U(-jitter, jitter) (float32, as
+    there), OpenCV ``warpAffine``: source positions rounded to 1/32 pixel as OpenCV does, its reflect-101 border
+    (corner-aligned reflection)."""
     b, _, h, w = x.shape
     centre, half = np.float32([h, w]) // 2, min(h, w) // 3
     src = torch.from_numpy(np.array([centre + half, [centre[0] + half, centre[1] - half], centre - half],
                                     dtype=np.float64))
-    dst = src + rnd.uniform((b, 3, 2), -jitter, jitter, dtype=torch.float64).cpu()
+    dst = src + rnd.uniform((b, 3, 2), -jitter, jitter, dtype=torch.float64).cpu().float().double()
     ones = torch.ones(b, 3, 1, dtype=torch.float64)
     # inverse map: output point (dst) → source point (src), solved per image
     inverse = torch.linalg.solve(torch.cat((dst, ones), 2), src.expand(b, -1, -1)).transpose(1, 2)  # [b, 2, 3]
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                            indexing="ij")
-    points = torch.stack((xs, ys, torch.ones_like(xs)), -1).view(1, -1, 3)
-    mapped = (points @ inverse.transpose(1, 2)).view(b, h, w, 2)
+    mapped = ops.opencv_warp_positions(inverse, h, w)
     grid = torch.stack((mapped[..., 0] / (w - 1) * 2 - 1, mapped[..., 1] / (h - 1) * 2 - 1), -1)
     return F.grid_sample(x, grid.to(x), mode="bilinear", padding_mode="reflection", align_corners=True)
 
@@ -328,3 +366,7 @@ def _spatter_distance(liquid: torch.Tensor) -> torch.Tensor:
         dist = cv2.blur(cv2.filter2D(dist, cv2.CV_8U, kernel), (3, 3)).astype(np.float32)
         out.append(torch.from_numpy(dist))
     return torch.stack(out).unsqueeze(1)
+
+
+#: the effects the ``imagecorruptions`` package computes differently from make_imagenet_c.py
+IMAGECORRUPTIONS = {"motion_blur": _motion_blur_imagecorruptions, "snow": _snow_imagecorruptions}

@@ -119,9 +119,11 @@ def _fft_correlate(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return out[..., kh - 1:, kw - 1:]
 
 
-def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor) -> torch.Tensor:
-    """imagecorruptions' motion blur: a sum of copies shifted along the direction ``angles`` (degrees, one per
-    image) with half-Gaussian weights; shifts repeat the edge; a shift past the image ends the sum."""
+def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor, *, stop_at_edge: bool = False
+                ) -> torch.Tensor:
+    """ImageMagick's MotionBlurImage: a sum of 2·radius + 1 copies shifted along the direction ``angles``
+    (degrees, one per image) with half-Gaussian weights; shifts repeat the edge (ImageMagick's default virtual
+    pixels). ``stop_at_edge``: imagecorruptions' imitation, whose sum ends at a shift past the image."""
     width = 2 * radius + 1
     taps = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2)) / (np.sqrt(2 * np.pi) * sigma)
     taps = taps / taps.sum()
@@ -135,10 +137,31 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor
         for i in range(width):
             dy = -math.ceil(((i * py) / hyp) - 0.5)
             dx = -math.ceil(((i * px) / hyp) - 0.5)
-            if abs(dy) >= h or abs(dx) >= w:
+            if stop_at_edge and (abs(dy) >= h or abs(dx) >= w):
                 break
             out[b] += float(taps[i]) * padded[b, ..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
     return out
+
+
+def magick_quantize(x: torch.Tensor) -> torch.Tensor:
+    """What ImageMagick (Q16, as Debian and the Wand wheels build it) writes to an 8-bit PNG for a float result in
+    [0, 1]: rounded to its 16-bit quantum, then divided by 257 with truncation (checked against Wand)."""
+    return torch.floor(torch.floor(x.clamp(0, 1) * 65535 + 0.5) / 257) / 255
+
+
+def opencv_warp_positions(inverse: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The source positions [B, H, W, 2] (x, y) OpenCV's ``warpAffine`` (bilinear) samples for an inverse map
+    ``inverse`` [B, 2, 3]: per axis round(1024 · m₀x) + round(1024 · (m₁y + m₂)) in fixed point, then to 1/32
+    pixel as ``(… + 16) >> 5``."""
+    xs = torch.arange(w, dtype=torch.float64)
+    ys = torch.arange(h, dtype=torch.float64)
+    axes = []
+    for row in (0, 1):
+        m = inverse[:, row].double()
+        along_x = torch.round(m[:, 0, None] * xs * 1024)  # torch.round is half-to-even, as cvRound
+        along_y = torch.round((m[:, 1, None] * ys + m[:, 2, None]) * 1024)
+        axes.append(torch.floor((along_y[:, :, None] + along_x[:, None, :] + 16) / 32) / 32)
+    return torch.stack(axes, -1)
 
 
 def zoom_factors(start: float, stop: float, step: float) -> list[float]:

@@ -1,16 +1,21 @@
 """Published per-severity constants of the 19 ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019).
 
-``imagenet``: the ImageNet-C values for 224² images, as ``make_imagenet_c.py`` and the ``imagecorruptions``
-package use them (the package's generalization to any size: fog's map is the next power of two, frost textures are
-rescaled to cover the image, elastic σ and displacement scale with the image side).
-``cifar``: the CIFAR-10-C values of ``make_cifar_c.py`` for 32² images (pixelate scales back up with a box filter,
-frost textures are shrunk to 0.2×, elastic adds a random affine part, all sizes relative to the side as there).
-Which table an image size uses: ``table_for`` in ``__init__``.
+``imagenet``: the values of Hendrycks' ``make_imagenet_c.py``, the script that made the released ImageNet-C from
+224² images (pixelate scales back up with a box filter, frost textures are cropped at their own size, elastic is
+a random affine then a displacement field with the script's 244-based constants). At other sizes every length is
+scaled by side / 224 (the script only knows 224²; our generalization).
+``cifar``: the CIFAR-10-C values of ``make_cifar_c.py`` for 32² images (frost textures shrunk to 0.2×, lengths
+relative to the side as there).
+``IMAGECORRUPTIONS``: where the ``imagecorruptions`` package (Michaelis et al., 2019) departs from the script on
+the ``imagenet`` table: elastic constants with no affine part, frost textures rescaled to 1.1× the image,
+pixelate scaled back up with nearest neighbours.
+Which table an image size uses: ``table_for`` in ``__init__``; which reference: ``corrupt(reference=...)``.
 """
 
 from __future__ import annotations
 
 _S = 32  # CIFAR's image side: make_cifar_c.py writes elastic constants as multiples of it
+_I, _R = 224, 244  # make_imagenet_c.py's image side, and the side its elastic constants were written for
 
 PARAMS: dict[str, dict[str, list]] = {
     "gaussian_noise": {"imagenet": [0.08, 0.12, 0.18, 0.26, 0.38], "cifar": [0.04, 0.06, 0.08, 0.09, 0.10]},
@@ -35,8 +40,8 @@ PARAMS: dict[str, dict[str, list]] = {
              "cifar": [(0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
                        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
                        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)]},
-    # (image weight, frost weight, texture scale: None = cover the image ×1.1)
-    "frost": {"imagenet": [(1, 0.4, None), (0.8, 0.6, None), (0.7, 0.7, None), (0.65, 0.7, None), (0.6, 0.75, None)],
+    # (image weight, frost weight, texture scale: 1 = as stored, None = 1.1 × just covering the image)
+    "frost": {"imagenet": [(1, 0.4, 1), (0.8, 0.6, 1), (0.7, 0.7, 1), (0.65, 0.7, 1), (0.6, 0.75, 1)],
               "cifar": [(1, 0.2, 0.2), (1, 0.3, 0.2), (0.9, 0.4, 0.2), (0.85, 0.4, 0.2), (0.75, 0.45, 0.2)]},
     # (strength, wibble decay)
     "fog": {"imagenet": [(1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)],
@@ -45,13 +50,15 @@ PARAMS: dict[str, dict[str, list]] = {
     "contrast": {"imagenet": [0.4, 0.3, 0.2, 0.1, 0.05], "cifar": [0.75, 0.5, 0.4, 0.3, 0.15]},
     # (α, σ / side, max displacement / side, affine jitter / side)
     "elastic_transform": {
-        "imagenet": [(250 * 0.05, 0.01, 0.005, 0), (250 * 0.065, 0.01, 0.005, 0), (250 * 0.085, 0.01, 0.005, 0),
-                     (250 * 0.1, 0.01, 0.005, 0), (250 * 0.12, 0.01, 0.005, 0)],
+        # make_imagenet_c.py: (244·a, 244·σ, 244·affine) for its 224² images ("244 should have been 224"), U(-1, 1)
+        "imagenet": [(_R * 2, _R * 0.7 / _I, 1 / _I, _R * 0.1 / _I), (_R * 2, _R * 0.08 / _I, 1 / _I, _R * 0.2 / _I),
+                     (_R * 0.05, _R * 0.01 / _I, 1 / _I, _R * 0.02 / _I),
+                     (_R * 0.07, _R * 0.01 / _I, 1 / _I, _R * 0.02 / _I),
+                     (_R * 0.12, _R * 0.01 / _I, 1 / _I, _R * 0.02 / _I)],
         "cifar": [(0, 0, 1 / _S, 0.08), (0.05 * _S, 0.2, 1 / _S, 0.07), (0.08 * _S, 0.06, 1 / _S, 0.06),
                   (0.1 * _S, 0.04, 1 / _S, 0.05), (0.1 * _S, 0.03, 1 / _S, 0.03)]},
     # (scale, upsampling filter)
-    "pixelate": {"imagenet": [(0.6, "nearest"), (0.5, "nearest"), (0.4, "nearest"), (0.3, "nearest"),
-                              (0.25, "nearest")],
+    "pixelate": {"imagenet": [(0.6, "box"), (0.5, "box"), (0.4, "box"), (0.3, "box"), (0.25, "box")],
                  "cifar": [(0.95, "box"), (0.9, "box"), (0.85, "box"), (0.75, "box"), (0.65, "box")]},
     "jpeg_compression": {"imagenet": [25, 18, 15, 10, 7], "cifar": [80, 65, 58, 50, 40]},
     "speckle_noise": {"imagenet": [0.15, 0.2, 0.35, 0.45, 0.6], "cifar": [0.06, 0.1, 0.12, 0.16, 0.2]},
@@ -64,4 +71,11 @@ PARAMS: dict[str, dict[str, list]] = {
     # (saturation factor, offset)
     "saturate": {"imagenet": [(0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)],
                  "cifar": [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)]},
+}
+
+IMAGECORRUPTIONS: dict[str, list] = {
+    "elastic_transform": [(250 * 0.05, 0.01, 0.005, 0), (250 * 0.065, 0.01, 0.005, 0), (250 * 0.085, 0.01, 0.005, 0),
+                          (250 * 0.1, 0.01, 0.005, 0), (250 * 0.12, 0.01, 0.005, 0)],
+    "frost": [(1, 0.4, None), (0.8, 0.6, None), (0.7, 0.7, None), (0.65, 0.7, None), (0.6, 0.75, None)],
+    "pixelate": [(0.6, "nearest"), (0.5, "nearest"), (0.4, "nearest"), (0.3, "nearest"), (0.25, "nearest")],
 }
