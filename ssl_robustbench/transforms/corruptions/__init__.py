@@ -9,9 +9,9 @@ nothing on the ``cifar`` table (CIFAR-10-C is stored as uint8 arrays). ``faithfu
 out (not the released protocol: mCE's AlexNet errors were measured on the JPEGs).
 
 ``reference``: ``hendrycks`` (default) follows ``make_imagenet_c.py``, the script that made the released dataset
-(ImageMagick motion blur and snow, its elastic constants with a random affine, frost textures as stored);
-``imagecorruptions`` follows that package (Michaelis et al., 2019), which departs from the script in those four
-corruptions.
+(ImageMagick motion blur and snow, its elastic constants with a random affine, frost textures as stored, box
+upscaling in pixelate); ``imagecorruptions`` follows that package (Michaelis et al., 2019), which departs from the
+script in those five corruptions.
 
 Constants per image size (``table_for``): sides ≥ 100 pixels use the ImageNet-C table, smaller ones the
 CIFAR-10-C table (its constants were set for 32² images; Tiny-ImageNet's 64² images are closer to CIFAR's scale

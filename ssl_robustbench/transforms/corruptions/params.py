@@ -7,9 +7,9 @@ scaled by side / 224 (the script only knows 224²; our generalization).
 ``cifar``: the CIFAR-10-C values of ``make_cifar_c.py`` for 32² images (frost textures shrunk to 0.2×, lengths
 relative to the side as there).
 ``IMAGECORRUPTIONS``: where the ``imagecorruptions`` package (Michaelis et al., 2019) departs from the script on
-the ``imagenet`` table: elastic constants with no affine part, frost textures rescaled to 1.1× the image. (Its
-pixelate scales back up with PIL's nearest filter, the script with the box filter: for upscaling PIL's box filter
-picks the same single source pixel, so the two agree.)
+the ``imagenet`` table: elastic constants with no affine part, frost textures rescaled to 1.1× the image,
+pixelate scaled back up with PIL's nearest filter instead of its box filter (the same pixels at 224², not at
+every size).
 Which table an image size uses: ``table_for`` in ``__init__``; which reference: ``corrupt(reference=...)``.
 """
 
@@ -78,4 +78,5 @@ IMAGECORRUPTIONS: dict[str, list] = {
     "elastic_transform": [(250 * 0.05, 0.01, 0.005, 0), (250 * 0.065, 0.01, 0.005, 0), (250 * 0.085, 0.01, 0.005, 0),
                           (250 * 0.1, 0.01, 0.005, 0), (250 * 0.12, 0.01, 0.005, 0)],
     "frost": [(1, 0.4, None), (0.8, 0.6, None), (0.7, 0.7, None), (0.65, 0.7, None), (0.6, 0.75, None)],
+    "pixelate": [(0.6, "nearest"), (0.5, "nearest"), (0.4, "nearest"), (0.3, "nearest"), (0.25, "nearest")],
 }
