@@ -32,8 +32,8 @@ def _source_options(func):
     return func
 
 
-def _write(conditions: dict, fmt: str, *, out, data_name, data_root, split, size, limit, batch_size, device,
-           seed, as_given: bool = False, **manifest) -> None:
+def _write(kind: str, conditions: dict, fmt: str, *, out, data_name, data_root, split, size, limit, batch_size,
+           device, seed, as_given: bool = False, **manifest) -> None:
     """Writes ``conditions`` (folder → batch transform) of the clean source as a tree under ``out``, and the
     tree's manifest (source, parameters, encoding)."""
     from ssl_robustbench.data.generate import write_conditions, write_manifest
@@ -42,7 +42,7 @@ def _write(conditions: dict, fmt: str, *, out, data_name, data_root, split, size
     ds, side = _source(data_name, data_root, split, size, limit, as_given=as_given)
     if side is None:
         batch_size = 1  # photos as given have their own sizes
-    write_manifest(out, source={"data": data_name, "split": split, "limit": limit, "seed": seed,
+    write_manifest(out, kind, source={"data": data_name, "split": split, "limit": limit, "seed": seed,
                                 "batch_size": batch_size,
                                 "size": side if side is not None else "as given (no resize)"},
                    encoding=fmt, **manifest)
@@ -131,7 +131,7 @@ def generate_c(corruptions, severities, extra, table, reference, **source) -> No
     conditions = {f"{n}/{s}": (lambda x, g, n=n, s=s: corrupt(x, n, s, generator=g, table=table, faithful=False,
                                                               reference=reference))
                   for n in names for s in levels}
-    _write(conditions, "JPEG" if quality else "PNG", **source, reference=reference, table=table,
+    _write("c", conditions, "JPEG" if quality else "PNG", **source, reference=reference, table=table,
            jpeg_quality=quality, corruptions=names, severities=levels)
 
 
@@ -155,7 +155,7 @@ def generate_pd(magnitude, d, **source) -> None:
     folders = pd_folders(tuple(VIEWS), ("black", "padded"))
     conditions = {folder: (lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=magnitude, d=d))
                   for (v, b), folder in folders.items()}
-    _write(conditions, "PNG", **source, as_given=True, magnitude=magnitude, d=d,
+    _write("pd", conditions, "PNG", **source, as_given=True, magnitude=magnitude, d=d,
            backgrounds={"black": "zeros outside the warped image", "padded": "border pixels (coordinates clamped)"},
            views={f: f"{v}/{b}" for (v, b), f in folders.items()},
            protocol="ssl-robustbench's guess: the authors publish no ImageNet-PD generation script")

@@ -3,6 +3,7 @@ released-layout trees written by ``robustbench generate`` into tmp dirs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import types
 
@@ -32,6 +33,11 @@ def cli(*args):
     return result
 
 
+def _suffixes(*folders):
+    """The extensions of the image files under ``folders``."""
+    return {p.suffix for f in folders for p in f.rglob("*") if p.is_file() and not p.name.startswith(".")}
+
+
 def evaluate(tmp_path, name, **sections):
     cfg = build(EvalConfig, {"suites": list(sections.pop("suites")), "run": {"device": "cpu", "batch_size": 32},
                              **sections})
@@ -45,8 +51,13 @@ def test_generated_c_tree_evaluates_like_on_the_fly(tmp_path):
         "--severity", 2, "--batch-size", 32, "--device", "cpu")
     assert sorted(p.name for p in (root / "contrast" / "2").iterdir() if p.is_dir()) == sorted(
         ["arrow", "bolt", "circle", "crescent", "cross", "heart", "ring", "square", "star", "triangle"])
+    # 64-px images: the cifar table, whose release (CIFAR-10-C) stores raw arrays: lossless PNG files
+    assert _suffixes(root / "contrast" / "2") == {".png"}
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["table"] == "cifar" and manifest["jpeg_quality"] is None and manifest["reference"] == "hendrycks"
+    assert manifest["source"]["size"] == 64 and manifest["encoding"] == "PNG"
     c = {"corruptions": ["contrast", "gaussian_noise"], "severities": [2], "limit": N}
-    fly = evaluate(tmp_path, "fly", suites=["c"], c=c | {"faithful": True})
+    fly = evaluate(tmp_path, "fly", suites=["c"], c=c)
     tree = evaluate(tmp_path, "tree", suites=["c"], c=c | {"root": str(root)})
     assert fly["c", "clean", 0, "top1"] == tree["c", "clean", 0, "top1"]
     # deterministic corruption: the same pixels either way; noise: the same distribution, other draws per image
@@ -62,6 +73,38 @@ def test_generated_c_tree_evaluates_like_on_the_fly(tmp_path):
     shutil.copytree(root / "gaussian_noise", grouped / "noise" / "gaussian_noise")
     again = evaluate(tmp_path, "grouped", suites=["c"], c=c | {"root": str(grouped)})
     assert again["c", "c:contrast", 2, "top1"] == tree["c", "c:contrast", 2, "top1"]
+
+
+def test_c_tree_on_the_imagenet_table_is_the_released_jpeg(tmp_path):
+    root = tmp_path / "c"
+    args = ["generate", "c", "--out", root, "--limit", N, "--corruption", "contrast", "--severity", 3,
+            "--table", "imagenet", "--batch-size", 32, "--device", "cpu"]
+    cli(*args)
+    assert _suffixes(root / "contrast" / "3") == {".JPEG"}
+    assert json.loads((root / "manifest.json").read_text())["jpeg_quality"] == 85
+    c = {"corruptions": ["contrast"], "severities": [3], "limit": N, "table": "imagenet"}
+    fly = evaluate(tmp_path, "fly", suites=["c"], c=c)  # faithful by default: the same JPEG-85 pixels
+    tree = evaluate(tmp_path, "tree", suites=["c"], c=c | {"root": str(root)})
+    assert fly["c", "c:contrast", 3, "top1"] == tree["c", "c:contrast", 3, "top1"]
+    # resuming into the tree with other settings would mix two protocols under one manifest
+    result = CliRunner().invoke(main, [str(a) for a in args + ["--reference", "imagecorruptions"]])
+    assert result.exit_code != 0 and "generated with other settings (reference differ)" in result.output
+
+
+def test_c_without_the_jpeg_step_is_another_protocol(tmp_path):
+    from ssl_robustbench.benchmarks.base import protocol_hash
+
+    def cfg(**c):
+        return build(EvalConfig, {"suites": ["c"], "c": {"table": "imagenet", **c}})
+
+    hashes = {protocol_hash(cfg(**c), "c", eval_data={}, train_data={})
+              for c in ({}, {"faithful": False}, {"reference": "imagecorruptions"})}
+    assert len(hashes) == 3
+    engine = CorruptionBenchmark().card_details(cfg(faithful=False), None)["engine"]
+    assert "without the released JPEG step (not the released protocol)" in engine and "hendrycks" in engine
+    assert "JPEG 85 as released" in CorruptionBenchmark().card_details(cfg(), None)["engine"]
+    with pytest.raises(UserError, match="reference must be hendrycks or imagecorruptions"):
+        cfg(reference="wand")
 
 
 def test_c_severity_lowers_accuracy_on_the_embedded_default(tmp_path):
@@ -124,6 +167,29 @@ def test_pd_tree_roundtrip_and_summary(tmp_path):
     assert fly["pd", "pd:all", 0, "drop"] == pytest.approx(fly["pd", "clean", 0, "top1"]
                                                           - fly["pd", "pd:all", 0, "mean_top1"])
     assert fly["pd", "pd:black", 0, "mean_top1"] < fly["pd", "clean", 0, "top1"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["magnitude"] == 0.3 and manifest["d"] == 1.0 and manifest["encoding"] == "PNG"
+    assert "guess" in manifest["protocol"] and manifest["views"]["PD-LI"] == "left/padded"
+
+
+def test_pd_generates_from_photos_as_given(tmp_path):
+    # a 224² photo is warped as it is: no Resize 256 + CenterCrop 224 first (nor for any other size)
+    from ssl_robustbench.data.shift_trees import to_tensor_only
+
+    rng = np.random.default_rng(0)
+    for cls, (h, w) in (("a", (224, 224)), ("b", (100, 140))):
+        (tmp_path / "src" / "test" / cls).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / "src" / "test" / cls / "x.png")
+    cli("generate", "pd", "--out", tmp_path / "pd", "--data", "imagefolder", "--data-root", tmp_path / "src",
+        "--device", "cpu")
+    for cls in ("a", "b"):
+        raw = np.asarray(Image.open(tmp_path / "src" / "test" / cls / "x.png"))
+        x = to_tensor_only()(Image.open(tmp_path / "src" / "test" / cls / "x.png"))[None]
+        want = (perspective_view(x, "left", "black", magnitude=0.3, d=1.0) * 255).round()[0].permute(1, 2, 0)
+        got = np.asarray(Image.open(tmp_path / "pd" / "PD-L" / cls / "x.png"))
+        assert got.shape == raw.shape and np.array_equal(got, want.byte().numpy()), cls
+    manifest = json.loads((tmp_path / "pd" / "manifest.json").read_text())
+    assert manifest["source"]["size"] == "as given (no resize)"
 
 
 def test_e_tree_roundtrip_and_errors(tmp_path):
@@ -133,11 +199,13 @@ def test_e_tree_roundtrip_and_errors(tmp_path):
     tree = evaluate(tmp_path, "tree", suites=["e"], e={"limit": N, "root": str(root)})
     edits = ["background", "direction", "position", "size-0.6", "size-0.8"]
     assert sorted(k[1] for k in tree if k[3] == "top1") == sorted(["e:ori"] + [f"e:{s}" for s in edits])
+    # one lossless encoding for every subset: the tree holds exactly the images the on-the-fly suite sees
+    assert _suffixes(*(p for p in root.iterdir() if p.is_dir())) == {".png"}
+    for s in ["ori", *edits]:
+        assert tree["e", f"e:{s}", 0, "top1"] == fly["e", f"e:{s}", 0, "top1"], s
     for s in edits:
-        assert tree["e", f"e:{s}", 0, "top1"] == fly["e", f"e:{s}", 0, "top1"]  # lossless PNG edits
         assert tree["e", f"e:{s}", 0, "drop"] == pytest.approx(tree["e", "e:ori", 0, "top1"]
                                                                - tree["e", f"e:{s}", 0, "top1"])
-    assert abs(tree["e", "e:ori", 0, "top1"] - fly["e", "e:ori", 0, "top1"]) < 0.1  # ori/ holds JPEGs
     assert fly["e", "e:size-0.6", 0, "top1"] < fly["e", "e:ori", 0, "top1"]  # smaller objects are harder
 
     from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets

@@ -57,3 +57,21 @@ def test_mpd_draws_like_the_paper():
     out = aug(x, torch.Generator().manual_seed(1))
     unchanged = (out == x).flatten(1).all(1).float().mean().item()
     assert abs(unchanged - 0.2) < 0.06
+
+
+@pytest.mark.parametrize("view", ["left", "right", "top", "bottom"])
+@pytest.mark.parametrize("background", ["black", "padded"])
+def test_pd_views_are_quantized_as_the_authors_package(view, background):
+    # the suite's (and `generate pd`'s) uint8 view against mobius-mpd's PIL output for the same c: no bias
+    from ssl_robustbench.benchmarks.perspective import VIEWS, perspective_view
+
+    imgs = _images(4, 96, 128)
+    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255
+    ours = (perspective_view(x, view, background, magnitude=0.3, d=1.0) * 255).round().permute(0, 2, 3, 1).numpy()
+    sx, sy = VIEWS[view]
+    t = reference.MobiusMPDTransform(p=1.0, background="padded" if background == "padded" else "none")
+    t._choose_c = lambda: (sx * 0.3, sy * 0.3)
+    ref = np.stack([np.asarray(t(Image.fromarray(img))) for img in imgs]).astype(float)
+    diff = ours - ref
+    assert np.abs(diff).max() <= 1, (view, background)
+    assert abs(diff.mean()) <= 0.05 and np.abs(diff).mean() <= 0.05, (view, background, diff.mean())
