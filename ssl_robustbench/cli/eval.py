@@ -22,7 +22,7 @@ Examples:
   robustbench eval --suite c,pd,e --n-shift 500      # ImageNet-C / -PD / -E generated from the embedded test set
   robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val \\
       --suite c --c-root /data/imagenet-c            # the released ImageNet-C tree (center crop only)
-  robustbench eval --suite c --set c.extra=true --set c.faithful=true --set "c.severities=[3]"
+  robustbench eval --suite c --set c.extra=true --set c.reference=imagecorruptions --set "c.severities=[3]"
 """
 
 
