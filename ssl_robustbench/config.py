@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -18,10 +19,33 @@ from typing import Any, TypeVar
 import yaml
 
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import stable_hash
+from ssl_robustbench.fileio import read_yaml, stable_hash
 from ssl_robustbench.resources import find_config
 
 T = TypeVar("T")
+
+
+def bounded(default: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+            high_open: bool = False) -> Any:
+    """A numeric config field with its allowed range (None, where the type allows it, is always allowed); the
+    dataclass's ``__post_init__`` checks it with ``check_fields``."""
+    bounds = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
+    return dataclasses.field(default=default, metadata={"bounds": bounds})
+
+
+def check_fields(obj: Any, section: str) -> None:
+    """Checks every ``bounded`` field of the config dataclass ``obj`` (finite, within its range); errors name
+    the key as ``<section>.<field>``."""
+    prefix = f"{section}." if section else ""
+    for field in dataclasses.fields(obj):
+        bounds = field.metadata.get("bounds")
+        value = getattr(obj, field.name)
+        if bounds is not None and value is not None:
+            check_number(f"{prefix}{field.name}", value, **bounds)
+
+
+MAX_BATCH = 1 << 20  # no device holds a larger batch of images; larger values are typos
+MAX_SEED = 2**63 - 1  # torch generators take a signed 64-bit seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +61,11 @@ class DataConfig:
     train_split: str = "train"
     eval_split: str = "test"
     download: bool = False
-    train_limit: int | None = None
-    eval_limit: int | None = None
+    train_limit: int | None = bounded(None, low=1)
+    eval_limit: int | None = bounded(None, low=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,23 +82,18 @@ class ProbeConfig:
 
     solver: str = "lbfgs"
     standardize: bool = True
-    weight_decay: float = 1e-4
-    max_iter: int = 50
-    tolerance: float = 1e-6
-    epochs: int = 30
-    lr: float = 0.1
-    batch_size: int = 1024
-    momentum: float = 0.9
+    weight_decay: float = bounded(1e-4, low=0.0)
+    max_iter: int = bounded(50, low=1)
+    tolerance: float = bounded(1e-6, low=0.0)
+    epochs: int = bounded(30, low=1)
+    lr: float = bounded(0.1, low=0.0, low_open=True)
+    batch_size: int = bounded(1024, low=1, high=MAX_BATCH)
+    momentum: float = bounded(0.9, low=0.0, high=1.0, high_open=True)
 
     def __post_init__(self) -> None:
         if self.solver not in ("lbfgs", "sgd"):
             raise UserError(f"probe.solver must be lbfgs or sgd, not {self.solver!r}")
-        check_number("probe.weight_decay", self.weight_decay, low=0.0)
-        check_number("probe.tolerance", self.tolerance, low=0.0)
-        check_number("probe.lr", self.lr, low=0.0, low_open=True)
-        check_number("probe.momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        for key in ("max_iter", "epochs", "batch_size"):
-            check_number(f"probe.{key}", getattr(self, key), low=1)
+        check_fields(self, "probe")
 
     def recipe(self) -> dict[str, Any]:
         """The fields that define this solver's result (the probe's identity; solver-irrelevant fields omitted)."""
@@ -84,6 +106,8 @@ class ProbeConfig:
 def check_number(key: str, value: float, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> None:
     """Raises a UserError naming ``key`` unless ``value`` is finite and within [low, high] (open ends optional)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"config key {key!r} must be a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"config key {key!r} must be a finite number, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
@@ -97,11 +121,16 @@ class RunConfig:
     """Where and how a run executes."""
 
     device: str = "auto"
-    batch_size: int = 256
-    workers: int = 0
-    seed: int = 0
+    batch_size: int = bounded(256, low=1, high=MAX_BATCH)
+    workers: int = bounded(0, low=0, high=256)
+    seed: int = bounded(0, low=0, high=MAX_SEED)
     out: str = "runs"
     cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "run")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise UserError(f"config key 'run.device' must be auto, cpu, cuda or cuda:N, not {self.device!r}")
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -109,10 +138,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     path = find_config(Path(path))
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise UserError(f"config file {path} is not valid YAML: {err}".splitlines()[0]) from None
+    data = read_yaml(path, what="config file")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,4 +1,5 @@
-"""Atomic file writes and hashing: nothing half-written is ever left under a final name."""
+"""Atomic file writes, checked reads and hashing: nothing half-written is ever left under a final name, and a file
+that cannot be read or parsed is a UserError naming it (never a traceback)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,45 @@ def stable_hash(obj: Any, *, length: int = 16) -> str:
     """Short sha256 of the canonical JSON of ``obj`` (sorted keys), used for cache and config keys."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def read_text(path: Path, *, what: str = "file") -> str:
+    """A UTF-8 text file; a missing, unreadable or non-UTF-8 file is a UserError naming ``what`` and the path."""
+    from ssl_robustbench.errors import UserError
+
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{what} {path} is not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except OSError as err:
+        raise UserError(f"cannot read {what} {path}: {err.strerror or err}") from None
+
+
+def read_json(path: Path, *, what: str = "file") -> Any:
+    """``read_text`` parsed as JSON (NaN / Infinity refused)."""
+    from ssl_robustbench.errors import UserError
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    text = read_text(path, what=what)
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError as err:
+        raise UserError(f"{what} {path} is not valid JSON: {str(err).splitlines()[0]}") from None
+
+
+def read_yaml(path: Path, *, what: str = "file") -> Any:
+    """``read_text`` parsed as YAML (safe loader)."""
+    import yaml
+
+    from ssl_robustbench.errors import UserError
+
+    text = read_text(path, what=what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"{what} {path} is not valid YAML: {str(err).splitlines()[0]}") from None

@@ -16,7 +16,7 @@ import yaml
 import ssl_robustbench
 from ssl_robustbench.config import config_hash, to_dict
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import atomic_write_json, atomic_write_text
+from ssl_robustbench.fileio import atomic_write_json, atomic_write_text, read_yaml
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,7 +80,9 @@ def start_run(run_dir: Path, cfg: Any, device: torch.device, *, extra: dict[str,
     text = yaml.safe_dump({**to_dict(cfg), "config_hash": config_hash(cfg), **(extra or {})}, sort_keys=False)
     cfg_file = run_dir / "config.yaml"
     if cfg_file.is_file():
-        old = yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}
+        old = read_yaml(cfg_file, what="run directory's config")
+        if not isinstance(old, dict):
+            raise UserError(f"{cfg_file} is not a run config (a mapping); choose another --out")
         if old.get("config_hash") != config_hash(cfg):
             raise UserError(f"{run_dir} holds a run with another config (hash {old.get('config_hash')}); "
                             "choose another --out")

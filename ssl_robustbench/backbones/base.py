@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from ssl_robustbench.errors import UserError
 from ssl_robustbench.registry import Registry
 
 #: Builders ``(variant: str | None, **feature_kwargs) -> nn.Module``; the module has ``num_features`` and
@@ -23,7 +25,20 @@ def build_backbone(arch: str, **feature_kwargs: Any) -> nn.Module:
         feature_kwargs: the zoo card's feature spec (e.g. ``pool="token"`` for timm ViTs).
     """
     family, _, variant = arch.partition("/")
-    module = BACKBONES.get(family)(variant or None, **feature_kwargs)
+    factory = BACKBONES.get(family)
+    params = list(inspect.signature(factory).parameters.values())
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        known = [p.name for p in params[1:]]
+        unknown = sorted(set(feature_kwargs) - set(known))
+        if unknown:
+            raise UserError(f"backbone {arch!r} takes no feature setting {unknown[0]!r} "
+                            f"(known: {', '.join(known) or 'none'})")
+    try:
+        module = factory(variant or None, **feature_kwargs)
+    except TypeError as error:
+        if not feature_kwargs:
+            raise
+        raise UserError(f"backbone {arch!r} rejects the feature settings {feature_kwargs}: {error}") from None
     if not isinstance(getattr(module, "num_features", None), int):
         raise TypeError(f"backbone {arch!r} has no integer num_features")
     return module

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ssl_robustbench.config import MAX_BATCH, MAX_SEED
 from ssl_robustbench.errors import UserError
 
 
@@ -17,11 +18,14 @@ def run_options(func: Callable) -> Callable:
     """``--device --batch-size --workers --out --seed --config --set`` for commands that run work."""
     options = [
         click.option("--device", type=str, default=None, help="auto | cpu | cuda[:N] (default auto)."),
-        click.option("--batch-size", type=int, default=None, help="Images per batch (default 256)."),
-        click.option("--workers", type=int, default=None, help="DataLoader worker processes (default 0)."),
+        click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
+                     help="Images per batch (default 256)."),
+        click.option("--workers", type=click.IntRange(0, 256), default=None,
+                     help="DataLoader worker processes (default 0)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Run directory (default runs/<model>-<config hash>)."),
-        click.option("--seed", type=int, default=None, help="Seed of every random draw (default 0)."),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
+                     help="Seed of every random draw (default 0)."),
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Cache for checkpoints, datasets, features (default $SSL_ROBUSTBENCH_CACHE)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,

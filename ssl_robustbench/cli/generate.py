@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ssl_robustbench.cli.common import friendly_errors
+from ssl_robustbench.config import MAX_BATCH, MAX_SEED
 
 _NATIVE = {"embedded": 64, "cifar10": 32, "cifar100": 32, "stl10": 96}
 
@@ -22,10 +23,11 @@ def _source_options(func):
         click.option("--size", type=click.IntRange(min=32), default=None,
                      help="Image side (default: native for embedded/CIFAR/STL; photos: 224 after Resize 256 for c, "
                           "as given for pd)."),
-        click.option("--limit", type=int, default=None, help="A fixed subset of this many source images."),
-        click.option("--batch-size", type=int, default=64, show_default=True),
-        click.option("--device", default="auto", show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--limit", type=click.IntRange(min=1), default=None,
+                     help="A fixed subset of this many source images."),
+        click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=64, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True),
     ]
     for option in reversed(options):
         func = option(func)
@@ -168,7 +170,7 @@ Examples:
 """)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--split", default="test", show_default=True)
-@click.option("--limit", type=int, default=None, help="A fixed subset of this many images.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="A fixed subset of this many images.")
 @friendly_errors
 def generate_e(out, split, limit) -> None:
     """ImageNet-E layout of the embedded dataset's attribute edits: labels.txt, ori/*.JPEG, <edit>/*.png."""

@@ -32,13 +32,14 @@ def zoo_list(method: str | None) -> None:
     Example:
       robustbench zoo list --method simclr
     """
+    from ssl_robustbench.errors import warn
     from ssl_robustbench.zoo import list_cards
 
     table = Table(title="model zoo")
     table.add_column("id", no_wrap=True)
     for col in ("method", "arch", "data", "source"):
         table.add_column(col, overflow="fold")
-    for card in list_cards():
+    for card in list_cards(on_bad=lambda error: warn(f"skipped {error}")):
         if method and card.method != method:
             continue
         source = "bundled" if card.source.path else card.source.url.split("/")[2]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
+from ssl_robustbench.errors import warn
 from ssl_robustbench.fileio import atomic_write_bytes, stable_hash
 
 CLASSES = ("circle", "triangle", "square", "star", "cross", "ring", "crescent", "arrow", "heart", "bolt")
@@ -189,12 +191,25 @@ def load_split(split: str, *, cache_dir: Path, seed: int = 0, size: int = 64, ed
     key = stable_hash({"v": GENERATOR_VERSION, "split": split, "seed": seed, "size": size, "n": SPLITS[split][1]}
                       | ({"edit": edit} if edit else {}))
     path = Path(cache_dir) / "embedded" / f"{split}{'-' + edit if edit else ''}-{key}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            images, labels = data["images"], data["labels"]
+    images = _read_cached(path) if path.is_file() else None
+    if images is not None:
+        images, labels = images
     else:
         images, labels = generate(split, seed=seed, size=size, edit=edit)
         buf = io.BytesIO()
         np.savez(buf, images=images, labels=labels)
         atomic_write_bytes(path, buf.getvalue())
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
+
+
+def _read_cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cached split, or None (with a warning) when the file is damaged: it is then generated again."""
+    try:
+        with np.load(path) as data:
+            images, labels = data["images"], data["labels"]
+        if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
+            raise ValueError(f"unexpected arrays {images.shape} {images.dtype}, {labels.shape}")
+        return images, labels
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        warn(f"embedded-data cache {path} is damaged ({error}); generating it again")
+        return None

@@ -26,7 +26,7 @@ from ssl_robustbench import __version__
 from ssl_robustbench.data import embedded, fixed_subset
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ssl_robustbench.progress import progress_bar
 from ssl_robustbench.transforms.corruptions import RELEASED_JPEG_QUALITY
 
@@ -98,16 +98,10 @@ def write_manifest(out: Path, kind: str, **entries) -> None:
 def read_manifest(root: Path) -> dict | None:
     """A generated tree's manifest, or None where the tree has none (a released one); a manifest that is not a
     JSON object is refused."""
-    import json
-
     path = Path(root) / MANIFEST
     if not path.is_file():
         return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path} is not a readable JSON manifest ({error}); remove it or regenerate the tree") \
-            from None
+    manifest = read_json(path, what="generated tree's manifest")
     if not isinstance(manifest, dict):
         raise UserError(f"{path} must hold a JSON object, not {type(manifest).__name__}")
     return manifest

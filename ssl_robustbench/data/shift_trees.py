@@ -20,6 +20,7 @@ from torchvision.transforms import v2
 
 from ssl_robustbench.data.folders import CheckedImageFolder, load_rgb
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.fileio import read_text
 
 PD_FOLDERS = {("left", "black"): "PD-L", ("right", "black"): "PD-R", ("top", "black"): "PD-T",
               ("bottom", "black"): "PD-B", ("left", "padded"): "PD-LI", ("right", "padded"): "PD-RI",
@@ -101,7 +102,7 @@ def read_edit_labels(path: Path, classes: list[str]) -> dict[str, int]:
         raise UserError(f"ImageNet-E labels not found: {path}")
     index = {c: i for i, c in enumerate(classes)}
     out: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text(path, what="ImageNet-E labels").splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("\t") if "\t" in line else line.split()

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_robustbench.errors import UserError
+from ssl_robustbench.errors import UserError, warn
 from ssl_robustbench.fileio import atomic_write_json
 from ssl_robustbench.progress import track
 
@@ -69,8 +69,10 @@ class FeatureStore(ChunkedFeatures):
         try:
             meta = json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
             self.n, self.d = int(meta["n"]), int(meta["d"])
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(f"feature store {self.folder} is unreadable ({err}); delete it to extract again") from None
+        if self.n < 0 or self.d <= 0:
+            raise UserError(f"feature store {self.folder} is unreadable (n={self.n}, d={self.d}); delete it")
         expected = {"features.f16": self.n * self.d * 2, "labels.i64": self.n * 8}
         for name, size in expected.items():
             path = self.folder / name
@@ -151,7 +153,13 @@ def extract_to_store(
     from ssl_robustbench import distributed as ddp
 
     if FeatureStore.is_complete(folder):
-        return FeatureStore(folder)
+        try:
+            return FeatureStore(folder)
+        except UserError as error:  # a damaged cache is rebuilt, not a dead end
+            warn(f"{error.args[0].split(';')[0]}: extracting the features again")
+            if ddp.rank() == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+            ddp.barrier()
     n = len(dataset)
     if n == 0:
         raise UserError("the probe's training split has no images")

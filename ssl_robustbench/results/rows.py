@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text
+from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text, read_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +79,10 @@ def read_table(path: Path) -> list[ResultRow]:
         elif path.suffix == ".parquet":
             records = pd.read_parquet(path).to_dict("records")
         elif path.suffix == ".json":
-            records = json.loads(path.read_text(encoding="utf-8"))
+            records = read_json(path, what="results file")
         else:
             raise UserError(f"results file {path} must be .csv, .parquet or .json")
-    except (OSError, ValueError, pd.errors.ParserError) as err:
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise UserError(f"cannot read results file {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(records, list):
         raise UserError(f"results file {path} must hold a list of rows")

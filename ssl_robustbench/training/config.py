@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ssl_robustbench.config import DataConfig, RunConfig
+from ssl_robustbench.config import DataConfig, RunConfig, bounded, check_fields, check_number
+from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.views import ViewSpec
+
+OPTIMIZERS = ("sgd", "adamw", "lars")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,22 +31,36 @@ class PretrainConfig:
     method_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     arch: str = "tiny_resnet"
     data: DataConfig = DataConfig()
-    input_size: int = 64
-    view_size: int | None = None
-    color_strength: float = 1.0
+    input_size: int = bounded(64, low=8, high=4096)
+    view_size: int | None = bounded(None, low=8, high=4096)
+    color_strength: float = bounded(1.0, low=0.0)
     views: tuple[ViewSpec, ...] = ()
     aug: tuple[str, ...] = ()
-    epochs: int = 30
+    epochs: int = bounded(30, low=0)  # 0: export the initialization (the random-init baseline)
     optimizer: str = "sgd"
-    accumulate: int = 1
+    accumulate: int = bounded(1, low=1)
     sync_bn: bool = False
-    lr: float = 0.3
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 2
-    monitor_every: int = 5
+    lr: float = bounded(0.3, low=0.0, low_open=True)
+    momentum: float = bounded(0.9, low=0.0, high=1.0, high_open=True)
+    weight_decay: float = bounded(5e-4, low=0.0)
+    warmup_epochs: int = bounded(2, low=0)
+    monitor_every: int = bounded(5, low=0)
     monitor_split: str = "val"
-    knn_k: int = 20
+    knn_k: int = bounded(20, low=1)
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
     run: RunConfig = RunConfig()
+
+    def __post_init__(self) -> None:
+        check_fields(self, "")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"config key 'optimizer' must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if len(values) != 3:
+                raise UserError(f"config key {key!r} needs 3 values (R, G, B), got {len(values)}")
+            for v in values:
+                check_number(key, v, low=0.0, low_open=key == "std", high=1.0)
+        if self.run.batch_size < 2:
+            raise UserError("config key 'run.batch_size' must be ≥ 2 for pretraining: the SSL losses compare the "
+                            "views of different images in a batch")

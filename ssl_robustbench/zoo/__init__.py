@@ -17,25 +17,43 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import sha256_file
 from ssl_robustbench.registry import unknown_name_message
 from ssl_robustbench.resources import project_dir
-from ssl_robustbench.zoo.card import IMAGENET_MEAN, IMAGENET_STD, LinearHead, Source, ZooCard, load_card
+from ssl_robustbench.zoo.card import ID_PATTERN, IMAGENET_MEAN, IMAGENET_STD, LinearHead, Source, ZooCard, load_card
 from ssl_robustbench.zoo.checkpoint import LoadReport, read_checkpoint, remap_keys, select_state_dict, strict_load
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 
 
 def zoo_dir() -> Path:
-    """``$SSL_ROBUSTBENCH_ZOO``, else the project's ``model_zoo/`` (checkout or installed with the wheel)."""
+    """``$SSL_ROBUSTBENCH_ZOO``, else the project's ``model_zoo/`` (checkout or installed with the wheel); a
+    folder that does not exist is a UserError (not an empty zoo)."""
     env = os.environ.get("SSL_ROBUSTBENCH_ZOO")
-    return Path(env) if env else project_dir("model_zoo")
+    directory = Path(env) if env else project_dir("model_zoo")
+    if not directory.is_dir():
+        where = "$SSL_ROBUSTBENCH_ZOO" if env else "the project's model_zoo/"
+        raise UserError(f"zoo folder {directory} ({where}) does not exist")
+    return directory
 
 
-def list_cards(directory: Path | None = None) -> list[ZooCard]:
-    """Every card in the zoo folder, validated, sorted by id."""
+def list_cards(directory: Path | None = None, *, on_bad=None) -> list[ZooCard]:
+    """Every card in the zoo folder, validated, sorted by id. ``on_bad(error)``: called for a card that fails
+    validation, which is then left out (default: the error is raised)."""
     directory = directory or zoo_dir()
-    return sorted((load_card(p) for p in directory.glob("*.yaml")), key=lambda c: c.id)
+    cards = []
+    for path in directory.glob("*.yaml"):
+        try:
+            cards.append(load_card(path))
+        except UserError as error:
+            if on_bad is None:
+                raise
+            on_bad(error)
+    return sorted(cards, key=lambda c: c.id)
 
 
 def get_card(model_id: str, directory: Path | None = None) -> ZooCard:
-    """The card with ``model_id``; unknown ids get close-name suggestions."""
+    """The card with ``model_id``; unknown ids get close-name suggestions. An id that is not a zoo id (a path,
+    a trailing newline) is refused before any file is touched."""
+    if not ID_PATTERN.fullmatch(model_id):
+        raise UserError(f"{model_id!r} is not a zoo id (lowercase letters, digits, '.', '_', '-'; see "
+                        "`robustbench zoo list`) nor a card or checkpoint file")
     directory = directory or zoo_dir()
     path = directory / f"{model_id}.yaml"
     if not path.is_file():
@@ -120,7 +138,7 @@ def load_released_head(card: ZooCard, *, num_features: int, num_classes: int, ca
     path = checkpoint_path(card, cache_dir=cache_dir, source=spec)
     digest = sha256_file(path)
     check_sha256(digest, spec.sha256, what=str(path))
-    state = select_state_dict(read_checkpoint(path), spec.checkpoint_key, where=f"{card.id} linear head")
+    state = select_state_dict(read_fetched(path, spec), spec.checkpoint_key, where=f"{card.id} linear head")
     try:
         weight, bias = state[f"{spec.prefix}weight"], state[f"{spec.prefix}bias"]
     except KeyError:
@@ -136,6 +154,19 @@ def load_released_head(card: ZooCard, *, num_features: int, num_classes: int, ca
     record = {"kind": "released", "source": spec.source, "sha256": digest, "published_top1": spec.top1,
               "url": spec.url, "probe_id": f"released-{digest[:16]}"}
     return head, record
+
+
+def read_fetched(path: Path, source: Source | LinearHead) -> object:
+    """``read_checkpoint``; a downloaded file that cannot be read (an unpinned URL that served something else) is
+    removed from the cache, so the next run fetches it again instead of failing on it forever."""
+    try:
+        return read_checkpoint(path)
+    except UserError as error:
+        if not source.url:
+            raise
+        Path(path).unlink(missing_ok=True)
+        raise UserError(f"{error}; removed the downloaded file from the cache (the next run fetches it again)") \
+            from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +185,7 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
     digest = sha256_file(path)
     check_sha256(digest, card.source.sha256, what=str(path))
     backbone = build_backbone(card.arch, **card.features)
-    raw = read_checkpoint(path)
+    raw = read_fetched(path, card.source)
     state = select_state_dict(raw, card.checkpoint_key, where=card.id)
     state = remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed,
                        bn_branch=card.bn_branch)

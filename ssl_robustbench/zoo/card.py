@@ -12,12 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ssl_robustbench.data.preprocess import INTERPOLATIONS, Preprocess
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.fileio import read_yaml
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")  # matched whole (fullmatch: no trailing newline)
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
 METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav", "acl", "dynacl",
            "astra", "supervised", "random", "unknown"}
@@ -112,7 +111,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     for key in ("id", "arch", "method", "paper", "license"):
         if not isinstance(data[key], str) or not data[key].strip():
             raise fail(f"{key!r} must be a non-empty string")
-    if not ID_PATTERN.match(data["id"]):
+    if not ID_PATTERN.fullmatch(data["id"]):
         raise fail(f"id {data['id']!r} must match {ID_PATTERN.pattern}")
     if data["method"] not in METHODS:
         raise fail(f"method {data['method']!r} is not one of {', '.join(sorted(METHODS))}")
@@ -183,10 +182,7 @@ def _parse_head(data: Any, fail) -> LinearHead:
 def load_card(path: Path, *, zoo_name: bool = True) -> ZooCard:
     """Reads and validates one card file; in the zoo (``zoo_name``) its id must equal the file name."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"zoo card {path}: cannot read: {str(err).splitlines()[0]}") from None
+    data = read_yaml(path, what="zoo card")
     card = parse_card(data, where=str(path), card_dir=path.parent)
     if zoo_name and card.id != path.stem:
         raise UserError(f"zoo card {path}: id {card.id!r} must equal the file name")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -49,15 +50,23 @@ def download(url: str, dest: Path, *, sha256: str | None, timeout: float = 60.0,
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_open(dest) as out:
+            if resp.headers.get_content_type() == "text/html":
+                raise UserError(f"cannot download {url}: the server answered with an HTML page, not a file "
+                                "(a login or error page?)")
             total = int(resp.headers.get("Content-Length") or 0) or None
+            received = 0
             with Progress(*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                           disable=quiet, transient=True) as bar:
                 task = bar.add_task(f"download {dest.name}", total=total)
                 while block := resp.read(1 << 20):
                     digest.update(block)
                     out.write(block)
+                    received += len(block)
                     bar.advance(task, len(block))
+            if total is not None and received != total:
+                raise UserError(f"cannot download {url}: got {received} of {total} bytes (Content-Length); "
+                                "nothing was kept, run again to retry")
             check_sha256(digest.hexdigest(), sha256, what=url)
-    except (urllib.error.URLError, OSError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
         raise UserError(f"cannot download {url}: {err}") from None
     return dest
