@@ -76,7 +76,10 @@ def start_run(run_dir: Path, cfg: Any, device: torch.device, *, extra: dict[str,
 
     A run directory whose recorded config differs from ``cfg`` is refused, so a resume never mixes protocols.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create run directory {run_dir}: {err.strerror or err}") from None
     text = yaml.safe_dump({**to_dict(cfg), "config_hash": config_hash(cfg), **(extra or {})}, sort_keys=False)
     cfg_file = run_dir / "config.yaml"
     if cfg_file.is_file():

@@ -5,6 +5,6 @@ Arch names: ``tiny_resnet`` (the embedded default), ``torchvision/<resnet name>`
 """
 
 from ssl_robustbench.backbones import adapters, tiny  # noqa: F401  (registers builders)
-from ssl_robustbench.backbones.base import BACKBONES, ImageClassifier, build_backbone
+from ssl_robustbench.backbones.base import BACKBONES, ImageClassifier, build_backbone, check_feature_settings
 
-__all__ = ["BACKBONES", "ImageClassifier", "build_backbone"]
+__all__ = ["BACKBONES", "ImageClassifier", "build_backbone", "check_feature_settings"]

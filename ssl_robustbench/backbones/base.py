@@ -25,14 +25,7 @@ def build_backbone(arch: str, **feature_kwargs: Any) -> nn.Module:
         feature_kwargs: the zoo card's feature spec (e.g. ``pool="token"`` for timm ViTs).
     """
     family, _, variant = arch.partition("/")
-    factory = BACKBONES.get(family)
-    params = list(inspect.signature(factory).parameters.values())
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        known = [p.name for p in params[1:]]
-        unknown = sorted(set(feature_kwargs) - set(known))
-        if unknown:
-            raise UserError(f"backbone {arch!r} takes no feature setting {unknown[0]!r} "
-                            f"(known: {', '.join(known) or 'none'})")
+    factory = check_feature_settings(arch, feature_kwargs)
     try:
         module = factory(variant or None, **feature_kwargs)
     except TypeError as error:
@@ -42,6 +35,20 @@ def build_backbone(arch: str, **feature_kwargs: Any) -> nn.Module:
     if not isinstance(getattr(module, "num_features", None), int):
         raise TypeError(f"backbone {arch!r} has no integer num_features")
     return module
+
+
+def check_feature_settings(arch: str, features: dict[str, Any]) -> Callable[..., nn.Module]:
+    """The builder of ``arch``'s family, after checking that it takes every key of ``features`` (a zoo card's
+    feature spec); an unknown family or key is a UserError."""
+    factory = BACKBONES.get(arch.partition("/")[0])
+    params = list(inspect.signature(factory).parameters.values())
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        known = [p.name for p in params[1:]]
+        unknown = sorted(set(features) - set(known))
+        if unknown:
+            raise UserError(f"backbone {arch!r} takes no feature setting {unknown[0]!r} "
+                            f"(known: {', '.join(known) or 'none'})")
+    return factory
 
 
 class ImageClassifier(nn.Module):

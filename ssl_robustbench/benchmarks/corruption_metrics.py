@@ -42,10 +42,7 @@ def read_accuracy_table(path: Path) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError) as err:
         raise UserError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
     if "condition" in wide.columns.get_level_values(0) or "model_id" in wide.columns.get_level_values(0):
-        long = pd.read_csv(path)
-        long = long[long["condition"].str.startswith("c:") & (long["metric"] == "top1")]
-        long = long.assign(corruption=long["condition"].str.removeprefix("c:"))
-        wide = long.pivot_table(index="model_id", columns=["corruption", "severity"], values="value")
+        wide = _long_to_wide(pd.read_csv(path), path)
     try:
         wide.columns = pd.MultiIndex.from_tuples([(str(c), int(s)) for c, s in wide.columns])
     except ValueError:
@@ -53,9 +50,28 @@ def read_accuracy_table(path: Path) -> pd.DataFrame:
     missing = [(c, s) for c in CORRUPTIONS for s in SEVERITIES if (c, s) not in wide.columns]
     if missing:
         raise UserError(f"{path}: no column for {missing[0][0]} severity {missing[0][1]}")
+    wide = wide.apply(pd.to_numeric, errors="coerce")  # text becomes a gap, reported below
     if wide.isna().any().any() or ((wide < 0) | (wide > 1)).any().any():
         raise UserError(f"{path}: accuracies must be fractions in [0, 1] with no gaps")
     return wide
+
+
+def _long_to_wide(long: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Our long results table → one row per model, a column per (corruption, severity) of top-1 values."""
+    missing = sorted({"model_id", "condition", "severity", "metric", "value"} - set(long.columns))
+    if missing:
+        raise UserError(f"{path}: a results table needs the columns model_id, condition, severity, metric and "
+                        f"value; {', '.join(missing)} missing")
+    long = long[long["condition"].astype(str).str.startswith("c:") & (long["metric"].astype(str) == "top1")]
+    if long.empty:
+        raise UserError(f"{path}: no ImageNet-C rows (condition c:<corruption>, metric top1)")
+    values = pd.to_numeric(long["value"], errors="coerce")
+    severity = pd.to_numeric(long["severity"], errors="coerce")
+    if values.isna().any() or severity.isna().any():
+        raise UserError(f"{path}: the value and severity columns of the c: rows must hold numbers")
+    long = long.assign(corruption=long["condition"].astype(str).str.removeprefix("c:"), value=values,
+                       severity=severity.astype(int))
+    return long.pivot_table(index="model_id", columns=["corruption", "severity"], values="value")
 
 
 def corruption_metrics(acc: Accuracies, *, baseline: str | Accuracies = "hendrycks", clean: float | None = None,

@@ -92,7 +92,8 @@ def _torchvision(cls_name: str, native: int, split_arg: Callable[[str], dict]) -
             transform = req.preprocess.transform(native)
             return getattr(tvd, cls_name)(root, transform=transform, download=req.download, **kwargs)
         except RuntimeError as err:
-            raise UserError(f"{cls_name} not found under {req.root} ({err}); pass --download to fetch it") from None
+            raise UserError(f"{cls_name} not found under {req.root} ({err}); add --set data.download=true to fetch "
+                            "it (needs internet)") from None
 
     return build
 

@@ -20,11 +20,12 @@ def imagenet_wnids() -> list[str]:
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Opens an image as RGB; an unreadable or corrupt file is a UserError naming it."""
+    """Opens an image as RGB; an unreadable, truncated or corrupt file, or one past PIL's decompression-bomb
+    limit (about 179 megapixels), is a UserError naming it."""
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as err:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
         raise UserError(f"cannot read image {path}: {err}") from None
 
 
@@ -43,7 +44,10 @@ class CheckedImageFolder(ImageFolder):
         root = Path(root)
         if not root.is_dir():
             raise UserError(f"image folder not found: {root}")
-        super().__init__(str(root), transform=transform, loader=load_rgb)
+        try:
+            super().__init__(str(root), transform=transform, loader=load_rgb)
+        except FileNotFoundError as err:  # torchvision: a class folder without image files
+            raise UserError(f"image folder {root}: {str(err).splitlines()[0]}") from None
         self.classes = list(class_index) if class_index is not None else self.classes
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
@@ -51,8 +55,9 @@ class CheckedImageFolder(ImageFolder):
         if not folders:
             raise UserError(f"no class folders in {directory}")
         for name in folders:
-            if not any(f.suffix.lower() in IMG_EXTENSIONS for f in (Path(directory) / name).iterdir()):
-                raise UserError(f"class folder {Path(directory) / name} holds no images")
+            # images anywhere below the class folder count, as ImageFolder walks it; a directory named x.jpg not
+            if not any(f.suffix.lower() in IMG_EXTENSIONS and f.is_file() for f in (Path(directory) / name).rglob("*")):
+                raise UserError(f"class folder {Path(directory) / name} holds no image files")
         if self._class_index is None:
             return folders, {c: i for i, c in enumerate(folders)}
         index = {c: i for i, c in enumerate(self._class_index)}

@@ -112,6 +112,8 @@ def write_edit_tree(out: Path, *, split: str, cache_dir: Path, limit: int | None
     subsets = ["ori", *embedded.EDITS]
     images, labels = embedded.load_split(split, cache_dir=cache_dir, seed=seed)
     keep = sorted(fixed_subset(len(labels), limit)) if limit else list(range(len(labels)))
+    write_manifest(out, "e", source={"data": "embedded", "split": split, "limit": limit, "seed": seed},
+                   subsets=subsets, encoding="PNG (lossless) for every subset")
     lines = [f"{i:08d}.png\t{int(labels[i])}" for i in keep]
     with progress_bar(total=len(subsets), description="generate e") as advance:
         for subset in subsets:
@@ -122,8 +124,6 @@ def write_edit_tree(out: Path, *, split: str, cache_dir: Path, limit: int | None
                 atomic_write_bytes(out / subset / f"{i:08d}.png", encode(edited[i].float() / 255, "PNG"))
             advance(1)
     atomic_write_text(out / "labels.txt", "\n".join(lines) + "\n")
-    write_manifest(out, "e", source={"data": "embedded", "split": split, "limit": limit, "seed": seed},
-                   subsets=subsets, encoding="PNG (lossless) for every subset")
     return subsets
 
 

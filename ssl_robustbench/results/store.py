@@ -189,12 +189,14 @@ def submit(source: Path, store: str, *, dry_run: bool = False, warn: Callable[[s
     For a git store: clones it into a temporary directory, commits on a new branch
     ``submit/<model>-<suite>-<config hash>`` and pushes that branch to ``origin``.
     """
+    git = is_git_store(store)
+    if not git and Path(store).exists() and not Path(store).is_dir():
+        raise UserError(f"store {store} is a file, not a directory or git repository")
     cards = cards_from_source(source)
     good, skipped = renderable(cards)
     if skipped:
         raise UserError(f"refused: {skipped[0]}")
     names = [c.filename for c in cards]
-    git = is_git_store(store)
     with tempfile.TemporaryDirectory(prefix="robustbench-submit-") as tmp:
         if git:
             root = Path(tmp) / "store"

@@ -157,6 +157,12 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
         raise fail("bn_branch must be normal or pgd (dual-BN checkpoints)")
     if not isinstance(kwargs.get("features", {}), dict):
         raise fail("features must be a mapping (e.g. {pool: avg})")
+    from ssl_robustbench.backbones import check_feature_settings
+
+    try:
+        check_feature_settings(kwargs["arch"], kwargs.get("features", {}))
+    except UserError as err:
+        raise fail(str(err)) from None
     return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)
 
 

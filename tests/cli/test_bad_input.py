@@ -60,7 +60,7 @@ def _folder_with(tmp: Path, files: dict[str, Callable[[Path], None]]) -> None:
             make(tmp / "folder" / split / name)
 
 
-def _corrupt_jpeg(path: Path) -> None:
+def _truncated_jpeg(path: Path) -> None:
     import io
 
     import numpy as np
@@ -68,9 +68,7 @@ def _corrupt_jpeg(path: Path) -> None:
 
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(buf, "JPEG")
-    data = bytearray(buf.getvalue())
-    data[len(data) // 2:len(data) // 2 + 64] = b"\x00" * 64
-    _write(path, bytes(data))
+    _write(path, buf.getvalue()[: len(buf.getvalue()) // 2])
 
 
 def _card(tmp: Path, **changes) -> None:
@@ -79,7 +77,7 @@ def _card(tmp: Path, **changes) -> None:
 
     from ssl_robustbench.resources import project_dir
 
-    card = yaml.safe_load((project_dir() / "model_zoo" / "embedded-random-tinyresnet.yaml").read_text())
+    card = yaml.safe_load((project_dir("model_zoo") / "embedded-random-tinyresnet.yaml").read_text())
     card.update(changes)
     _write(tmp / "zoo" / "bad.yaml", yaml.safe_dump(card))
 
@@ -121,11 +119,11 @@ CASES = [
     ]],
     Case("n-shift-negative", [*EVAL, "--suite", "c", "--n-shift", "-5"], "limit"),
     Case("n-adv-zero", [*EVAL, "--suite", "adversarial", "--n-adv", "0"], "adv.n"),
-    Case("batch-size-option-zero", [*EVAL, "--batch-size", "0"], "batch_size"),
+    Case("batch-size-option-zero", [*EVAL, "--batch-size", "0"], "batch-size"),
     Case("batch-size-option-float", [*EVAL, "--batch-size", "1e20"], "batch-size"),
     Case("workers-option-negative", [*EVAL, "--workers", "-1"], "workers"),
     Case("seed-option-huge", [*EVAL, "--seed", str(2**64)], "seed"),
-    Case("probe-batch-zero", ["probe", "--out", "{tmp}/run", "--batch-size", "0"], "batch_size"),
+    Case("probe-batch-zero", ["probe", "--out", "{tmp}/run", "--batch-size", "0"], "batch-size"),
     Case("suite-unknown", [*EVAL, "--suite", "nope"], "nope"),
     # ---- pretrain numbers
     *[Case(f"pretrain-{k}={v}", [*PRETRAIN, "--set", f"{k}={v}"], k.split(".")[-1]) for k, v in [
@@ -173,7 +171,8 @@ CASES = [
          setup=lambda t: _write(t / "zoo" / "bad.yaml", b"id: bad\nmethod: \xff\n")),
     Case("zoo-card-crop-abc", ["zoo", "show", "bad"], "crop_pct", env={"SSL_ROBUSTBENCH_ZOO": "{tmp}/zoo"},
          setup=lambda t: _card(t, id="bad", crop_pct="abc")),
-    Case("zoo-card-unknown-key", ["zoo", "show", "bad"], "features", env={"SSL_ROBUSTBENCH_ZOO": "{tmp}/zoo"},
+    Case("zoo-card-unknown-key", ["zoo", "show", "bad"], "feature setting 'dim'",
+         env={"SSL_ROBUSTBENCH_ZOO": "{tmp}/zoo"},
          setup=lambda t: _card(t, id="bad", features={"dim": 3})),
     Case("zoo-card-input-size-huge", ["zoo", "show", "bad"], "input_size", env={"SSL_ROBUSTBENCH_ZOO": "{tmp}/zoo"},
          setup=lambda t: _card(t, id="bad", input_size=100000)),
@@ -187,7 +186,9 @@ CASES = [
     Case("zoo-show-newline", ["zoo", "show", "embedded-simclr-tinyresnet\n"], "zoo id"),
     Case("zoo-show-unknown", ["zoo", "show", "no-such-model"], "no-such-model"),
     Case("zoo-dir-missing", ["zoo", "list"], "zoo", env={"SSL_ROBUSTBENCH_ZOO": "{tmp}/missing"}),
-    Case("eval-model-traversal", [*EVAL, "--model", "../../etc/passwd"], "passwd"),
+    Case("eval-model-traversal", [*EVAL, "--model", "../../../../../../etc/passwd"], "--arch"),
+    Case("eval-model-traversal-arch", [*EVAL, "--model", "../../../../../../etc/passwd", "--arch", "tiny_resnet"],
+         "passwd"),
     Case("eval-model-missing-file", [*EVAL, "--model", "{tmp}/none.pth", "--arch", "tiny_resnet"], "none.pth"),
     Case("eval-checkpoint-garbage", [*EVAL, "--model", "{tmp}/x.pth", "--arch", "tiny_resnet"], "x.pth",
          setup=lambda t: _write(t / "x.pth", b"not a checkpoint")),
@@ -197,14 +198,14 @@ CASES = [
          setup=lambda t: _write(t / "x.pth", b"x")),
     # ---- files: data
     Case("imagefolder-missing-root", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/none"], "none"),
-    Case("imagefolder-dir-named-jpg", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"], "sub.jpg",
+    Case("imagefolder-dir-named-jpg", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"], "no image files",
          setup=lambda t: _folder_with(t, {"cls/sub.jpg": lambda p: p.mkdir(parents=True)})),
     Case("imagefolder-decompression-bomb", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"],
          "big.png", setup=lambda t: _folder_with(t, {"ok/big.png": lambda p: _png_header_only(p, 20000, 10000)})),
     Case("imagefolder-not-an-image", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"], "bad.png",
          setup=lambda t: _folder_with(t, {"ok/bad.png": lambda p: _write(p, b"hello")})),
-    Case("imagefolder-corrupt-jpeg", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"], "bad.jpg",
-         setup=lambda t: _folder_with(t, {"ok/bad.jpg": _corrupt_jpeg})),
+    Case("imagefolder-truncated-jpeg", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"], "bad.jpg",
+         setup=lambda t: _folder_with(t, {"ok/bad.jpg": _truncated_jpeg})),
     Case("imagefolder-empty-class", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/folder"], "empty",
          setup=lambda t: _folder_with(t, {"empty/.keep": lambda p: _write(p, "")})),
     Case("cifar-empty-root", [*EVAL, "--data", "cifar10", "--data-root", "{tmp}/cifar"], "cifar",
@@ -214,20 +215,20 @@ CASES = [
     Case("e-root-missing", [*EVAL, "--suite", "e", "--set", "e.root={tmp}/none"], "not found"),
     # ---- files: run directories (resume reads them)
     Case("run-config-corrupt", EVAL, "config.yaml", setup=_run_dir_with("config.yaml", b"\xff\xfe: [")),
-    Case("run-model-json-corrupt", EVAL, "model.json", setup=_run_dir_with("model.json", b"{not json")),
-    Case("run-environment-corrupt", EVAL, "environment.json", setup=_run_dir_with("environment.json", b"\x00\x01")),
+    Case("run-config-not-mapping", EVAL, "config.yaml", setup=_run_dir_with("config.yaml", b"- 1\n")),
     Case("out-under-a-file", ["eval", "--out", "{tmp}/file/run"], "file", setup=lambda t: _write(t / "file", "x")),
     # ---- metrics tables
-    Case("metrics-c-missing-file", ["metrics", "c", "{tmp}/none.csv"], "none.csv"),
-    Case("metrics-c-no-value-column", ["metrics", "c", "{tmp}/t.csv"], "value",
+    Case("metrics-c-missing-file", ["metrics", "c", "--from", "{tmp}/none.csv"], "none.csv"),
+    Case("metrics-c-no-value-column", ["metrics", "c", "--from", "{tmp}/t.csv"], "value",
          setup=lambda t: _write(t / "t.csv", "suite,condition,severity\nc,c:fog,1\n")),
-    Case("metrics-c-strings", ["metrics", "c", "{tmp}/t.csv"], "value",
+    Case("metrics-c-strings", ["metrics", "c", "--from", "{tmp}/t.csv"], "value",
          setup=lambda t: _write(t / "t.csv", "suite,condition,severity,metric,value\nc,c:fog,1,top1,abc\n")),
-    Case("metrics-c-no-c-rows", ["metrics", "c", "{tmp}/t.csv"], "c:",
-         setup=lambda t: _write(t / "t.csv", "suite,condition,severity,metric,value\nclean,clean,0,top1,0.5\n")),
-    Case("metrics-c-nan", ["metrics", "c", "{tmp}/t.csv"], "value",
+    Case("metrics-c-no-c-rows", ["metrics", "c", "--from", "{tmp}/t.csv"], "c:",
+         setup=lambda t: _write(t / "t.csv", "model_id,condition,severity,metric,value\nm,clean,0,top1,0.5\n")),
+    Case("metrics-c-nan", ["metrics", "c", "--from", "{tmp}/t.csv"], "value",
          setup=lambda t: _write(t / "t.csv", "suite,condition,severity,metric,value\nc,c:fog,1,top1,nan\n")),
-    Case("metrics-c-not-utf8", ["metrics", "c", "{tmp}/t.csv"], "t.csv", setup=lambda t: _write(t / "t.csv", b"\xff\xfe\x00")),
+    Case("metrics-c-not-utf8", ["metrics", "c", "--from", "{tmp}/t.csv"], "t.csv",
+         setup=lambda t: _write(t / "t.csv", b"\xff\xfe\x00")),
     # ---- stores and result files
     Case("submit-missing-run", ["submit", "{tmp}/none", "--to", "{tmp}/store"], "none"),
     Case("submit-store-is-file", ["submit", "{tmp}/run", "--to", "{tmp}/storefile"], "storefile",
@@ -263,8 +264,8 @@ def test_bad_input_is_one_clear_error_and_loses_nothing(tmp_path, case, monkeypa
     result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in case.args])
     output = result.output
     errors = [line for line in output.splitlines() if line.lower().startswith("error:")]
-    assert "Traceback" not in output and not isinstance(result.exception, (Exception,)) or \
-        isinstance(result.exception, SystemExit), (case.id, output, result.exception)
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in output, (case.id, output,
+                                                                                     result.exception)
     assert result.exit_code == 2, (case.id, result.exit_code, output, result.exception)
     assert len(errors) == 1, (case.id, output)
     assert case.message.lower() in errors[0].lower(), (case.id, errors[0])
@@ -279,3 +280,47 @@ def test_the_table_covers_at_least_100_bad_inputs():
 
 def test_cases_do_not_leak_environment():
     assert "SSL_ROBUSTBENCH_ZOO" not in os.environ
+
+
+def test_a_bad_zoo_card_is_skipped_by_zoo_list_with_a_warning(tmp_path, monkeypatch):
+    _card(tmp_path, id="bad", crop_pct="abc")
+    _card(tmp_path, id="good")
+    (tmp_path / "zoo" / "bad.yaml").rename(tmp_path / "zoo" / "good.yaml")
+    _card(tmp_path, id="bad", crop_pct="abc")
+    monkeypatch.setenv("SSL_ROBUSTBENCH_ZOO", str(tmp_path / "zoo"))
+    result = CliRunner().invoke(main, ["zoo", "list"])
+    assert result.exit_code == 0, result.output
+    assert "warning: skipped zoo card" in result.output and "bad.yaml" in result.output and "good" in result.output
+
+
+def test_damaged_caches_are_rebuilt_with_a_message(tmp_path, cache_dir, capsys):
+    import shutil
+
+    import numpy as np
+
+    from ssl_robustbench.data import embedded
+
+    # the embedded data cache: a damaged split is generated again, identical to the first
+    images, labels = embedded.load_split("val", cache_dir=cache_dir)
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir / "embedded", cache / "embedded")
+    for path in (cache / "embedded").glob("val-*.npz"):
+        path.write_bytes(b"PK\x03\x04 damaged")
+    again, again_labels = embedded.load_split("val", cache_dir=cache)
+    assert "embedded-data cache" in capsys.readouterr().err
+    assert np.array_equal(again.numpy(), images.numpy()) and np.array_equal(again_labels, labels)
+    # the feature cache: a damaged store is extracted again, and the probe gives the same number
+    args = ["probe", "--cache-dir", str(cache), "--set", "data.train_limit=300", "--set", "data.eval_limit=200"]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    metas = list((cache / "features").rglob("meta.json"))
+    assert metas
+    for meta in metas:
+        meta.write_text('{"n": "many"}')
+    second = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b")])
+    assert second.exit_code == 0, second.output
+    assert "extracting the features again" in second.output
+    def clean_top1(output: str) -> list[str]:
+        return [line for line in output.splitlines() if line.startswith("clean top-1")]
+
+    assert clean_top1(first.output) and clean_top1(first.output) == clean_top1(second.output)
