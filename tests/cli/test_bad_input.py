@@ -324,3 +324,11 @@ def test_damaged_caches_are_rebuilt_with_a_message(tmp_path, cache_dir, capsys):
         return [line for line in output.splitlines() if line.startswith("clean top-1")]
 
     assert clean_top1(first.output) and clean_top1(first.output) == clean_top1(second.output)
+
+
+def test_pretrain_zero_epochs_exports_the_initialization(tmp_path):
+    # how the random-init baseline checkpoint is made: no step, the seeded initialization exported
+    result = CliRunner().invoke(main, ["pretrain", "--out", str(tmp_path / "run"), "--epochs", "0",
+                                       "--set", "data.train_limit=256"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "backbone.safetensors").is_file() and (tmp_path / "run" / "card.yaml").is_file()
