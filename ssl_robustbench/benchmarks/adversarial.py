@@ -33,6 +33,7 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.progress import console
+from ssl_robustbench.stats import wilson_interval
 
 
 def _subset(ctx: EvalContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,6 +187,7 @@ class AdversarialBenchmark(Benchmark):
             measured.append(Measurement(f"{p}/{run.label} {threat.label}", 0, "top1", robust, len(y)))
             summary[run.metric] = robust
             flags += self._attack_checks(name, model, threat, adv, x, y, result, ctx)
+        flags.append(sanity.pgd_far_above_autoattack(summary.get("ra"), summary.get("aa")))
         flags = sorted({f for f in flags if f})
         atomic_write_json(state / "sanity.json", {"flags": flags})
         for flag in flags:
@@ -210,10 +212,16 @@ class AdversarialBenchmark(Benchmark):
         return []
 
     def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
-        """AA (ranks the leaderboard, as in RobustBench), RA and SA: the summary rows, read back exactly."""
-        found = {m.metric: m.value for m in measured if m.condition == SUMMARY}
-        return {k: found[k] for k in ("aa", "ra", "sa") if k in found} | {
-            k: v for k, v in found.items() if k not in ("aa", "ra", "sa")}
+        """AA (ranks the leaderboard, as in RobustBench), RA and SA: the summary rows, read back exactly; each
+        with its 95 % Wilson interval over the n attacked images (``<metric>_ci95_low`` / ``_high``), so two
+        checkpoints are not ranked on noise (200 images: about ±4 points at 10 %)."""
+        rows = {m.metric: m for m in measured if m.condition == SUMMARY}
+        out = {k: rows[k].value for k in ("aa", "ra", "sa") if k in rows}
+        out |= {k: m.value for k, m in rows.items() if k not in ("aa", "ra", "sa")}
+        for k in ("aa", "ra", "sa"):
+            if k in rows:
+                out[f"{k}_ci95_low"], out[f"{k}_ci95_high"] = wilson_interval(rows[k].value, rows[k].n)
+        return out
 
     @staticmethod
     def _static_checks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[str | None]:

@@ -5,7 +5,8 @@ conditions, the per-condition top-1, in percent.
 Suites other than ``clean`` also get the clean-vs-shift difference (``Δ clean``, points) and the rank difference
 (``Δ rank`` = clean rank − rank in this suite; positive means the model holds up better than its clean rank says),
 against the same model's clean card on the same dataset and split. A card with sanity flags (signs of gradient
-masking, say) gets a ``warning`` column naming them.
+masking, say) gets a ``warning`` column naming them and is not ranked: it is listed after every unflagged card,
+rank ``unranked``. Adversarial aggregates show their 95 % Wilson interval over the attacked images.
 """
 
 from __future__ import annotations
@@ -68,11 +69,26 @@ def suite_tables(cards: list[ResultCard]) -> dict[str, pd.DataFrame]:
             frame["Δ clean"] = frame[main] - frame["clean"]
             frame["Δ rank"] = (frame["clean"].rank(ascending=False, method="min")
                                - frame[main].rank(ascending=False, method="min"))
-        frame = frame.drop(columns="_own_clean").sort_values(main, ascending=False, kind="stable")
-        frame = frame.reset_index(drop=True)
-        frame.insert(0, "rank", range(1, len(frame) + 1))
+        frame = _intervals(frame.drop(columns="_own_clean"))
+        # a card with sanity flags is not ranked: it is listed after every unflagged card
+        flagged = frame["warning"].notna() if "warning" in frame else pd.Series(False, index=frame.index)
+        frame = frame.assign(_flagged=flagged).sort_values(["_flagged", main], ascending=[True, False], kind="stable")
+        ranks: list[int | str] = list(range(1, int((~frame["_flagged"]).sum()) + 1))
+        frame = frame.drop(columns="_flagged").reset_index(drop=True)
+        frame.insert(0, "rank", ranks + ["unranked"] * (len(frame) - len(ranks)))
         tables[suite] = frame
     return tables
+
+
+def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates with a 95 % interval (``<m>_ci95_low`` / ``_high``) shown as one column ``<m> 95% CI``."""
+    for low in [c for c in frame.columns if str(c).endswith("_ci95_low")]:
+        metric, high = str(low).removesuffix("_ci95_low"), str(low).replace("_low", "_high")
+        if high in frame:
+            frame[f"{metric} 95% CI"] = [("–" if lo != lo else f"{lo:.1f}–{hi:.1f}")
+                                         for lo, hi in zip(frame[low], frame[high], strict=True)]
+            frame = frame.drop(columns=[low, high])
+    return frame
 
 
 def _cell(value: Any) -> str:

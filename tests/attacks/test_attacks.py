@@ -172,3 +172,6 @@ def test_train_mode_is_refused_and_masking_is_flagged(small):
     assert sanity.black_box_beats_white_box({"clean": .5, "apgd-ce": .3, "square": .2})
     assert sanity.black_box_beats_white_box({"clean": .5, "apgd-ce": .3, "square": .3}) is None
     assert sanity.more_steps_help_model(0.2, 0.3) and sanity.more_steps_help_model(0.3, 0.2) is None
+    # PGD-20 far above AutoAttack (more than 10 points) is itself a sign of masking; a few points are normal
+    assert sanity.pgd_far_above_autoattack(0.45, 0.30) == "PGD-20 accuracy exceeds AutoAttack by 15.0 points"
+    assert sanity.pgd_far_above_autoattack(0.33, 0.30) is None and sanity.pgd_far_above_autoattack(None, 0.3) is None

@@ -54,7 +54,14 @@ def test_sa_ra_aa_rows_card_and_resume(tmp_path):
     assert adv.protocol.head.kind == "slf" and adv.protocol.head.recipe["epochs"] == 1  # the head that was scored
     assert cards["clean"].protocol.head.kind == "probe" and cards["clean"].protocol.head.recipe["solver"] == "lbfgs"
     assert adv.protocol.details["attacks"] == ["pgd", "autoattack"]
-    assert adv.rank_metric == "aa" and adv.aggregates == {"aa": aa.value, "ra": ra.value, "sa": sa.value}
+    from ssl_robustbench.stats import wilson_interval
+
+    intervals = {f"{k}_ci95_{end}": bound for k, m in (("aa", aa), ("ra", ra), ("sa", sa))
+                 for end, bound in zip(("low", "high"), wilson_interval(m.value, m.n), strict=True)}
+    assert adv.rank_metric == "aa"
+    assert adv.aggregates == {"aa": aa.value, "ra": ra.value, "sa": sa.value} | intervals  # with 95 % intervals
+    assert all(adv.aggregates[f"{k}_ci95_low"] <= adv.aggregates[k] <= adv.aggregates[f"{k}_ci95_high"]
+               for k in ("aa", "ra", "sa"))
     assert list(adv.sanity_flags) == json.loads((out / "adversarial" / "sanity.json").read_text())["flags"]
     before = (out / "results.json").read_text()
     again = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 40, "--out", out, *FAST)

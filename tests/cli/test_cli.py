@@ -108,7 +108,7 @@ def test_corrupt_image_and_empty_class_folder(tmp_path):
     _folder(tmp_path / "empty", empty=True)
     result = run("eval", "--model", "embedded-random-tinyresnet", "--data", "imagefolder",
                  "--data-root", tmp_path / "empty", "--out", tmp_path / "r2", "--device", "cpu")
-    assert_user_error(result, "holds no images")
+    assert_user_error(result, "holds no image files")
 
 
 def test_imagefolder_eval_works(tmp_path):

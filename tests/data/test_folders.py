@@ -35,7 +35,7 @@ def test_unknown_wnid_and_missing_split(tmp_path):
         build_dataset("imagenet", DataRequest(split="train", preprocess=Preprocess(), root=tmp_path))
     with pytest.raises(UserError, match="needs --data-root"):
         build_dataset("cifar10", DataRequest(split="train", preprocess=Preprocess()))
-    with pytest.raises(UserError, match="pass --download"):
+    with pytest.raises(UserError, match="data.download=true"):
         build_dataset("cifar10", DataRequest(split="train", preprocess=Preprocess(), root=tmp_path))
 
 

@@ -223,3 +223,20 @@ def test_many_condition_suites_show_aggregates_and_their_own_clean_row():
     assert {"pd:left/black", "pd:left/padded"} <= set(tables["pd"].columns)
     assert "clean" in tables["pd"].columns and tables["pd"]["clean"][0] == pytest.approx(80.0)
     assert tables["pd"]["Δ clean"][0] == pytest.approx(100 * (0.4 + 0.6) / 2 - 80.0)
+
+
+def test_flagged_cards_are_not_ranked_and_intervals_are_shown():
+    from ssl_robustbench.results.leaderboard import suite_tables
+
+    from cardfactory import card_object
+
+    honest = card_object(model="honest", suite="adversarial", values=((("slf/aa", 0), 0.30),))
+    masked = card_object(model="masked", suite="adversarial", values=((("slf/aa", 0), 0.70),),
+                         flags=("zero gradients for 100% of inputs",))
+    table = suite_tables([masked, honest])["adversarial"]
+    by_model = table.set_index("model")
+    # the masked model has the best AA but ranks apart, after every unflagged card
+    assert by_model.loc["honest", "rank"] == 1 and by_model.loc["masked", "rank"] == "unranked"
+    assert list(table["model"]) == ["honest", "masked"]
+    # AA 30 % on the card's 100 images: the 95 % Wilson interval, about ±9 points
+    assert by_model.loc["honest", "aa 95% CI"] == "21.9–39.6"

@@ -43,7 +43,7 @@ def test_malformed_files_are_user_errors(tmp_path):
     good = dataclasses.asdict(row())
     (tmp_path / "c.json").write_text(json.dumps([{**good, "n": "many"}]))
     (tmp_path / "d.txt").write_text("")
-    for name, msg in [("a.json", "cannot read"), ("b.json", "columns must be"), ("c.json", "row 0"),
+    for name, msg in [("a.json", "not valid JSON"), ("b.json", "columns must be"), ("c.json", "row 0"),
                       ("d.txt", "must be .csv")]:
         with pytest.raises(UserError, match=msg):
             read_table(tmp_path / name)

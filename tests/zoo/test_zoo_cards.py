@@ -80,7 +80,7 @@ def test_missing_required_field_and_id_file_mismatch(tmp_path):
     with pytest.raises(UserError, match="must equal the file name"):
         load_card(tmp_path / "other.yaml")
     (tmp_path / "bad.yaml").write_text("id: [unclosed\n")
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(UserError, match="not valid YAML"):
         load_card(tmp_path / "bad.yaml")
 
 
