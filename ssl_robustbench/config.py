@@ -192,6 +192,9 @@ def build(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     return cls(**kwargs)
 
 
+_FRACTION = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)")
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -220,6 +223,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         try:
             if hint is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
+            if hint is float and isinstance(value, str) and (fraction := _FRACTION.fullmatch(value.strip())):
+                if float(fraction[2]) == 0:
+                    raise UserError(f"config key {key!r}: {value!r} divides by zero")
+                return float(fraction[1]) / float(fraction[2])  # researchers write ε as 8/255
             return hint(value)
         except (TypeError, ValueError):
             pass

@@ -139,15 +139,18 @@ def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: E
         version=ssl_robustbench.__version__, created_at=max(r.created_at for r in rows))
 
 
-def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None) -> EvalRun:
+def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None,
+             loaded: LoadedModel | None = None) -> EvalRun:
     """Runs every suite of ``cfg`` and returns the rows (also written to ``run_dir``, by default
-    ``<run.out>/<model id>-<config hash[:8]>``). Each suite's rows carry that suite's protocol hash."""
+    ``<run.out>/<model id>-<config hash[:8]>``). Each suite's rows carry that suite's protocol hash. ``loaded``:
+    an already built model and its card (the Python API's ``evaluate``) instead of ``cfg.model``."""
     for suite in cfg.suites:  # unknown suites and bad suite settings fail before any work
         BENCHMARKS.get(suite)().check(cfg)
     device = ddp.setup(resolve_device(cfg.run.device))
     main = ddp.rank() == 0
-    card = with_overrides(resolve_card(cfg.model, arch=cfg.arch), ignore_keys=cfg.ignore_keys,
-                          input_size=cfg.input_size)
+    card = loaded.card if loaded is not None else with_overrides(resolve_card(cfg.model, arch=cfg.arch),
+                                                                 ignore_keys=cfg.ignore_keys,
+                                                                 input_size=cfg.input_size)
     if cfg.head == "released" and card.linear_head is None:
         raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
     run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{config_hash(cfg, exclude=('model', 'arch'))[:8]}"
@@ -156,7 +159,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     ddp.barrier()
     seed_everything(cfg.run.seed)
     cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
-    loaded = load_model(card, cache_dir=cache)
+    loaded = loaded or load_model(card, cache_dir=cache)
     card_record = dataclasses.asdict(card) | {"card_dir": str(card.card_dir)}
     if main:
         atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,

@@ -55,3 +55,14 @@ def test_protocol_hash_is_shared_by_models_under_one_protocol():
     assert proto(build(EvalConfig, {"c": {"severities": [3]}})) == proto(a)  # another suite's section: no effect
     released = build(EvalConfig, {"head": "released", "probe": {"weight_decay": 0.5}})
     assert proto(released) == proto(build(EvalConfig, {"head": "released"})) != proto(a)
+
+
+def test_fractions_are_accepted_where_a_float_is_expected():
+    from ssl_robustbench.eval_config import EvalConfig
+
+    cfg = resolve(EvalConfig, config_file=None, options={}, overrides=["adv.eps=8/255", "adv.pgd_step_size=2 / 255"])
+    assert cfg.adv.eps == 8 / 255 and cfg.adv.pgd_step_size == 2 / 255
+    with pytest.raises(UserError, match="divides by zero"):
+        resolve(EvalConfig, config_file=None, options={}, overrides=["adv.eps=8/0"])
+    with pytest.raises(UserError, match="'run.batch_size' must be int"):
+        resolve(EvalConfig, config_file=None, options={}, overrides=["run.batch_size=8/2"])  # ints stay ints

@@ -137,22 +137,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
             except re.error as err:
                 raise fail(f"{key!r} has a bad regex {pattern!r}: {err}") from None
         kwargs[key] = tuple(value)
-    for key in ("mean", "std"):
-        value = kwargs[key]
-        if not (isinstance(value, list) and len(value) == 3
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
-            raise fail(f"{key!r} must be a list of 3 finite numbers")
-        if key == "std" and min(value) <= 0:
-            raise fail("std must be positive")
-        kwargs[key] = tuple(float(v) for v in value)
-    size = kwargs["input_size"]
-    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
-        raise fail("input_size must be an integer in [8, 4096]")
-    crop = kwargs["crop_pct"]
-    if not isinstance(crop, (int, float)) or isinstance(crop, bool) or not 0 < crop <= 1:
-        raise fail("crop_pct must be a number in (0, 1]")
-    if kwargs["interpolation"] not in INTERPOLATIONS:
-        raise fail(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+    kwargs |= checked_preprocessing({k: kwargs[k] for k in PREPROCESSING}, fail)
     if kwargs.get("bn_branch") not in (None, "normal", "pgd"):
         raise fail("bn_branch must be normal or pgd (dual-BN checkpoints)")
     if not isinstance(kwargs.get("features", {}), dict):
@@ -164,6 +149,29 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     except UserError as err:
         raise fail(str(err)) from None
     return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)
+
+
+def checked_preprocessing(values: dict[str, Any], fail=UserError) -> dict[str, Any]:
+    """``mean``, ``std`` (3 finite numbers, std > 0), ``input_size`` (an integer in [8, 4096]), ``crop_pct`` (in
+    (0, 1]) and ``interpolation``, normalized (tuples of floats); ``fail(message)`` makes the error."""
+    out = dict(values)
+    for key in ("mean", "std"):
+        value = values[key]
+        if not (isinstance(value, (list, tuple)) and len(value) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+            raise fail(f"{key!r} must be a list of 3 finite numbers")
+        if key == "std" and min(value) <= 0:
+            raise fail("std must be positive")
+        out[key] = tuple(float(v) for v in value)
+    size = values["input_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
+        raise fail("input_size must be an integer in [8, 4096]")
+    crop = values["crop_pct"]
+    if not isinstance(crop, (int, float)) or isinstance(crop, bool) or not 0 < crop <= 1:
+        raise fail("crop_pct must be a number in (0, 1]")
+    if values["interpolation"] not in INTERPOLATIONS:
+        raise fail(f"interpolation must be one of {', '.join(INTERPOLATIONS)}")
+    return out
 
 
 def _parse_head(data: Any, fail) -> LinearHead:
