@@ -154,21 +154,22 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     if cfg.head == "released" and card.linear_head is None:
         raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
     run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{config_hash(cfg, exclude=('model', 'arch'))[:8]}"
+    cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
+    req = DataRequest(split=cfg.data.train_split, preprocess=card.preprocess,
+                      root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,
+                      cache_dir=cache, seed=0)
+    # the data first: a missing root or class folder stops before any download, and leaves no run directory
+    clean = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.eval_split), limit=cfg.data.eval_limit)
     if main:
         env = start_run(run_dir, cfg, device, env_extra={"world_size": ddp.world_size()})
     ddp.barrier()
     seed_everything(cfg.run.seed)
-    cache = Path(cfg.run.cache_dir) if cfg.run.cache_dir else cache_root()
     loaded = loaded or load_model(card, cache_dir=cache)
     card_record = dataclasses.asdict(card) | {"card_dir": str(card.card_dir)}
     if main:
         atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,
                                                    "load_report": dataclasses.asdict(loaded.report)})
     model = loaded.model.to(device)
-    req = DataRequest(split=cfg.data.train_split, preprocess=card.preprocess,
-                      root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,
-                      cache_dir=cache, seed=0)
-    clean = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.eval_split), limit=cfg.data.eval_limit)
     before = fingerprint(model.backbone)
     if cfg.head == "released":
         probe = released_head(loaded, cache=cache, num_classes=len(clean.classes))

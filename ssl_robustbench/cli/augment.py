@@ -19,7 +19,7 @@ def augment_group() -> None:
     """
 
 
-@augment_group.command("preview", epilog="""\\b
+@augment_group.command("preview", epilog="""\b
 Examples:
   robustbench augment preview --aug mpd --aug lcm --out preview.png
   robustbench augment preview --aug mpd --method dino --n 6 --scale 4 --out dino-mpd.png

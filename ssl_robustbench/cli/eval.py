@@ -123,7 +123,17 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, head, co
     ddp.teardown()
 
 
-@click.command("probe", epilog=_EPILOG.replace("robustbench eval", "robustbench probe"))
+_PROBE_EPILOG = """\b
+Examples:
+  robustbench probe                                  # bundled SimCLR tiny ResNet on the embedded dataset
+  robustbench probe --model embedded-random-tinyresnet --out runs/random-probe
+  robustbench probe --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val
+  robustbench probe --model ckpt.pth --arch torchvision/resnet50 --data cifar10 --data-root ~/data \\
+      --set probe.solver=sgd --set probe.epochs=100
+"""
+
+
+@click.command("probe", epilog=_PROBE_EPILOG)
 @_model_options
 @run_options
 @friendly_errors

@@ -161,7 +161,8 @@ def _git(*args: str, cwd: Path) -> str:
                                                   "user.email=ssl-robustbench@localhost"]
     proc = subprocess.run(["git", *ident, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise UserError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no message"]
+        raise UserError(f"git {args[0]} failed: {lines[-1]}")
     return proc.stdout
 
 
@@ -203,7 +204,8 @@ def submit(source: Path, store: str, *, dry_run: bool = False, warn: Callable[[s
             proc = subprocess.run(["git", "clone", "--quiet", store, str(root)], capture_output=True, text=True,
                                   timeout=300)
             if proc.returncode != 0:
-                raise UserError(f"cannot clone {store}: {proc.stderr.strip().splitlines()[-1:]}")
+                last = (proc.stderr.strip().splitlines() or ["git clone failed"])[-1]
+                raise UserError(f"cannot clone {store}: {last}")
         else:
             root = Path(store)
             if not dry_run:

@@ -332,3 +332,21 @@ def test_pretrain_zero_epochs_exports_the_initialization(tmp_path):
                                        "--set", "data.train_limit=256"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "backbone.safetensors").is_file() and (tmp_path / "run" / "card.yaml").is_file()
+
+
+def test_missing_imagenet_root_stops_before_the_download_and_leaves_no_run(tmp_path):
+    # a zoo card with a URL: the data is checked first, so nothing is fetched and no run directory is left
+    result = CliRunner().invoke(main, ["eval", "--model", "mocov3-rn50-1000ep", "--data", "imagenet", "--data-root",
+                                       str(tmp_path / "none"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "error:" in result.output and "none" in result.output, result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_submit_to_an_unreachable_git_remote_is_one_plain_line(tmp_path):
+    from cardfactory import make_card
+
+    _write(tmp_path / "run" / "cards" / "clean.json", json.dumps(make_card()))
+    result = CliRunner().invoke(main, ["submit", str(tmp_path / "run"), "--to", f"file://{tmp_path}/none.git"])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert errors[0].startswith("error: cannot clone") and "['" not in errors[0], errors[0]
