@@ -57,13 +57,15 @@ def _warn(line: str) -> None:
 
 @leaderboard_group.command("show")
 @_STORE
+@click.option("--wide", is_flag=True, help="Every column, however wide the terminal (default: fit it).")
 @friendly_errors
-def show_command(store: Path | None) -> None:
-    """Print the leaderboard tables in the terminal.
+def show_command(store: Path | None, wide: bool) -> None:
+    """Print the leaderboard tables in the terminal, fitted to its width (rank, model and score always shown).
 
     \b
-    Example:
+    Examples:
       robustbench leaderboard show --store runs/leaderboard
+      robustbench leaderboard show --wide | less -S
     """
     from ssl_robustbench.results.leaderboard import print_tables, suite_tables
     from ssl_robustbench.results.store import default_store, load_store, renderable
@@ -72,7 +74,7 @@ def show_command(store: Path | None) -> None:
     cards, skipped = renderable(cards)
     for line in errors + skipped:
         _warn(f"skipped card: {line}")
-    print_tables(suite_tables(cards))
+    print_tables(suite_tables(cards), wide=wide)
 
 
 @leaderboard_group.command("validate")

@@ -148,19 +148,56 @@ def terminal_safe(text: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
-def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None) -> None:
-    """Prints every suite's table with rich (markup in cells is shown as text, not interpreted)."""
+#: the columns a narrow terminal keeps first (then the suite's ranking aggregate, then the rest in table order)
+PRIORITY = ("rank", "model")
+#: the columns a narrow terminal drops first
+LOW_PRIORITY = ("method", "arch", "dataset", "n", "head", "config", "warning")
+
+
+def _column_width(frame: pd.DataFrame, col: str) -> int:
+    """Characters a column takes in a rich table: its widest cell or header, plus padding and border."""
+    return max([len(_cell(v)) for v in frame[col]] + [len(str(col))]) + 3
+
+
+def fitting_columns(frame: pd.DataFrame, width: int, *, main: str | None = None) -> list[str]:
+    """The columns of ``frame`` to show in ``width`` characters: rank, model and the ranking aggregate first,
+    then the others by priority, each whole (never a cut number); columns that do not fit are left out."""
+    def need(col: str) -> int:
+        return _column_width(frame, col)
+
+    rest = [c for c in frame.columns if c not in PRIORITY and c != main]
+    order = [c for c in PRIORITY if c in frame] + ([main] if main in frame else [])
+    order += [c for c in rest if c not in LOW_PRIORITY] + [c for c in rest if c in LOW_PRIORITY]
+    chosen, used = [], 1
+    for col in order:
+        if used + need(col) <= width or len(chosen) < 2:
+            chosen.append(col)
+            used += need(col)
+    return [c for c in frame.columns if c in chosen]
+
+
+def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: bool = False) -> None:
+    """Prints every suite's table with rich (markup in cells is shown as text, not interpreted), fitted to the
+    terminal: columns are dropped by priority (``fitting_columns``) unless ``wide``; a cell is never cut."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = console or Console()
     for suite, frame in tables.items():
-        table = Table(title=Text(terminal_safe(f"leaderboard: {suite}")))
-        for col in frame.columns:
+        main = next((c for c in frame.columns if c not in ID_COLUMNS + ["rank", "head", "warning"]), None)
+        columns = list(frame.columns) if wide else fitting_columns(frame, console.width, main=main)
+        out = console
+        if wide:  # as wide as the table needs (for a pager or a file), whatever the terminal
+            out = Console(file=console.file, width=max(console.width, 1 + sum(_column_width(frame, c)
+                                                                               for c in columns)))
+        hidden = len(frame.columns) - len(columns)
+        title = f"leaderboard: {suite}" + (f" ({hidden} more columns with --wide)" if hidden else "")
+        table = Table(title=Text(terminal_safe(title)))
+        for col in columns:
             numeric = frame[col].dtype.kind in "fi"
-            table.add_column(Text(terminal_safe(str(col))), justify="right" if numeric else "left",
-                             no_wrap=numeric or col == "model", overflow="fold")
-        for rec in frame.itertuples(index=False):
+            table.add_column(Text(terminal_safe(str(col))), justify="right" if numeric else "left", no_wrap=True,
+                             overflow="ignore" if wide else "ellipsis")
+        for rec in frame[columns].itertuples(index=False):
             table.add_row(*(Text(terminal_safe(_cell(v))) for v in rec))
-        console.print(table)
+        out.print(table)

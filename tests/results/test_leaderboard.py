@@ -240,3 +240,25 @@ def test_flagged_cards_are_not_ranked_and_intervals_are_shown():
     assert list(table["model"]) == ["honest", "masked"]
     # AA 30 % on the card's 100 images: the 95 % Wilson interval, about ±9 points
     assert by_model.loc["honest", "aa 95% CI"] == "21.9–39.6"
+
+
+def test_show_fits_an_80_column_terminal_without_cutting_a_number(tmp_path):
+    from cardfactory import make_card, write_store
+
+    cards = [make_card(model=f"embedded-simclr-variant-{i}-tinyresnet", suite="pd",
+                       values=tuple(((f"pd:{v}/{b}", 0), 0.1 * i + 0.01 * j) for j, (v, b) in enumerate(
+                           [(v, b) for b in ("black", "padded") for v in ("left", "right", "top", "bottom")])))
+             for i in range(1, 4)]
+    write_store(tmp_path / "store", cards)
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["leaderboard", "show", "--store", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for i in range(1, 4):  # every model: its rank, whole name and whole score on one line
+        score = f"{100 * sum(0.1 * i + 0.01 * j for j in range(8)) / 8:.2f}"
+        assert any(f"embedded-simclr-variant-{i}-tinyresnet" in line and score in line and f"│    {4 - i} │" in line
+                   for line in lines), (i, score, result.output)
+    assert "more columns with --wide" in result.output
+    wide = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["leaderboard", "show", "--wide", "--store",
+                                                        str(tmp_path / "store")])
+    assert "pd:left/black" in wide.output and "more columns" not in wide.output
