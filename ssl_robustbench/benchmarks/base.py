@@ -21,7 +21,7 @@ from ssl_robustbench import distributed as ddp
 from ssl_robustbench.data import eval_loader, limited
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import stable_hash
-from ssl_robustbench.progress import track
+from ssl_robustbench.progress import progress_bar, track
 from ssl_robustbench.registry import Registry
 
 if TYPE_CHECKING:
@@ -141,19 +141,25 @@ class Benchmark:
         """Yields the top-1 of every condition not in ``done`` (top-1 already measured per (condition, severity)),
         then the suite's summary rows (``summarize``)."""
         measured: dict[Condition, float] = {}
+        todo = []
         for cond in self.conditions(ctx.cfg):
             if (cond.key, cond.severity) in done:
                 measured[cond] = done[cond.key, cond.severity]
-                continue
-            loader = eval_loader(ddp.shard(self.dataset(cond, ctx)), ctx.cfg.run)  # under torchrun: this rank's
-            label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
-            correct, total = top1_accuracy(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
-                                           seed=ctx.cfg.run.seed, description=f"{self.name} {label}")
-            correct, total = ddp.sum_over_ranks(correct, total)
-            if total == 0:
-                raise UserError(f"condition {cond.key} of suite {self.name} has no images")
-            measured[cond] = correct / total
-            yield Measurement(cond.key, cond.severity, "top1", correct / total, total)
+            else:  # under torchrun: this rank's shard
+                todo.append((cond, eval_loader(ddp.shard(self.dataset(cond, ctx)), ctx.cfg.run)))
+        # one bar for the whole suite, naming the condition and severity being measured
+        with progress_bar(total=sum(len(loader) for _, loader in todo), description=self.name) as advance:
+            for i, (cond, loader) in enumerate(todo, 1):
+                label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
+                advance(0, description=f"{self.name} [{i}/{len(todo)}] {label}")
+                correct, total = top1_accuracy(ctx.model, loader, device=ctx.device,
+                                               transform=self.transform(cond, ctx), seed=ctx.cfg.run.seed,
+                                               on_batch=advance)
+                correct, total = ddp.sum_over_ranks(correct, total)
+                if total == 0:
+                    raise UserError(f"condition {cond.key} of suite {self.name} has no images")
+                measured[cond] = correct / total
+                yield Measurement(cond.key, cond.severity, "top1", correct / total, total)
         yield from self.summarize(measured, ctx)
 
     def rank_metrics(self) -> tuple[str, ...]:
@@ -239,15 +245,19 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
 @torch.inference_mode()
 def top1_accuracy(
     model: torch.nn.Module, loader: DataLoader, *, device: torch.device, transform: BatchTransform | None = None,
-    seed: int = 0, description: str = "eval",
+    seed: int = 0, description: str = "eval", on_batch: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
-    """Streams ``loader`` through ``transform`` and ``model``; returns (correct, total)."""
+    """Streams ``loader`` through ``transform`` and ``model``; returns (correct, total). ``on_batch``: called
+    after each batch (a caller's progress bar), else the loop shows its own bar."""
     g = torch.Generator(device=device).manual_seed(seed)
     correct = total = 0
-    for x, y in track(loader, total=len(loader), description=description):
+    batches = loader if on_batch is not None else track(loader, total=len(loader), description=description)
+    for x, y in batches:
         x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
         if transform is not None:
             x = transform(x, g)
         correct += int((model(x).argmax(1) == y).sum())
         total += len(y)
+        if on_batch is not None:
+            on_batch()
     return correct, total

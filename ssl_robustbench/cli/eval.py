@@ -102,9 +102,12 @@ def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, 
 @click.option("--head", type=click.Choice(["probe", "released"]), default=None,
               help="probe: fit a linear probe (default); released: the linear head the method's authors published "
                    "(named in the zoo card), no fit; the clean row is checked against its published top-1.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Print every condition's row (default: one line per suite with its scores).")
 @run_options
 @friendly_errors
-def eval_command(model, arch, data_name, data_root, probe_file, suites, head, config_file, overrides, **kw) -> None:
+def eval_command(model, arch, data_name, data_root, probe_file, suites, head, show_all, config_file, overrides,
+                 **kw) -> None:
     """Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, write a results table.
 
     The run directory holds config.yaml, environment.json, model.json, probe.safetensors,
@@ -119,7 +122,8 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, head, co
 
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
     if ddp.rank() == 0:
-        print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}")
+        print_summary(result.rows, title=f"{result.loaded.card.id} on {cfg.data.name}/{cfg.data.eval_split}",
+                      full=show_all)
     ddp.teardown()
 
 

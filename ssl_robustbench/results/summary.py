@@ -21,8 +21,42 @@ def summary_frame(rows: list[ResultRow]) -> pd.DataFrame:
     return table.reset_index()
 
 
-def print_summary(rows: list[ResultRow], *, console: Console | None = None, title: str = "results") -> None:
-    """Prints the summary pivot as a rich table."""
+def compact_lines(rows: list[ResultRow]) -> list[tuple[str, int, str]]:
+    """One line per suite: (suite, images, its scores in %) — the clean top-1 of the suite's images, then its
+    aggregates (ranking one first; an interval as ``low–high``)."""
+    from ssl_robustbench.results.card import aggregate
+
+    lines = []
+    for suite in dict.fromkeys(r.suite for r in rows):
+        mine = [r for r in rows if r.suite == suite]
+        values = aggregate(suite, mine)
+        clean = next((r.value for r in mine if r.condition in ("clean", "e:ori") and r.metric == "top1"), None)
+        if suite == "clean":
+            lines.append((suite, max(r.n for r in mine), f"top1 {100 * clean:.2f}" if clean is not None else ""))
+            continue
+        parts = [] if clean is None else [f"clean {100 * clean:.2f}"]
+        for key, value in values.items():
+            if key.endswith(("_ci95_low", "_ci95_high")):
+                continue
+            text = f"{key} {100 * value:.2f}"
+            if f"{key}_ci95_low" in values:
+                text += f" ({100 * values[key + '_ci95_low']:.1f}–{100 * values[key + '_ci95_high']:.1f})"
+            parts.append(text)
+        lines.append((suite, max(r.n for r in mine), " · ".join(parts)))
+    return lines
+
+
+def print_summary(rows: list[ResultRow], *, console: Console | None = None, title: str = "results",
+                  full: bool = False) -> None:
+    """Prints one line per suite with its scores, or (``full``) the summary pivot of every condition."""
+    if not full:
+        table = Table(title=title)
+        for col, justify in (("suite", "left"), ("n", "right"), ("scores (%)", "left")):
+            table.add_column(col, justify=justify)
+        for suite, n, scores in compact_lines(rows):
+            table.add_row(suite, str(n), scores)
+        (console or Console()).print(table)
+        return
     frame = summary_frame(rows)
     table = Table(title=title)
     for col in frame.columns:

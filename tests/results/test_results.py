@@ -52,3 +52,15 @@ def test_malformed_files_are_user_errors(tmp_path):
 def test_summary_pivots_metrics_in_percent():
     frame = summary_frame([row(value=0.5), row(metric="error", value=0.5)])
     assert frame.loc[0, "top1"] == 50.0 and frame.loc[0, "error"] == 50.0 and frame.loc[0, "n"] == 100
+
+
+def test_compact_summary_is_one_line_per_suite():
+    from ssl_robustbench.results.summary import compact_lines
+
+    rows = [row(), row(suite="pd", condition="clean", value=0.6, n=50),
+            row(suite="pd", condition="pd:left/black", value=0.2, n=50),
+            row(suite="pd", condition="pd:black", metric="mean_top1", value=0.2, n=50),
+            row(suite="pd", condition="pd:all", metric="mean_top1", value=0.2, n=50),
+            row(suite="pd", condition="pd:all", metric="drop", value=0.4, n=50)]
+    assert compact_lines(rows) == [("clean", 100, "top1 50.00"),
+                                   ("pd", 50, "clean 60.00 · mean_top1 20.00 · black 20.00 · drop 40.00")]
