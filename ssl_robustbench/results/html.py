@@ -14,19 +14,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssl_robustbench.results.leaderboard import _cell
+from ssl_robustbench.results.leaderboard import _cell, column_legend
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 _STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0 2em}
-th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap}
+body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:100%;box-sizing:border-box;
+color:#222;overflow-wrap:anywhere}
+.scroll{overflow-x:auto;max-width:100%;margin:1em 0 0.5em}
+table{border-collapse:separate;border-spacing:0}
+th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap;background:#fff}
 th{cursor:pointer;background:#f4f4f4;user-select:none}
+th:nth-child(-n+2),td:nth-child(-n+2){position:sticky;z-index:1}
+th:nth-child(1),td:nth-child(1){left:0;min-width:3.5em;max-width:3.5em;box-sizing:border-box}
+th:nth-child(2),td:nth-child(2){left:3.5em;border-right:1px solid #ddd}
+dl.legend{font-size:12px;color:#555;margin:0 0 2em;display:grid;grid-template-columns:max-content 1fr;gap:0 1em}
+dl.legend dt{font-weight:600}dl.legend dd{margin:0}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-input{font-size:14px;padding:4px;width:20em}
-img{max-width:100%;margin:0 1em 1em 0;border:1px solid #eee}
+input{font-size:14px;padding:4px;width:20em;max-width:100%;box-sizing:border-box}
+img{max-width:100%;box-sizing:border-box;margin:0 1em 1em 0;border:1px solid #eee}
 """
 
 _SCRIPT = """
@@ -68,8 +75,11 @@ def _table(suite: str, frame: pd.DataFrame) -> str:
             else:
                 cells.append(f"<td>{esc(_cell(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<h2>{esc(suite)}</h2>\n<table class="board" id="suite-{esc(suite)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    legend = "".join(f"<dt>{esc(str(c))}</dt><dd>{esc(text)}</dd>" for c in frame.columns
+                     if (text := column_legend(str(c))))
+    return (f'<h2>{esc(suite)}</h2>\n<div class="scroll"><table class="board" id="suite-{esc(suite)}"><thead><tr>'
+            f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f'<dl class="legend">{legend}</dl>')
 
 
 def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = "ssl-robustbench leaderboard") -> str:
@@ -80,11 +90,11 @@ def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = 
     sections = "\n".join(_table(suite, frame) for suite, frame in tables.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>{html.escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Values in %. Click a column to sort; type to filter. Δ clean: suite score minus clean score;
-Δ rank: clean rank minus suite rank.</p>
+<p>Values in %. Click a column to sort; type to filter. Every derived column is explained under its table.</p>
 <input id="filter" type="search" placeholder="filter models, methods, archs…">
 {sections}
 <h2>plots</h2><div>{images}</div>

@@ -91,6 +91,35 @@ def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_LEGEND = {
+    "rank": "position by the suite's ranking score; cards with sanity flags are listed after, unranked",
+    "n": "images evaluated",
+    "head": "the head scored: probe (linear probe fitted here), released (the authors' head), or a finetune",
+    "config": "the suite's protocol hash (first 8 hex digits): only rows with the same hash compare",
+    "mean_top1": "mean top-1 over the suite's shifted conditions",
+    "mean_error": "1 − mean top-1 (unnormalized mean error)",
+    "mce_alexnet": "mean corruption error normalized by AlexNet's (ImageNet-1k only)",
+    "relative_mce_alexnet": "relative mCE: error increase over clean, normalized by AlexNet's",
+    "drop": "clean top-1 of the same run's images minus the suite's mean top-1",
+    "black": "mean top-1 of the four black-background PD views",
+    "padded": "mean top-1 of the four padded PD views",
+    "sa": "standard (clean) accuracy of the attacked subset under the suite's head",
+    "ra": "robust accuracy under PGD",
+    "aa": "robust accuracy under AutoAttack (ranks, as in RobustBench)",
+    "clean": "the same model's clean top-1 (its clean card on the same data, else the suite's own clean row)",
+    "Δ clean": "suite score minus clean (points)",
+    "Δ rank": "clean rank minus suite rank (positive: holds up better than its clean rank says)",
+    "warning": "sanity flags (signs of gradient masking or a misbehaving model): the card is not ranked",
+}
+
+
+def column_legend(column: str) -> str | None:
+    """What a leaderboard column means (None for the plain identity columns and per-condition top-1)."""
+    if column.endswith(" 95% CI"):
+        return f"95 % Wilson interval of {column.removesuffix(' 95% CI')} over the n images"
+    return _LEGEND.get(column)
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "–" if value != value else f"{value:.2f}"

@@ -60,3 +60,48 @@ def test_hostile_text_in_every_card_field_stays_inert_in_chromium(tmp_path):
     assert "<title>ssl-robustbench leaderboard</title>" in dom  # no injected script ran
     assert "<svg" not in dom and "<iframe" not in dom and '<img src="x"' not in dom
     assert dom.count("<script>") == 1
+
+
+def _overflow_probe(page_uri: str, width: int) -> str:
+    """A page that frames ``page_uri`` at ``width`` CSS pixels and writes whether its body overflows."""
+    return f"""<!DOCTYPE html><html><body>
+<iframe id="f" src="{page_uri}" style="width:{width}px;height:900px;border:0"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', () => {{
+  const doc = document.getElementById('f').contentDocument.documentElement;
+  const out = document.createElement('pre');
+  out.id = 'result';
+  out.textContent = 'scroll=' + doc.scrollWidth + ' client=' + doc.clientWidth;
+  document.body.appendChild(out);
+}});
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_page_has_no_horizontal_overflow_at_desktop_and_phone_width(tmp_path, width):
+    conditions = [f"pd:{v}/{b}" for b in ("black", "padded") for v in ("left", "right", "top", "bottom")]
+    cards = [make_card(f"embedded-simclr-with-a-long-name-{i}-tinyresnet", suite="pd",
+                       values=tuple(((c, 0), 0.1 * i + 0.01 * j) for j, c in enumerate(conditions))
+                       + ((("clean", 0), 0.5),))
+             for i in range(1, 4)] + [make_card(f"embedded-model-{i}", values=((("clean", 0), 0.5 + i / 10),))
+                                      for i in range(3)]
+    store = write_store(tmp_path / "store", cards)
+    build_leaderboard(store)
+    html = (store / "leaderboard.html").read_text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert '<div class="scroll">' in html and "<dl class=\"legend\">" in html and "<dt>Δ clean</dt>" in html
+    probe = tmp_path / "probe.html"
+    probe.write_text(_overflow_probe((store / "leaderboard.html").as_uri(), width))
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+            "--dump-dom", probe.as_uri()]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    found = re.search(r"scroll=(\d+) client=(\d+)", proc.stdout)
+    assert found, proc.stdout[-2000:] + proc.stderr[-2000:]
+    scroll, client = map(int, found.groups())
+    assert width - 20 <= client <= width and scroll <= client, f"the page body overflows at {width} px: {scroll} > {client}"
+    shot = tmp_path / f"leaderboard-{width}.png"  # a screenshot at that width, for a human look
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile2'}", f"--window-size={width},1200", f"--screenshot={shot}",
+                    (store / "leaderboard.html").as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 1000
