@@ -66,23 +66,77 @@ def print_summary(rows: list[ResultRow], *, console: Console | None = None, titl
     (console or Console()).print(table)
 
 
-def plot_accuracy(rows: list[ResultRow], path: Path, *, metric: str = "top1") -> Path:
-    """Bar chart of ``metric`` (in %) per suite/condition/severity, written atomically as PNG."""
+def plot_accuracy(rows: list[ResultRow], path: Path) -> Path:
+    """One panel per suite, written atomically as PNG: clean top-1; ImageNet-C mean top-1 vs severity per
+    corruption group; PD top-1 per view, black vs padded; E top-1 per attribute edit; adversarial SA / RA / AA;
+    any other suite top-1 per condition. All in %, integer severity ticks."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frame = rows_to_frame([r for r in rows if r.metric == metric])
-    labels = [f"{c}" + (f"/{s}" if s else "") for c, s in zip(frame["condition"], frame["severity"], strict=True)]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(labels) + 2), 3.2))
-    ax.bar(labels, frame["value"] * 100, color="#4c72b0")
-    ax.set_ylabel(f"{metric} (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(", ".join(sorted(set(frame["model_id"]))))
-    ax.tick_params(axis="x", rotation=45 if len(labels) > 6 else 0)
+    from ssl_robustbench.results.plots import plain_label
+
+    suites = list(dict.fromkeys(r.suite for r in rows))
+    cols = min(3, len(suites))
+    lines = -(-len(suites) // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(4.6 * cols, 3.4 * lines), squeeze=False)
+    for ax, suite in zip(axes.flat, suites, strict=False):
+        _panel(ax, suite, [r for r in rows if r.suite == suite])
+        ax.set_title(plain_label(suite if suite != "c" else "c (ImageNet-C)"))
+    for ax in list(axes.flat)[len(suites):]:
+        ax.axis("off")
+    fig.suptitle(plain_label(", ".join(sorted({r.model_id for r in rows}))), fontsize=10)
     fig.tight_layout()
     with atomic_open(path) as fh:
-        fig.savefig(fh, format="png", dpi=120)
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+def _panel(ax, suite: str, rows: list[ResultRow]) -> None:
+    """One suite's panel of ``plot_accuracy``."""
+    top1 = {(r.condition, r.severity): 100 * r.value for r in rows if r.metric == "top1"}
+    clean = top1.get(("clean", 0))
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("top-1 (%)")
+    if suite == "adversarial":
+        summary = {r.metric: 100 * r.value for r in rows if r.condition == "adversarial:all"}
+        names = [m for m in ("sa", "ra", "aa") if m in summary]
+        bars = ax.bar([m.upper() for m in names], [summary[m] for m in names], color=["#4c72b0", "#dd8452", "#c44e52"])
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.set_ylabel("accuracy (%)")
+        return
+    severities = sorted({s for (_, s) in top1 if s > 0})
+    if severities:  # ImageNet-C: mean over each corruption group per severity
+        from ssl_robustbench.transforms.corruptions import group_of
+
+        groups: dict[str, dict[int, list[float]]] = {}
+        for (cond, sev), value in top1.items():
+            if sev > 0 and cond.startswith("c:"):
+                groups.setdefault(group_of(cond[2:]), {}).setdefault(sev, []).append(value)
+        for group, by_sev in groups.items():
+            levels = sorted(by_sev)
+            ax.plot(levels, [sum(by_sev[s]) / len(by_sev[s]) for s in levels], marker="o", label=group)
+        if clean is not None:
+            ax.axhline(clean, color="#999", ls="--", lw=0.8, label="clean")
+        ax.set_xticks(severities)
+        ax.set_xlabel("severity")
+        ax.legend(fontsize=7, ncols=2, loc="lower left")
+        return
+    shifted = [(c, v) for (c, _), v in top1.items() if c != "clean"]
+    if suite == "pd" and shifted:
+        views = list(dict.fromkeys(c.split(":", 1)[1].split("/")[0] for c, _ in shifted))
+        for i, background in enumerate(("black", "padded")):
+            values = [top1.get((f"pd:{v}/{background}", 0), float("nan")) for v in views]
+            ax.bar([j + (i - 0.5) * 0.38 for j in range(len(views))], values, 0.38, label=background)
+        ax.set_xticks(range(len(views)), views)
+        ax.legend(fontsize=7)
+    else:
+        labels = [c.split(":", 1)[-1] for c, _ in shifted] or ["clean"]
+        bars = ax.bar(labels, [v for _, v in shifted] or [clean or 0.0], color="#4c72b0",
+                      width=0.8 if shifted else 0.4)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.tick_params(axis="x", rotation=30 if len(labels) > 3 else 0, labelsize=8)
+    if clean is not None and shifted:
+        ax.axhline(clean, color="#999", ls="--", lw=0.8)

@@ -64,3 +64,19 @@ def test_compact_summary_is_one_line_per_suite():
             row(suite="pd", condition="pd:all", metric="drop", value=0.4, n=50)]
     assert compact_lines(rows) == [("clean", 100, "top1 50.00"),
                                    ("pd", 50, "clean 60.00 · mean_top1 20.00 · black 20.00 · drop 40.00")]
+
+
+def test_accuracy_plot_is_one_readable_panel_per_suite(tmp_path):
+    from PIL import Image
+
+    from ssl_robustbench.results.summary import plot_accuracy
+
+    rows = [row(), *[row(suite="c", condition=f"c:{c}", severity=s, value=0.5 - 0.05 * s)
+                     for c in ("fog", "gaussian_noise", "contrast") for s in range(1, 6)],
+            *[row(suite="pd", condition=f"pd:{v}/{b}", value=0.3)
+              for v in ("left", "right") for b in ("black", "padded")],
+            row(suite="adversarial", condition="adversarial:all", metric="aa", value=0.1)]
+    path = plot_accuracy(rows, tmp_path / "accuracy.png")
+    width, height = Image.open(path).size
+    # 4 suites: a 3 × 2 grid of readable panels (not one strip of 20 bars thousands of pixels wide)
+    assert 1400 <= width <= 1600 and 600 <= height <= 800
