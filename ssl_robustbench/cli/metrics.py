@@ -41,7 +41,7 @@ def metrics_c(source: Path, baseline: str, cleans: tuple[str, ...], out: Path | 
     from rich.table import Table
 
     from ssl_robustbench.benchmarks.corruption_metrics import metrics_table, read_accuracy_table
-    from ssl_robustbench.errors import UserError
+    from ssl_robustbench.errors import UserError, warn
     from ssl_robustbench.fileio import atomic_write_text
 
     clean = {}
@@ -61,6 +61,9 @@ def metrics_c(source: Path, baseline: str, cleans: tuple[str, ...], out: Path | 
     for rec in frame[shown].itertuples(index=False):
         table.add_row(str(rec[0]), *("–" if v != v else f"{100 * v:.2f}" for v in rec[1:]))
     Console().print(table)
+    if baseline == "hendrycks":
+        warn("mce is normalized by AlexNet's errors on ImageNet-C (Hendrycks & Dietterich 2019): it means something "
+             "only for accuracies measured on ImageNet-1k val (its 15 corruptions × 5 severities)")
     if out:
         atomic_write_text(out, frame.to_csv(index=False))
         click.echo(f"wrote {out}")
