@@ -34,3 +34,4 @@ perf: $(STAMP)
 	$(BIN)/python perf/corruption_agreement.py
 	$(BIN)/python perf/shift_eval_throughput.py --memory
 	$(BIN)/python perf/pretrain_throughput.py
+	$(BIN)/python perf/gpu.py
