@@ -2,7 +2,7 @@
 # Rebuilds this project's result store (results/cards and the leaderboard rendered from them) from scratch:
 # every bundled checkpoint on the embedded test split (2,000 images), all suites it has cards for, one eval each
 # (each suite's card carries its own protocol hash, so the clean card of a clean+c+pd+e eval is the clean card).
-# About 20 minutes on 2 CPU cores. Usage: bash results/regenerate.sh [RUNS_DIR]
+# About 25 minutes on 2 CPU cores (measured 26 min). Usage: bash results/regenerate.sh [RUNS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/results}
