@@ -139,5 +139,6 @@ def test_a_toy_attack_is_one_function(toy_attack, tmp_path):
     card = parse_card(json.loads((out / "cards" / "adversarial.json").read_text()))
     rows = {r.condition: r.value for r in card.rows if r.metric == "top1"}
     assert set(rows) == {"probe/clean", "probe/sign-noise Linf eps=8/255", "probe/pgd2 Linf eps=8/255"}
-    assert set(card.aggregates) == {"ra", "sa", "noise"} and card.rank_metric == "ra"
+    intervals = {f"{m}_ci95_{end}" for m in ("ra", "sa") for end in ("low", "high")}
+    assert set(card.aggregates) == {"ra", "sa", "noise"} | intervals and card.rank_metric == "ra"
     assert card.protocol.details["attacks"] == ["sign-noise", "pgd"] and card.protocol.head.kind == "probe"
