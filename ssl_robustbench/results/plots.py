@@ -59,11 +59,12 @@ def render_plots(cards: list[ResultCard], directory: Path) -> list[Path]:
         points = [(clean[c.model.id], 100 * c.aggregates[c.rank_metric], c.model.id)
                   for c in suite_cards if c.model.id in clean]
         if points:
-            fig, ax = plt.subplots(figsize=(4.5, 4))
-            for x, y, name in points:
-                ax.scatter(x, y, color="#c44e52")
-                ax.annotate(plain_label(name), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            fig, ax = plt.subplots(figsize=(6.4, 4))
+            markers = "osD^vP*X"
+            for i, (x, y, name) in enumerate(points):  # a legend, not labels beside points that may coincide
+                ax.scatter(x, y, marker=markers[i % len(markers)], s=40, label=plain_label(name))
             ax.plot([0, 100], [0, 100], color="#999", lw=0.8, ls="--")
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
             ax.set_xlabel("clean top-1 (%)")
             ax.set_ylabel(plain_label(f"{suite}: {suite_cards[0].rank_metric} (%)"))
             ax.set_title(plain_label(f"{suite} vs clean"))
@@ -83,14 +84,16 @@ def render_plots(cards: list[ResultCard], directory: Path) -> list[Path]:
             ax.set_title(plain_label(f"{suite}: accuracy by severity"))
             ax.legend(fontsize=7)
             paths.append(_save(fig, directory / f"{suite}_by_severity.png"))
-        elif len({r.condition for r in top1}) > 1:
-            conditions = list(dict.fromkeys(r.condition for r in top1))
+        elif len({r.condition for r in top1 if r.condition != "clean"}) > 1:
+            # the suite's own conditions (clean has its plot); a condition a card did not measure gets no bar
+            conditions = list(dict.fromkeys(r.condition for r in top1 if r.condition != "clean"))
             fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(conditions) * len(suite_cards)), 3.4))
             width = 0.8 / len(suite_cards)
             for i, card in enumerate(suite_cards):
                 values = {r.condition: 100 * r.value for r in card.rows if r.metric == "top1"}
                 ax.bar([j + i * width for j in range(len(conditions))],
-                       [values.get(cond, 0.0) for cond in conditions], width, label=plain_label(card.model.id))
+                       [values.get(cond, float("nan")) for cond in conditions], width,
+                       label=plain_label(card.model.id))
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))],
                           [plain_label(c) for c in conditions], rotation=20, ha="right")
             ax.set_ylabel("top-1 (%)")
