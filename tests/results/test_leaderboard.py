@@ -83,7 +83,8 @@ def test_control_characters_in_rows_are_refused():
 
 
 def test_math_and_markup_in_labels_render_everywhere(tmp_path):
-    odd = make_card("m-odd", suite="pd", values=(((r"$\foo$ {x} \bar%_&#", 0), 0.4), (("clean", 0), 0.5)))
+    odd = make_card("m-odd", suite="pd", values=(((r"$\foo$ {x} \bar%_&#", 0), 0.4), (("pd:left/black", 0), 0.3),
+                                                 (("clean", 0), 0.5)))
     store = write_store(tmp_path / "s", [odd, make_card("m-odd")])
     paths = build_leaderboard(store, formats=tuple(FORMATS.names()))  # matplotlib must not parse it as math
     assert {"pd_vs_clean.png", "pd_by_condition.png", "LEADERBOARD.tex"} <= {p.name for p in paths}
