@@ -50,7 +50,7 @@ def print_summary(rows: list[ResultRow], *, console: Console | None = None, titl
                   full: bool = False) -> None:
     """Prints one line per suite with its scores, or (``full``) the summary pivot of every condition."""
     if not full:
-        table = Table(title=title)
+        table = Table(title=title, min_width=len(title) + 4)  # the title on one line
         for col, justify in (("suite", "left"), ("n", "right"), ("scores (%)", "left")):
             table.add_column(col, justify=justify)
         for suite, n, scores in compact_lines(rows):
