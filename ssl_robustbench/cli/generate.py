@@ -173,7 +173,7 @@ Examples:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="A fixed subset of this many images.")
 @friendly_errors
 def generate_e(out, split, limit) -> None:
-    """ImageNet-E layout of the embedded dataset's attribute edits: labels.txt, ori/*.JPEG, <edit>/*.png."""
+    """ImageNet-E layout of the embedded dataset's attribute edits: labels.txt, ori/*.png, <edit>/*.png (lossless)."""
     from ssl_robustbench.data.generate import write_edit_tree
     from ssl_robustbench.zoo.download import cache_root
 

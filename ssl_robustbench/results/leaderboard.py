@@ -136,8 +136,8 @@ def escape_markdown(text: str) -> str:
 
 def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
     """All suites as GitHub-flavoured markdown tables, every cell escaped."""
-    out = ["# Leaderboard", "", "Values are percentages (top-1 accuracy unless the column says otherwise). "
-           "`Δ clean`: suite score minus clean score; `Δ rank`: clean rank minus suite rank.", ""]
+    out = ["# Leaderboard", "", "Values are percentages (top-1 accuracy unless the column says otherwise); the "
+           "derived columns are explained under each table.", ""]
     for suite, frame in tables.items():
         out += [f"## {escape_markdown(suite)}", ""]
         cols = list(frame.columns)
@@ -146,6 +146,9 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
         for rec in frame.itertuples(index=False):
             out.append("| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |")
         out.append("")
+        legend = [f"- `{escape_markdown(str(c))}`: {escape_markdown(text)}" for c in cols
+                  if (text := column_legend(str(c)))]
+        out += legend + ([""] if legend else [])
     return "\n".join(out)
 
 
