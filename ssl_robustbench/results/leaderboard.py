@@ -146,8 +146,8 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
         for rec in frame.itertuples(index=False):
             out.append("| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |")
         out.append("")
-        legend = [f"- `{escape_markdown(str(c))}`: {escape_markdown(text)}" for c in cols
-                  if (text := column_legend(str(c)))]
+        # legend texts are ours and only known column names get one (aggregates are recomputed by the suites)
+        legend = [f"- `{c}`: {text}" for c in cols if (text := column_legend(str(c)))]
         out += legend + ([""] if legend else [])
     return "\n".join(out)
 
