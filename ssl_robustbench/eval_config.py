@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ssl_robustbench.config import DataConfig, ProbeConfig, RunConfig, check_number
+from ssl_robustbench.config import DataConfig, ProbeConfig, RunConfig, bounded, check_fields
 from ssl_robustbench.errors import UserError
 
 
@@ -32,7 +32,7 @@ class EvalConfig:
     model: str = "embedded-simclr-tinyresnet"
     arch: str | None = None
     ignore_keys: tuple[str, ...] = ()
-    input_size: int | None = None
+    input_size: int | None = bounded(None, low=8, high=4096)
     head: str = "probe"
     data: DataConfig = DataConfig()
     probe: ProbeConfig = ProbeConfig()
@@ -47,8 +47,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.head not in ("probe", "released"):
             raise UserError(f"head must be probe or released, not {self.head!r}")
-        if self.input_size is not None:
-            check_number("input_size", self.input_size, low=8, high=4096)
+        check_fields(self, "")
         for pattern in self.ignore_keys:
             try:
                 re.compile(pattern)

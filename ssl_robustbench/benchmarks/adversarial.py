@@ -27,7 +27,7 @@ from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
 from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, finetune, load_recipe
 from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, EvalContext, Measurement, SuiteOption
-from ssl_robustbench.config import check_number
+from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import fixed_subset
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json
@@ -79,28 +79,22 @@ class AdversarialConfig:
     """
 
     norm: str = "Linf"
-    eps: float | None = None
-    n: int = 1000
+    eps: float | None = bounded(None, low=0.0, low_open=True)
+    n: int = bounded(1000, low=1)
     attacks: tuple[str, ...] = ("pgd", "autoattack")
-    pgd_steps: int = 20
-    pgd_step_size: float | None = None
-    pgd_restarts: int = 1
+    pgd_steps: int = bounded(20, low=1)
+    pgd_step_size: float | None = bounded(None, low=0.0, low_open=True)
+    pgd_restarts: int = bounded(1, low=1)
     pgd_loss: str = "ce"
     autoattack: str = "standard"
     protocol: str = "slf"
-    epochs: int | None = None
-    batch_size: int = 250
+    epochs: int | None = bounded(None, low=1)
+    batch_size: int = bounded(250, low=1)
     amp: bool = False
 
     def __post_init__(self) -> None:
         ThreatModel(self.norm, self.eps if self.eps is not None else 1.0)  # validates norm and ε
-        for key in ("n", "pgd_steps", "pgd_restarts", "batch_size"):
-            check_number(f"adv.{key}", getattr(self, key), low=1)
-        for key in ("eps", "pgd_step_size"):
-            if getattr(self, key) is not None:
-                check_number(f"adv.{key}", getattr(self, key), low=0.0, low_open=True)
-        if self.epochs is not None:
-            check_number("adv.epochs", self.epochs, low=1)
+        check_fields(self, "adv")
         if self.autoattack not in AUTOATTACK_VERSIONS:
             raise UserError(f"adv.autoattack must be standard, plus, rand or none, not {self.autoattack!r}")
         if self.pgd_loss not in ("ce", "dlr"):

@@ -30,7 +30,7 @@ from ssl_robustbench.benchmarks.base import (
     SuiteOption,
 )
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
-from ssl_robustbench.config import check_number
+from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
@@ -70,7 +70,7 @@ class CorruptionConfig:
     table: str = "auto"
     reference: str = "hendrycks"
     faithful: bool = True
-    limit: int | None = None
+    limit: int | None = bounded(None, low=1)
 
     def __post_init__(self) -> None:
         for name in self.names():
@@ -78,8 +78,7 @@ class CorruptionConfig:
                 check(name, severity)
         table_for(224, 224, self.table)
         check_reference(self.reference)
-        if self.limit is not None:
-            check_number("c.limit", self.limit, low=1)
+        check_fields(self, "c")
 
     def names(self) -> list[str]:
         return corruption_names(self.corruptions, extra=self.extra)

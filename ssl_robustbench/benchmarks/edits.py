@@ -25,7 +25,7 @@ from ssl_robustbench.benchmarks.base import (
     Measurement,
     SuiteOption,
 )
-from ssl_robustbench.config import check_number
+from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import TensorImages, embedded, limited
 from ssl_robustbench.data.shift_trees import EditedImages, edit_subsets, photo_transform
 from ssl_robustbench.errors import UserError
@@ -41,11 +41,10 @@ class EditConfig:
     """
 
     root: str | None = None
-    limit: int | None = None
+    limit: int | None = bounded(None, low=1)
 
     def __post_init__(self) -> None:
-        if self.limit is not None:
-            check_number("e.limit", self.limit, low=1)
+        check_fields(self, "e")
 
 
 ORI = Condition("e:ori", 0, {"subset": "ori"})

@@ -36,7 +36,7 @@ from ssl_robustbench.benchmarks.base import (
     ReleasedOrOnTheFly,
     SuiteOption,
 )
-from ssl_robustbench.config import check_number
+from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.mobius import BACKGROUNDS, mobius_grid
@@ -76,23 +76,20 @@ class PerspectiveConfig:
     """
 
     root: str | None = None
-    magnitude: float = 0.3
-    d: float = 1.0
+    magnitude: float = bounded(0.3, low=0.0, low_open=True)
+    d: float = bounded(1.0)
     views: tuple[str, ...] = ("left", "right", "top", "bottom")
     backgrounds: tuple[str, ...] = ("black", "padded")
-    limit: int | None = None
+    limit: int | None = bounded(None, low=1)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.views if v not in VIEWS] + [b for b in self.backgrounds if b not in BACKGROUNDS]
         if unknown:
             raise UserError(f"unknown pd view or background {unknown[0]!r}; views: {', '.join(VIEWS)}, "
                             f"backgrounds: {', '.join(BACKGROUNDS)}")
-        check_number("pd.magnitude", self.magnitude, low=0.0, low_open=True)
-        check_number("pd.d", self.d)
+        check_fields(self, "pd")
         if self.d == 0:
             raise UserError("config key 'pd.d' must be non-zero")
-        if self.limit is not None:
-            check_number("pd.limit", self.limit, low=1)
 
 
 @BENCHMARKS.register("pd")
