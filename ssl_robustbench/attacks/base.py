@@ -82,3 +82,11 @@ def default_eps(input_size: int, norm: str = "Linf") -> float:
 def train_mode_modules(model: torch.nn.Module) -> list[str]:
     """Names of the modules of ``model`` left in train mode (a BatchNorm inside an eval-mode wrapper counts)."""
     return [name or type(model).__name__ for name, m in model.named_modules() if m.training]
+
+
+def require_eval_mode(model: torch.nn.Module) -> None:
+    """Refuses a model with any module in train mode: attacks must see the model as it is evaluated."""
+    in_train = train_mode_modules(model)
+    if in_train:
+        raise UserError(f"the model is in train mode ({', '.join(in_train[:3])}): attacks must run in eval mode, "
+                        "every submodule included (call model.eval())")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ssl_robustbench.attacks.base import Perturb, train_mode_modules
+from ssl_robustbench.attacks.base import Perturb, require_eval_mode
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_open
 from ssl_robustbench.progress import progress_bar
@@ -54,10 +54,7 @@ def run_cascade(
         device: where batches run.
         description: progress-bar label.
     """
-    in_train = train_mode_modules(model)
-    if in_train:
-        raise UserError(f"the model is in train mode ({', '.join(in_train[:3])}): attacks must run in eval mode, "
-                        "every submodule included (call model.eval())")
+    require_eval_mode(model)
     device = torch.device(device)
     names = [name for name, _ in attacks]
     state = None

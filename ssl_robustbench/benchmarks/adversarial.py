@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save
 
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks import ATTACKS, sanity
-from ssl_robustbench.attacks.base import ThreatModel, default_eps, train_mode_modules
+from ssl_robustbench.attacks.base import ThreatModel, default_eps, require_eval_mode
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
 from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, finetune, load_recipe
@@ -219,8 +219,6 @@ class AdversarialBenchmark(Benchmark):
 
     @staticmethod
     def _static_checks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[str | None]:
-        in_train = train_mode_modules(model)
-        if in_train:
-            raise UserError(f"the model is in train mode ({', '.join(in_train[:3])}): attacks must run in eval mode")
+        require_eval_mode(model)
         return [sanity.randomized_forward(model, x), sanity.softmax_outputs(model, x),
                 sanity.zero_gradients(model, x, y), sanity.batch_dependent(model, x)]
