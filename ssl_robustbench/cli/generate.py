@@ -111,21 +111,13 @@ def generate_c(corruptions, severities, extra, table, reference, **source) -> No
     """ImageNet-C: <out>/<corruption>/<severity>/<class>/<name>.JPEG (JPEG 85 after corruption, as released;
     PNG on the cifar table, as CIFAR-10-C stores raw arrays). Photos: Resize 256 + CenterCrop 224 first, as
     make_imagenet_c.py does."""
-    from ssl_robustbench.transforms.corruptions import (
-        check,
-        check_reference,
-        corrupt,
-        corruption_names,
-        released_jpeg_quality,
-        table_for,
-    )
+    from ssl_robustbench.benchmarks.corruptions import CorruptionConfig
+    from ssl_robustbench.transforms.corruptions import SEVERITIES, corrupt, released_jpeg_quality, table_for
 
-    names = corruption_names(corruptions, extra=extra)
-    levels = list(severities) or [1, 2, 3, 4, 5]
-    for name in names:
-        for level in levels:
-            check(name, level)
-    check_reference(reference)
+    levels = list(severities) or list(SEVERITIES)
+    # the suite's own config checks the names, severities, table and reference
+    names = CorruptionConfig(corruptions=corruptions, extra=extra, severities=tuple(levels), table=table,
+                             reference=reference).names()
     side = _side(source["data_name"], source["size"], False)
     table = table_for(side, side, table)
     quality = released_jpeg_quality(table)
