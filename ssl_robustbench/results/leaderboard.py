@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from ssl_robustbench.results.card import ResultCard
     from ssl_robustbench.results.rows import ResultRow
 
-ID_COLUMNS = ["model", "method", "arch", "dataset", "n", "config"]
 MAX_CONDITION_COLUMNS = 12  # suites with more conditions (ImageNet-C: 75) show their aggregates only
 
 
@@ -76,6 +75,7 @@ def suite_tables(cards: list[ResultCard]) -> dict[str, pd.DataFrame]:
         ranks: list[int | str] = list(range(1, int((~frame["_flagged"]).sum()) + 1))
         frame = frame.drop(columns="_flagged").reset_index(drop=True)
         frame.insert(0, "rank", ranks + ["unranked"] * (len(frame) - len(ranks)))
+        frame.attrs["rank_by"] = main  # the aggregate the rank follows (a terminal keeps it beside the model)
         tables[suite] = frame
     return tables
 
@@ -194,17 +194,14 @@ def _column_width(frame: pd.DataFrame, col: str) -> int:
 def fitting_columns(frame: pd.DataFrame, width: int, *, main: str | None = None) -> list[str]:
     """The columns of ``frame`` to show in ``width`` characters: rank, model and the ranking aggregate first,
     then the others by priority, each whole (never a cut number); columns that do not fit are left out."""
-    def need(col: str) -> int:
-        return _column_width(frame, col)
-
     rest = [c for c in frame.columns if c not in PRIORITY and c != main]
     order = [c for c in PRIORITY if c in frame] + ([main] if main in frame else [])
     order += [c for c in rest if c not in LOW_PRIORITY] + [c for c in rest if c in LOW_PRIORITY]
     chosen, used = [], 1
     for col in order:
-        if used + need(col) <= width or len(chosen) < 2:
+        if used + _column_width(frame, col) <= width or len(chosen) < 2:
             chosen.append(col)
-            used += need(col)
+            used += _column_width(frame, col)
     return [c for c in frame.columns if c in chosen]
 
 
@@ -217,8 +214,8 @@ def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: 
 
     console = console or Console()
     for suite, frame in tables.items():
-        main = next((c for c in frame.columns if c not in ID_COLUMNS + ["rank", "head", "warning"]), None)
-        columns = list(frame.columns) if wide else fitting_columns(frame, console.width, main=main)
+        columns = list(frame.columns) if wide else fitting_columns(frame, console.width,
+                                                                   main=frame.attrs.get("rank_by"))
         out = console
         if wide:  # as wide as the table needs (for a pager or a file), whatever the terminal
             out = Console(file=console.file, width=max(console.width, 1 + sum(_column_width(frame, c)
