@@ -1,52 +1,73 @@
 """Dual BatchNorm for adversarial SSL (ACL: Jiang et al., "Robust Pre-Training by Adversarial Contrastive Learning",
-NeurIPS 2020): every BatchNorm2d of a backbone gets two branches, ``normal`` for clean images and ``pgd`` for
-adversarial ones, stored as ``<bn>.bn_list.0.*`` / ``<bn>.bn_list.1.*`` as in the released ACL/DynACL/ASTrA
-checkpoints (which the zoo loads with a card's ``bn_branch``)."""
+NeurIPS 2020): every BatchNorm (2d in the encoder, 1d in the projector) gets two branches, ``normal`` for clean
+images and ``pgd`` for adversarial ones, stored as ``<bn>.bn_list.0.*`` / ``<bn>.bn_list.1.*`` as in the released
+ACL/DynACL/ASTrA checkpoints (which the zoo loads with a card's ``bn_branch``)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import copy
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 BRANCHES = {"normal": 0, "pgd": 1}
 
 
-class DualBatchNorm2d(nn.Module):
-    """Two BatchNorm2d of the same shape; ``branch`` picks the one in use."""
+class DualBatchNorm(nn.Module):
+    """Two BatchNorms of the same kind and shape; ``branch`` picks the one in use."""
 
-    def __init__(self, bn: nn.BatchNorm2d) -> None:
+    def __init__(self, bn: _BatchNorm) -> None:
         super().__init__()
-        self.bn_list = nn.ModuleList([bn, _copy_bn(bn)])
+        self.bn_list = nn.ModuleList([bn, copy.deepcopy(bn)])
         self.branch = "normal"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn_list[BRANCHES[self.branch]](x)
 
 
-def _copy_bn(bn: nn.BatchNorm2d) -> nn.BatchNorm2d:
-    out = nn.BatchNorm2d(bn.num_features, eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
-                         track_running_stats=bn.track_running_stats)
-    out.load_state_dict(bn.state_dict())
-    return out
-
-
 def convert_dual_bn(module: nn.Module) -> nn.Module:
-    """Replaces every BatchNorm2d inside ``module`` by a DualBatchNorm2d (in place; returns ``module``)."""
+    """Replaces every BatchNorm1d/2d inside ``module`` by a DualBatchNorm whose two branches start equal (in place;
+    returns ``module``)."""
     for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d):
-            setattr(module, name, DualBatchNorm2d(child))
+        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)) and not isinstance(child, nn.SyncBatchNorm):
+            setattr(module, name, DualBatchNorm(child))
         else:
             convert_dual_bn(child)
     return module
 
 
+def collapse_dual_bn(module: nn.Module, branch: str) -> nn.Module:
+    """The inverse of ``convert_dual_bn``: each DualBatchNorm becomes its ``branch`` BatchNorm (in place)."""
+    for name, child in module.named_children():
+        if isinstance(child, DualBatchNorm):
+            setattr(module, name, child.bn_list[BRANCHES[branch]])
+        else:
+            collapse_dual_bn(child, branch)
+    return module
+
+
+def has_dual_bn(module: nn.Module) -> bool:
+    return any(isinstance(m, DualBatchNorm) for m in module.modules())
+
+
+def load_branch(module: nn.Module, branch: str, state: Mapping[str, torch.Tensor]) -> None:
+    """Loads one branch of every DualBatchNorm of ``module`` from ``state``, a plain (single-BN) state dict of the
+    same module — the BatchNorm entries of the other branch of a dual-BN checkpoint (``LoadedModel.dual_bn``)."""
+    index = BRANCHES[branch]
+    for name, m in module.named_modules():
+        if isinstance(m, DualBatchNorm):
+            bn = m.bn_list[index]
+            prefix = f"{name}." if name else ""
+            bn.load_state_dict({k: state[prefix + k] for k in bn.state_dict()})
+
+
 @contextlib.contextmanager
 def bn_branch(module: nn.Module, branch: str) -> Iterator[None]:
     """Runs ``module`` through one BatchNorm branch inside the block, restoring the previous ones after."""
-    duals = [m for m in module.modules() if isinstance(m, DualBatchNorm2d)]
+    duals = [m for m in module.modules() if isinstance(m, DualBatchNorm)]
     before = [m.branch for m in duals]
     for m in duals:
         m.branch = branch

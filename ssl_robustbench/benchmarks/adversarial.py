@@ -55,7 +55,7 @@ def _protocol_model(ctx: EvalContext, protocol: str, threat: ThreatModel) -> tor
         return model.eval()
     before = fingerprint(model.backbone)
     record = finetune(model, ctx.train(), recipe=recipe, threat=threat, num_classes=ctx.num_classes,
-                      device=ctx.device, seed=ctx.cfg.run.seed)
+                      device=ctx.device, seed=ctx.cfg.run.seed, dual_bn=ctx.dual_bn)
     if protocol != "aff":
         assert_unchanged(model.backbone, before)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -138,6 +138,9 @@ class AdversarialBenchmark(Benchmark):
         details["threat_model"] = {"norm": threat.norm, "eps": threat.eps, "label": threat.label}
         details["attacks"] = list(cfg.adv.attack_names())
         details["subset_size"] = min(cfg.adv.n, len(ctx.clean)) if ctx else cfg.adv.n
+        if cfg.adv.protocol == "aff" and ctx is not None:
+            details["aff_batchnorm"] = ("dual (clean → normal, adversarial → pgd, scored on pgd)" if ctx.dual_bn
+                                        else "single")
         return details
 
     def sanity_flags(self, ctx: EvalContext) -> list[str]:

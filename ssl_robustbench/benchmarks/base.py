@@ -74,6 +74,7 @@ class EvalContext:
     device: torch.device
     run_dir: Path
     preprocess: Any = None  # the card's Preprocess (for released trees of photos)
+    dual_bn: Any = None  # a dual-BN checkpoint's two branches (LoadedModel.dual_bn), for AFF
 
 
 @dataclasses.dataclass(frozen=True)

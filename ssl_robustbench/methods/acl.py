@@ -2,12 +2,14 @@
 attack strategy: ``fixed`` (one PGD budget for every sample, the Self-AT baseline) or ``astra`` (ASTrA: Chhipa et
 al., ICLR 2025 — a strategy network picks each sample's ε / steps / step size, trained by REINFORCE).
 
-The encoder has dual BatchNorm (``normal`` for clean, ``pgd`` for adversarial views). Adversarial views maximize
-NT-Xent through the ``pgd`` branch (eval mode, ``attacks/per_sample.py``). Target loss:
-(NT-Xent(clean) + NT-Xent(adv)) / 2 + ``sim_weight`` · NT-Xent(clean_i ↔ adv_i) (ASTrA's mixed contrastive term:
-0.5 with ``astra``, 0 for the ``fixed`` baseline unless set). Views must be in [0, 1] pixels: recipes set
-``mean: [0, 0, 0]``, ``std: [1, 1, 1]`` as the released ACL/ASTrA code does. Single-process (the strategy
-network's own update does not fit DDP's reducer).
+Encoder and projector have dual BatchNorm (``normal`` for clean, ``pgd`` for adversarial views). The projector
+is the released ``proj_head``: Linear(c, h)-BN-ReLU-Linear(h, c)-BN-ReLU-Linear(c, c)-BN (c the encoder's width,
+the last two Linear without bias), h = c in ACL/DynACL (``models/resnet_multi_bn.py``) and 2048 in ASTrA
+(``models/resnet_multi_bn_bottleneck.py``). Adversarial views maximize NT-Xent through the ``pgd`` branch (eval
+mode, ``attacks/per_sample.py``). Target loss: ((2 − w)·NT-Xent(clean) + w·NT-Xent(adv)) / 2 + ``sim_weight`` ·
+NT-Xent(clean_i ↔ adv_i), w = 1 except in DynACL; the mixed term is ASTrA's (0.5 with ``astra``, 0 for the
+``fixed`` baseline unless set). Views must be in [0, 1] pixels: recipes set ``mean: [0, 0, 0]``, ``std: [1, 1, 1]``
+as the released code does. Single-process (the strategy network's own update does not fit DDP's reducer).
 """
 
 from __future__ import annotations
@@ -21,21 +23,22 @@ from torch import nn
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks.per_sample import per_sample_pgd
 from ssl_robustbench.backbones.dual_bn import bn_branch, convert_dual_bn
+from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.losses import nt_xent
-from ssl_robustbench.methods.base import METHODS, Method, mlp
+from ssl_robustbench.methods.base import METHODS, Method, frozen_copy
 from ssl_robustbench.training.attack_strategy import STRATEGIES
 from ssl_robustbench.transforms.views import ViewSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class ACLConfig:
-    """Projector, τ 0.5, the fixed attack (ε 8/255, 5 steps of 2/255), the mixed-loss weight and ASTrA's policy
-    settings from the authors' code (update every 10 steps; LARS lr 0.1, warmed up over the encoder's warmup epochs
-    then cosine to 1e-6; wd 1e-6; grad-clip 1.0; reward weights r1 = 0, r2 = r3 = 1)."""
+    """Projector width, τ 0.5, the fixed attack (ε 8/255, 5 steps of 2/255), the mixed-loss weight and ASTrA's
+    policy settings from the authors' code (update every 10 steps; LARS lr 0.1, warmed up over the encoder's warmup
+    epochs then cosine to 1e-6; wd 1e-6; grad-clip 1.0; reward weights r1 = 0, r2 = r3 = 1). ``proj_hidden`` None:
+    the strategy's (ASTrA 2048, ACL the encoder's width)."""
 
-    proj_hidden: int = 512
-    proj_dim: int = 128
+    proj_hidden: int | None = None
     temperature: float = 0.5
     strategy: str = "fixed"
     eps: float = 8 / 255
@@ -49,7 +52,6 @@ class ACLConfig:
     r1: float = 0.0
     r2: float = 1.0
     r3: float = 1.0
-    strength: tuple[float, float] = (1.0, 1.0)  # DynACL: augmentation strength from → to over training
 
     def __post_init__(self) -> None:
         from ssl_robustbench.training.attack_strategy import STRATEGIES
@@ -69,12 +71,18 @@ class ACL(Method):
         if ddp.launched():
             raise UserError("acl (and its astra strategy) trains in one process; run it without torchrun")
         super().__init__(convert_dual_bn(backbone), cfg)
-        self.projector = mlp([backbone.num_features, cfg.proj_hidden, cfg.proj_dim])
         self.strategy = STRATEGIES.get(cfg.strategy)(cfg)
+        width = backbone.num_features
+        self.projector = convert_dual_bn(projection_head(width, cfg.proj_hidden or self.strategy.proj_hidden or width))
+
+    def encode(self, x: torch.Tensor, branch: str) -> torch.Tensor:
+        """Projected embeddings of ``x`` through the ``branch`` BatchNorms."""
+        with bn_branch(self.backbone, branch), bn_branch(self.projector, branch):
+            return self.projector(self.backbone(x))
 
     def embed(self, x: torch.Tensor, branch: str) -> torch.Tensor:
-        with bn_branch(self.backbone, branch):
-            return self.projector(self.backbone(x))
+        """Embeddings of the two stacked views (``encode``; DynACL sends the second through its key encoder)."""
+        return self.encode(x, branch)
 
     def attack(self, x: torch.Tensor, eps, steps, size) -> torch.Tensor:
         """Per-sample PGD on NT-Xent through the ``pgd`` branch, in eval mode, gradients to the input only."""
@@ -103,11 +111,17 @@ class ACL(Method):
         self.strategy.before_step(self, x)
         adv = self.attack(x, *self.strategy.budgets(x))
         clean, attacked = self.embed(x, "normal"), self.embed(adv, "pgd")
-        loss = (nt_xent(*clean.chunk(2), temperature=c.temperature)
-                + nt_xent(*attacked.chunk(2), temperature=c.temperature)) / 2
+        w = self.adversarial_weight
+        loss = ((2 - w) * nt_xent(*clean.chunk(2), temperature=c.temperature)
+                + w * nt_xent(*attacked.chunk(2), temperature=c.temperature)) / 2
         if self.mixed_weight:
             loss = loss + self.mixed_weight * nt_xent(clean, attacked, temperature=c.temperature)
         return {"loss": loss}
+
+    @property
+    def adversarial_weight(self) -> float:
+        """w of the adversarial NT-Xent against 2 − w of the clean one (1 in ACL; DynACL raises it)."""
+        return 1.0
 
     @property
     def mixed_weight(self) -> float:
@@ -119,17 +133,6 @@ class ACL(Method):
         """``astra`` when ASTrA picks the attacks; else the registry name (``acl``, ``dynacl``)."""
         return self.strategy.card_method
 
-    def views_at(self, progress: float, size: int) -> list[ViewSpec] | None:
-        """The views of this point of training when the augmentation strength is annealed (DynACL), else None.
-        Strength s gives DynACL's CIFAR pipeline: crop scale (1 − 0.9s, 1), jitter (0.4s, 0.4s, 0.4s, 0.1s) with
-        p = 0.8s, grayscale p = 0.2s."""
-        start, end = self.cfg.strength
-        if start == end == 1.0:
-            return None
-        s = start + (end - start) * progress
-        return [ViewSpec("global", 2, size=size, scale=(1 - 0.9 * s, 1.0), color_strength=s / 2, jitter_p=0.8 * s,
-                         gray_p=0.2 * s)]
-
     def plot_log(self, log_csv: Path, run_dir: Path) -> None:
         self.strategy.plot_log(log_csv, run_dir)
 
@@ -138,15 +141,68 @@ class ACL(Method):
         return self.strategy.epoch_stats()
 
 
+def projection_head(width: int, hidden: int) -> nn.Sequential:
+    """The released ACL/DynACL/ASTrA ``proj_head``: three Linear layers width → hidden → width → width, each
+    followed by BatchNorm1d, ReLU between (only the first Linear has a bias)."""
+    return nn.Sequential(nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, width, bias=False), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
+                         nn.Linear(width, width, bias=False), nn.BatchNorm1d(width))
+
+
 @dataclasses.dataclass(frozen=True)
 class DynACLConfig(ACLConfig):
     """DynACL (Luo et al., "Rethinking the Effect of Data Augmentation in Adversarial Contrastive Learning", ICLR
-    2023): ACL with the augmentation strength annealed from 1 to 0 over training (its linear-probing
-    post-processing, DynACL++, is not part of pretraining)."""
+    2023), as its ``train_DynACL.py``: augmentation strength 1 − ⌊e / F⌋·F / E at (0-based) epoch e of E, reloaded
+    every F = ``strength_every`` (50) epochs; adversarial weight w = min(1 + ⌊(e + 1) / F⌋·(F / E)·``swap_param``,
+    2) (2/3: w rises 1 → 1.67 over 1000 epochs); a momentum key encoder (m = ``key_momentum``, 0.99; parameters
+    only, its BatchNorms keep their own statistics) embeds the second view, and it is the encoder exported (the
+    ``model_encoder_k.pt`` that the authors evaluate). Its pseudo-label post-processing, DynACL++, is not part of
+    pretraining."""
 
-    strength: tuple[float, float] = (1.0, 0.0)
+    strength_every: int = bounded(50, low=1)
+    swap_param: float = bounded(2 / 3, low=0.0)
+    key_momentum: float = bounded(0.99, low=0.0, high=1.0, high_open=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fields(self, "method_args")
 
 
 @METHODS.register("dynacl")
 class DynACL(ACL):
     Config = DynACLConfig
+    ema_buffers = False
+
+    def __init__(self, backbone: nn.Module, cfg: DynACLConfig) -> None:
+        super().__init__(backbone, cfg)
+        self.key_backbone, self.key_projector = frozen_copy(self.backbone), frozen_copy(self.projector)
+
+    def embed(self, x: torch.Tensor, branch: str) -> torch.Tensor:
+        """The first view through the online encoder, the second through the key encoder (``swap=True``)."""
+        first, second = x.chunk(2)
+        with bn_branch(self.key_backbone, branch), bn_branch(self.key_projector, branch):
+            key = self.key_projector(self.key_backbone(second))
+        return torch.cat([self.encode(first, branch), key])
+
+    @property
+    def adversarial_weight(self) -> float:
+        c = self.cfg
+        return min(1.0 + ((self.epoch + 1) // c.strength_every) * (c.strength_every / self.epochs) * c.swap_param,
+                   2.0)
+
+    def views_at(self, epoch: int, epochs: int, size: int) -> list[ViewSpec]:
+        """Strength s gives DynACL's CIFAR pipeline: crop scale (1 − 0.9s, 1), jitter (0.4s, 0.4s, 0.4s, 0.1s) with
+        p = 0.8s, grayscale p = 0.2s."""
+        every = self.cfg.strength_every
+        s = 1 - (epoch // every) * every / epochs
+        return [ViewSpec("global", 2, size=size, scale=(1 - 0.9 * s, 1.0), color_strength=s / 2, jitter_p=0.8 * s,
+                         gray_p=0.2 * s)]
+
+    def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.backbone, self.key_backbone), (self.projector, self.key_projector)]
+
+    def momentum_at(self, progress: float) -> float:
+        return self.cfg.key_momentum
+
+    def exported_backbone(self) -> nn.Module:
+        return self.key_backbone

@@ -2,8 +2,9 @@
 
 A method is an ``nn.Module`` built as ``cls(backbone, cfg)`` whose ``forward(views) -> {"loss": ...}`` takes the
 normalized views (global views first). The training loop sets ``progress`` (fraction of training done) before each
-step, and after the optimizer step updates every (online, target) pair of ``ema_pairs()`` with the momentum
-``momentum_at(progress)`` — momentum/EMA is handled once, in the loop, not per method.
+step and ``epoch`` / ``epochs`` before each epoch, and after the optimizer step updates every (online, target) pair
+of ``ema_pairs()`` with the momentum ``momentum_at(progress)`` — momentum/EMA is handled once, in the loop, not per
+method.
 """
 
 from __future__ import annotations
@@ -37,21 +38,29 @@ class Method(nn.Module):
 
     Config: type
     default_views: tuple[ViewSpec, ...] = TWO_GLOBAL
+    #: whether the EMA copies BatchNorm statistics to the target (BYOL/DINO) or the target keeps its own (DynACL)
+    ema_buffers: bool = True
 
     def __init__(self, backbone: nn.Module, cfg: Any) -> None:
         super().__init__()
         self.backbone, self.cfg = backbone, cfg
         self.progress = 0.0
         self.warmup = 0.0  # fraction of training spent in LR warmup (set by the loop)
+        self.epoch, self.epochs = 0, 1  # the current epoch (from 0) and the run's epochs (set by the loop)
 
     @property
     def card_method(self) -> str | None:
         """The zoo-card method name when it is not the registry name (e.g. ``astra`` for ACL + ASTrA)."""
         return None
 
-    def views_at(self, progress: float, size: int) -> list[ViewSpec] | None:
-        """This epoch's views when they change over training (e.g. DynACL's annealed strength); None: fixed."""
+    def views_at(self, epoch: int, epochs: int, size: int) -> list[ViewSpec] | None:
+        """The views of ``epoch`` (from 0) of ``epochs`` when they change over training (e.g. DynACL's annealed
+        strength); None: fixed."""
         return None
+
+    def exported_backbone(self) -> nn.Module:
+        """The encoder ``pretrain`` exports (default the trained backbone; DynACL: its momentum key encoder)."""
+        return self.backbone
 
     def epoch_stats(self) -> dict[str, str]:
         """Extra log.csv columns for the epoch just finished (e.g. ASTrA's action distributions)."""
@@ -82,12 +91,13 @@ def frozen_copy(module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """target ← m·target + (1 − m)·online for parameters; buffers (BN statistics) are copied."""
+def ema_update(target: nn.Module, online: nn.Module, momentum: float, *, buffers: bool = True) -> None:
+    """target ← m·target + (1 − m)·online for parameters; buffers (BN statistics) are copied when ``buffers``."""
     for t, o in zip(target.parameters(), online.parameters(), strict=True):
         t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
-    for t, o in zip(target.buffers(), online.buffers(), strict=True):
-        t.copy_(o)
+    if buffers:
+        for t, o in zip(target.buffers(), online.buffers(), strict=True):
+            t.copy_(o)
 
 
 def mlp(dims: list[int], *, last_bn: bool = False) -> nn.Sequential:

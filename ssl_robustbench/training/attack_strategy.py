@@ -33,6 +33,8 @@ class AttackStrategy(nn.Module):
     card_method: str | None = None
     #: default weight of the mixed clean ↔ adversarial term
     mixed_weight: float = 0.0
+    #: default hidden width of the projector (None: the encoder's width, as ACL)
+    proj_hidden: int | None = None
 
     def budgets(self, x: torch.Tensor) -> Budgets:
         raise NotImplementedError
@@ -67,18 +69,19 @@ class FixedPGD(AttackStrategy):
 
 @STRATEGIES.register("astra")
 class ASTrAPolicy(AttackStrategy):
-    """ASTrA's strategy network with its LARS optimizer (lr ``policy_lr`` warmed up with the encoder, then cosine
+    """ASTrA's strategy network with its LARS optimizer (ACL's variant; lr ``policy_lr`` warmed up with the encoder, then cosine
     to 1e-6; wd 1e-6; grad clip ``policy_clip``), REINFORCE every ``policy_interval`` steps with reward
     (−r1·L_sim + r2·L_adv − r3·L_clean)/3, and the action distributions it logs per epoch."""
 
     card_method = "astra"
     mixed_weight = 0.5
+    proj_hidden = 2048  # models/resnet_multi_bn_bottleneck.py proj_head: 512 → 2048 → 512 → 512
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()
         self.cfg = cfg
         self.net = StrategyNet(build_backbone(cfg.strategy_arch))
-        self.policy_opt = LARS(self.net.parameters(), lr=cfg.policy_lr, weight_decay=1e-6)
+        self.policy_opt = LARS(self.net.parameters(), lr=cfg.policy_lr, weight_decay=1e-6, variant="acl")
         self.calls = 0
         self.counts = {"eps": torch.zeros(len(EPSILONS)), "steps": torch.zeros(len(STEPS)),
                        "step_size": torch.zeros(len(STEP_SIZES))}

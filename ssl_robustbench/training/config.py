@@ -9,21 +9,22 @@ from ssl_robustbench.config import DataConfig, RunConfig, bounded, check_fields,
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.views import ViewSpec
 
-OPTIMIZERS = ("sgd", "adamw", "lars")
+OPTIMIZERS = ("sgd", "adamw", "lars", "lars-acl")
 
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """Method, backbone, data and optimisation of an SSL pretraining run.
 
-    ``lr`` is the base rate for a batch of 256 (scaled linearly with the batch size, as in SimCLR).
+    ``lr`` is the base rate for a batch of 256 (scaled linearly with the batch size, as in SimCLR), warmed up over
+    ``warmup_epochs`` then cosine-decayed to ``final_lr`` (not scaled).
     ``monitor_every`` is the k-NN monitor's period in epochs (0: off), with ``monitor_split`` as queries.
     ``view_size`` is the side of the augmented views (default ``input_size``; smaller trains faster).
     ``color_strength`` is SimCLR's colour-jitter strength s.
     ``views``: the view specs (empty: the method's default, e.g. SimCLR's two global crops); ``aug``: robust view
     generation inserted into every view at the method's preset place (``mpd``, ``lcm``; ``transforms/views.py``).
     ``mean``/``std`` are the normalization stored in the exported card.
-    ``optimizer``: ``sgd``, ``adamw`` or ``lars``; ``accumulate``: gradient-accumulation steps per optimizer step
+    ``optimizer``: ``sgd``, ``adamw``, ``lars`` or ``lars-acl`` (``training/optim.py``); ``accumulate``: gradient-accumulation steps per optimizer step
     (``run.batch_size`` stays the global batch); ``sync_bn``: SyncBatchNorm under torchrun.
     """
 
@@ -44,6 +45,7 @@ class PretrainConfig:
     momentum: float = bounded(0.9, low=0.0, high=1.0, high_open=True)
     weight_decay: float = bounded(5e-4, low=0.0)
     warmup_epochs: int = bounded(2, low=0)
+    final_lr: float = bounded(0.0, low=0.0)  # where the cosine ends (ACL/DynACL/ASTrA: 1e-6)
     monitor_every: int = bounded(5, low=0)
     monitor_split: str = "val"
     knn_k: int = bounded(20, low=1)

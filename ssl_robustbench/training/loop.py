@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
-from ssl_robustbench.backbones.dual_bn import DualBatchNorm2d
+from ssl_robustbench.backbones.dual_bn import has_dual_bn
 from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
 from ssl_robustbench.data.preprocess import Preprocess
@@ -147,14 +147,16 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
         loader = DataLoader(train_ds, batch_size=micro, shuffle=sampler is None, sampler=sampler, drop_last=True,
                             generator=shuffle if sampler is None else None, num_workers=cfg.run.workers)
         batches = iter(loader)
-        annealed = model.views_at(epoch / cfg.epochs, cfg.view_size or cfg.input_size)
+        model.epoch, model.epochs = epoch, cfg.epochs
+        annealed = model.views_at(epoch, cfg.epochs, cfg.view_size or cfg.input_size)
         if annealed is not None:  # e.g. DynACL: the augmentation strength of this epoch
             views_of = view_generator(annealed)
         net.train()
         total, t0 = 0.0, time.perf_counter()
         for i in track(range(steps_per_epoch), total=steps_per_epoch, description=f"epoch {epoch + 1}/{cfg.epochs}"):
             step = epoch * steps_per_epoch + i
-            lr = warmup_cosine(step, total=total_steps, warmup=cfg.warmup_epochs * steps_per_epoch, base=base_lr)
+            lr = warmup_cosine(step, total=total_steps, warmup=cfg.warmup_epochs * steps_per_epoch, base=base_lr,
+                               final=cfg.final_lr)
             for group in opt.param_groups:
                 group["lr"] = lr
             model.progress = step / total_steps
@@ -171,7 +173,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             opt.step()
             momentum = model.momentum_at((step + 1) / total_steps)
             for online, target in model.ema_pairs():
-                ema_update(target, online, momentum)
+                ema_update(target, online, momentum, buffers=model.ema_buffers)
         row = {"epoch": epoch + 1, "loss": f"{total / steps_per_epoch:.5f}", "lr": f"{lr:.6f}",
                "global_batch": cfg.run.batch_size, "world_size": world,
                "momentum": f"{momentum:.6f}" if model.ema_pairs() else "",
@@ -186,7 +188,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)
         ddp.barrier()
-    path = (export_backbone(model.backbone, cfg, run_dir, method=model.card_method) if main
+    path = (export_backbone(model.exported_backbone(), cfg, run_dir, method=model.card_method) if main
             else run_dir / "backbone.safetensors")
     ddp.barrier()
     return path
@@ -208,7 +210,7 @@ def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Pat
         "mean": list(cfg.mean), "std": list(cfg.std), "input_size": cfg.input_size, "crop_pct": 1.0,
         "interpolation": "bilinear",
     }
-    if any(isinstance(m, DualBatchNorm2d) for m in backbone.modules()):
+    if has_dual_bn(backbone):
         card["bn_branch"] = "pgd"
     if cfg.aug:
         card["notes"] = f"robust view generation: {', '.join(cfg.aug)} (transforms/views.py presets)"

@@ -1,5 +1,13 @@
-"""Optimizers of the SSL recipes: SGD, AdamW and LARS (You et al. 2017, as SimCLR/BYOL use it: trust ratio and
-weight decay only for weights, not for biases and normalization parameters)."""
+"""Optimizers of the SSL recipes: SGD, AdamW and the two LARS variants in use (You et al. 2017, "Large Batch
+Training of Convolutional Networks"):
+
+- ``lars`` — as SimCLR/BYOL use it: trust ratio η‖w‖ / ‖g + λw‖ and weight decay for weights only; biases and
+  normalization parameters get plain momentum SGD.
+- ``lars-acl`` — the ``optimizer/lars.py`` shared by ACL (Jiang et al. 2020), DynACL (Luo et al. 2023) and ASTrA
+  (Chhipa et al. 2025): every parameter (biases and norms included) gets the trust ratio η‖w‖ / (‖g‖ + λ‖w‖) (1
+  where either norm is below 1e-15) and weight decay, and the learning rate enters the momentum buffer:
+  buf ← m·buf + lr·trust·(g + λw), w ← w − buf.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,19 @@ import torch
 from torch import nn
 
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.training.config import OPTIMIZERS
 
 
 class LARS(torch.optim.Optimizer):
-    """SGD with momentum whose update of each weight matrix is scaled by η‖w‖ / ‖g + λw‖ (layer-wise adaptive
-    rate). Parameter groups with ``lars=False`` (biases, norms) get plain momentum SGD without weight decay."""
+    """SGD with momentum whose update of each parameter tensor is scaled by a layer-wise trust ratio. ``variant``
+    ``simclr``: η‖w‖ / ‖g + λw‖, groups with ``lars=False`` (biases, norms) get plain momentum SGD without weight
+    decay; ``acl``: η‖w‖ / (‖g‖ + λ‖w‖) on every parameter, the learning rate inside the momentum buffer."""
 
     def __init__(self, params: Iterable, lr: float, *, momentum: float = 0.9, weight_decay: float = 0.0,
-                 eta: float = 0.001) -> None:
+                 eta: float = 0.001, variant: str = "simclr") -> None:
+        if variant not in ("simclr", "acl"):
+            raise ValueError(f"LARS variant must be simclr or acl, not {variant!r}")
+        self.variant = variant
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta,
                                   "lars": True})
 
@@ -25,6 +38,9 @@ class LARS(torch.optim.Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
+                    continue
+                if self.variant == "acl":
+                    self._acl_step(p, group)
                     continue
                 g = p.grad
                 if group["lars"]:
@@ -41,6 +57,18 @@ class LARS(torch.optim.Optimizer):
                     buf.mul_(group["momentum"]).add_(g)
                 p.add_(buf, alpha=-group["lr"])
 
+    def _acl_step(self, p: torch.Tensor, group: dict) -> None:
+        g, wd = p.grad, group["weight_decay"]
+        w_norm, g_norm = torch.norm(p), torch.norm(g)
+        trust = torch.where((w_norm < 1e-15) | (g_norm < 1e-15), torch.ones_like(w_norm),
+                            group["eta"] * w_norm / (g_norm + wd * w_norm))
+        state = self.state[p]
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = torch.zeros_like(p)
+        buf.mul_(group["momentum"]).add_(g.add(p, alpha=wd) * (trust * group["lr"]))
+        p.sub_(buf)
+
 
 def param_groups(model: nn.Module) -> list[dict]:
     """Weights (ndim > 1) in one group, biases and normalization parameters in another (no weight decay / LARS)."""
@@ -52,7 +80,7 @@ def param_groups(model: nn.Module) -> list[dict]:
 def build_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, weight_decay: float
                     ) -> torch.optim.Optimizer:
     """``sgd`` (momentum, weight decay on all parameters as the SimCLR CIFAR recipe), ``adamw`` (DINO: no decay on
-    biases/norms) or ``lars`` (SimCLR/BYOL ImageNet)."""
+    biases/norms), ``lars`` (SimCLR/BYOL ImageNet) or ``lars-acl`` (ACL/DynACL/ASTrA: every parameter)."""
     if name == "sgd":
         params = [p for p in model.parameters() if p.requires_grad]
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -63,4 +91,7 @@ def build_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, 
         return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     if name == "lars":
         return LARS(param_groups(model), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise UserError(f"optimizer must be sgd, adamw or lars, not {name!r}")
+    if name == "lars-acl":
+        params = [p for p in model.parameters() if p.requires_grad]
+        return LARS(params, lr=lr, momentum=momentum, weight_decay=weight_decay, variant="acl")
+    raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {name!r}")

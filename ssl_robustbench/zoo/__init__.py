@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -18,7 +19,8 @@ from ssl_robustbench.fileio import sha256_file
 from ssl_robustbench.registry import unknown_name_message
 from ssl_robustbench.resources import project_dir
 from ssl_robustbench.zoo.card import ID_PATTERN, IMAGENET_MEAN, IMAGENET_STD, LinearHead, Source, ZooCard, load_card
-from ssl_robustbench.zoo.checkpoint import LoadReport, read_checkpoint, remap_keys, select_state_dict, strict_load
+from ssl_robustbench.zoo.checkpoint import (BN_BRANCHES, LoadReport, is_dual_bn_state, read_checkpoint, remap_keys,
+                                           select_state_dict, strict_load)
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 
 
@@ -171,12 +173,15 @@ def read_fetched(path: Path, source: Source | LinearHead) -> object:
 
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
-    """A built classifier (no head yet), its card, the checkpoint's sha256 and the strict-load report."""
+    """A built classifier (no head yet), its card, the checkpoint's sha256 and the strict-load report.
+    ``dual_bn``: for a dual-BN checkpoint (card ``bn_branch``), the backbone's plain state dict through each branch
+    (``normal``, ``pgd``) — what AFF's dual-BN finetuning starts from; None for single-BN checkpoints."""
 
     model: ImageClassifier
     card: ZooCard
     sha256: str
     report: LoadReport
+    dual_bn: Mapping[str, Mapping[str, torch.Tensor]] | None = None
 
 
 def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = False) -> LoadedModel:
@@ -187,9 +192,12 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
     backbone = build_backbone(card.arch, **card.features)
     raw = read_fetched(path, card.source)
     state = select_state_dict(raw, card.checkpoint_key, where=card.id)
-    state = remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed,
-                       bn_branch=card.bn_branch)
-    report = strict_load(backbone, state, ignore_keys=card.ignore_keys, allowed_missing=card.allowed_missing,
-                         where=card.id)
+    def remap(branch: str | None) -> dict[str, torch.Tensor]:
+        return remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed,
+                          bn_branch=branch)
+
+    report = strict_load(backbone, remap(card.bn_branch), ignore_keys=card.ignore_keys,
+                         allowed_missing=card.allowed_missing, where=card.id)
+    dual = {b: remap(b) for b in BN_BRANCHES} if card.bn_branch and is_dual_bn_state(state) else None
     model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()
-    return LoadedModel(model=model, card=card, sha256=digest, report=report)
+    return LoadedModel(model=model, card=card, sha256=digest, report=report, dual_bn=dual)

@@ -67,6 +67,11 @@ BN_BRANCHES = {"normal": "0", "pgd": "1"}
 _DUAL_BN = re.compile(r"^(.*)\.bn_list\.(\d+)\.([^.]+)$")
 
 
+def is_dual_bn_state(state: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds dual-BN entries (``<bn>.bn_list.<i>.*``)."""
+    return any(_DUAL_BN.match(key) for key in state)
+
+
 def remap_keys(
     state: dict[str, torch.Tensor], *, strip_prefixes: tuple[str, ...] = (), keep_only_prefixed: bool = False,
     bn_branch: str | None = None,

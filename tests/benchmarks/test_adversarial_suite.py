@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -90,3 +91,91 @@ def test_protocols_train_what_they_should(protocol):
     assert model.head.out_features == 10 and len(record["epoch_losses"]) == 1 and not model.training
     assert (fingerprint(model.backbone) != before) == (protocol == "aff")
     assert load_recipe(protocol).epochs == 25 and load_recipe("aff").trades_beta == 6.0
+
+
+def _branch_recorder(monkeypatch):
+    """Patches AFF's dual-BN conversion to record, per branch of the first BatchNorm, (training?, input) calls."""
+    import ssl_robustbench.benchmarks.adversarial_finetune as aft
+    from ssl_robustbench.backbones.dual_bn import DualBatchNorm, convert_dual_bn
+
+    calls, modules = {"normal": [], "pgd": []}, {}
+
+    def recording(module):
+        out = convert_dual_bn(module)
+        first = next(m for m in out.modules() if isinstance(m, DualBatchNorm))
+        for name, bn in zip(("normal", "pgd"), first.bn_list, strict=True):
+            modules[name] = bn
+            bn.register_forward_hook(lambda m, inp, _, name=name: calls[name].append((m.training, inp[0].detach())))
+        return out
+
+    monkeypatch.setattr(aft, "convert_dual_bn", recording)
+    return calls, modules
+
+
+def test_aff_of_a_dual_bn_checkpoint_follows_trades_loss_dual(monkeypatch):
+    """test_AFF.py / utils_dyn.trades_loss_dual: the KL ascent starts at x (no noise), clean images go through the
+    normal branch and adversarial ones through pgd (in the ascent and in training), the model is scored on pgd,
+    and the head starts at zero (so the first batch's ascent has no gradient, as in the released code)."""
+    from ssl_robustbench.backbones.dual_bn import has_dual_bn
+
+    loaded = load_model(get_card("embedded-acl-tinyresnet"))
+    assert loaded.dual_bn is not None and set(loaded.dual_bn) == {"normal", "pgd"}
+    normal_mean = loaded.dual_bn["normal"]["stem.1.running_mean"]
+    assert not torch.equal(normal_mean, loaded.dual_bn["pgd"]["stem.1.running_mean"])  # two real branches
+    calls, modules = _branch_recorder(monkeypatch)
+    train = build_dataset("embedded", DataRequest(split="val", preprocess=loaded.card.preprocess,
+                                                  cache_dir=cache_root()), limit=32)
+    recipe = dataclasses.replace(load_recipe("aff", epochs=1), batch_size=16, attack_steps=2)
+    record = finetune(loaded.model, train, recipe=recipe, threat=ThreatModel("Linf", 8 / 255), num_classes=10,
+                      device=torch.device("cpu"), dual_bn=loaded.dual_bn)
+    assert record["bn"] == "dual"
+    normal_eval = [x for training, x in calls["normal"] if not training]
+    pgd_eval = [x for training, x in calls["pgd"] if not training]
+    assert len(normal_eval) == 2 and len(pgd_eval) == 4                       # 2 batches × (target, 2 steps)
+    assert all(torch.equal(pgd_eval[i], normal_eval[i // 2]) for i in (0, 1, 2))  # batch 1 never moves; 2 starts at x
+    assert not torch.equal(pgd_eval[3], normal_eval[1])                        # then moves away
+    normal_train = [x for training, x in calls["normal"] if training]
+    pgd_train = [x for training, x in calls["pgd"] if training]
+    assert len(normal_train) == len(pgd_train) == 2 and not torch.equal(normal_train[1], pgd_train[1])
+    assert torch.equal(normal_train[1], normal_eval[1])                        # clean batch through normal
+    assert not has_dual_bn(loaded.model.backbone) and loaded.model.backbone.stem[1] is modules["pgd"]
+
+
+def test_aff_of_a_single_bn_model_starts_trades_from_noise(monkeypatch):
+    loaded = load_model(get_card("embedded-random-tinyresnet"))
+    assert loaded.dual_bn is None
+    seen = []
+    model = loaded.model
+    model.backbone.stem[1].register_forward_hook(lambda m, inp, _: seen.append((m.training, inp[0].detach())))
+    train = build_dataset("embedded", DataRequest(split="val", preprocess=loaded.card.preprocess,
+                                                  cache_dir=cache_root()), limit=16)
+    recipe = dataclasses.replace(load_recipe("aff", epochs=1), batch_size=16, attack_steps=1, lr=0.0)
+    record = finetune(model, train, recipe=recipe, threat=ThreatModel("Linf", 8 / 255), num_classes=10,
+                      device=torch.device("cpu"))
+    evals = [x for training, x in seen if not training]  # the target on x, then the step from x + noise
+    assert record["bn"] == "single" and len(evals) == 2 and not torch.equal(evals[0], evals[1])
+
+
+def test_finetune_heads_start_at_zero_and_crops_pad_as_the_released_scripts(monkeypatch):
+    """test_LF.py / test_AFF.py zero-initialise fc and crop with padding 4 (AFF at 96 px: none)."""
+    import ssl_robustbench.benchmarks.adversarial_finetune as aft
+
+    pads, heads = [], []
+    real = aft.random_crop_flip
+    monkeypatch.setattr(aft, "random_crop_flip", lambda x, *, pad, flip, g: pads.append(pad) or real(
+        x, pad=pad, flip=flip, g=g))
+    loaded = load_model(get_card("embedded-random-tinyresnet"))
+    orig_linear = torch.nn.Linear
+
+    def linear(*args, **kwargs):
+        heads.append(orig_linear(*args, **kwargs))
+        return heads[-1]
+
+    monkeypatch.setattr(aft.nn, "Linear", linear)
+    train = build_dataset("embedded", DataRequest(split="val", preprocess=loaded.card.preprocess,
+                                                  cache_dir=cache_root()), limit=8)
+    recipe = dataclasses.replace(load_recipe("slf", epochs=1), batch_size=8, lr=0.0)
+    finetune(loaded.model, train, recipe=recipe, threat=ThreatModel("Linf", 8 / 255), num_classes=10,
+             device=torch.device("cpu"))
+    assert pads == [4] and not heads[0].weight.detach().any() and not heads[0].bias.detach().any()
+    assert load_recipe("alf").crop_pad == 4 and load_recipe("aff").unpadded_sizes == (96,)

@@ -88,10 +88,10 @@ def test_reinforce_moves_probability_toward_the_rewarded_action():
 
 
 def test_dual_bn_branches_are_separate_and_exported_for_the_zoo(tmp_path):
-    from ssl_robustbench.backbones.dual_bn import DualBatchNorm2d, bn_branch, convert_dual_bn
+    from ssl_robustbench.backbones.dual_bn import DualBatchNorm, bn_branch, convert_dual_bn
 
     net = convert_dual_bn(build_backbone("tiny_resnet/8-16-16-32")).train()
-    duals = [m for m in net.modules() if isinstance(m, DualBatchNorm2d)]
+    duals = [m for m in net.modules() if isinstance(m, DualBatchNorm)]
     assert duals and all(len(m.bn_list) == 2 for m in duals)
     with bn_branch(net, "pgd"):
         net(torch.rand(4, 3, 32, 32) * 5)  # only the pgd branch sees these statistics
@@ -136,17 +136,52 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
     assert values["autoattack-standard"] <= values["pgd20"] <= values["clean"]
 
 
-def test_dynacl_anneals_the_augmentation_strength():
+def test_dynacl_follows_train_dynacl_py_strength_weight_and_key_encoder():
+    """train_DynACL.py: strength 1 − (epoch − 1)/E reloaded every 50 epochs (epoch from 1), adversarial weight
+    min(1 + (epoch // 50)·(50/E)·2/3, 2), a momentum (0.99) key encoder for the second view, exported."""
     from ssl_robustbench.methods import METHODS
 
     cls = METHODS.get("dynacl")
     model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config())
-    start, middle, end = (model.views_at(p, 32)[0] for p in (0.0, 0.5, 1.0))
-    assert start.scale == pytest.approx((0.1, 1.0)) and start.jitter_p == pytest.approx(0.8)
-    assert middle.scale == pytest.approx((0.55, 1.0)) and middle.gray_p == pytest.approx(0.1)
-    assert end.scale == pytest.approx((1.0, 1.0)) and end.jitter_p == 0 and end.gray_p == 0
+    strength = {e: model.views_at(e, 1000, 32)[0] for e in (0, 49, 50, 999)}
+    assert strength[0].scale == pytest.approx((0.1, 1.0)) and strength[0].jitter_p == pytest.approx(0.8)
+    assert strength[49].scale == strength[0].scale                        # constant within a reload period
+    assert strength[50].scale == pytest.approx((1 - 0.9 * 0.95, 1.0))     # epoch 51 of the script: s = 0.95
+    assert strength[999].gray_p == pytest.approx(0.2 * 0.05)              # the last period: s = 0.05, not 0
+    weights = {}
+    for e in (0, 48, 49, 999):
+        model.epoch, model.epochs = e, 1000
+        weights[e] = model.adversarial_weight
+    assert weights[0] == weights[48] == 1.0
+    assert weights[49] == pytest.approx(1 + 0.05 * 2 / 3)                 # script epoch 50
+    assert weights[999] == pytest.approx(1 + 20 * 0.05 * 2 / 3)           # 1.667 at the end
+    assert model.momentum_at(0.3) == 0.99 and not model.ema_buffers
+    assert model.exported_backbone() is model.key_backbone
+    assert not any(p.requires_grad for p in model.key_backbone.parameters())
+    model.train()
+    x = torch.rand(8, 3, 32, 32)
+    out = model.embed(x, "normal")
+    with torch.no_grad():
+        model.key_backbone.stem[0].weight.add_(1.0)                      # only the second half moves
+    moved = model.embed(x, "normal")
+    assert torch.equal(out[:4], moved[:4]) and not torch.allclose(out[4:], moved[4:])
     acl = METHODS.get("acl")(build_backbone("tiny_resnet/8-16-16-32"), METHODS.get("acl").Config())
-    assert acl.views_at(0.5, 32) is None  # plain ACL keeps its views
+    assert acl.views_at(500, 1000, 32) is None and acl.adversarial_weight == 1.0  # plain ACL keeps both
+
+
+def test_acl_and_astra_projectors_are_the_released_proj_heads():
+    """ACL/DynACL proj_head: c → c → c → c; ASTrA: c → 2048 → c → c; BatchNorm1d after every Linear, each dual."""
+    from ssl_robustbench.backbones.dual_bn import DualBatchNorm
+    from ssl_robustbench.methods import METHODS
+
+    cls = METHODS.get("acl")
+    for strategy, hidden in (("fixed", 32), ("astra", 2048)):
+        model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(strategy=strategy,
+                                                                          strategy_arch="tiny_resnet/8-8-8-8"))
+        linears = [m for m in model.projector if isinstance(m, torch.nn.Linear)]
+        assert [(m.in_features, m.out_features) for m in linears] == [(32, hidden), (hidden, 32), (32, 32)]
+        assert [m.bias is not None for m in linears] == [True, False, False]
+        assert sum(isinstance(m, DualBatchNorm) for m in model.projector) == 3
 
 
 def test_policy_lr_warms_up_with_the_encoder_then_decays_to_1e_6():
