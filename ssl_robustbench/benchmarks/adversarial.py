@@ -72,7 +72,8 @@ SUMMARY = "adversarial:all"  # condition of the summary rows (metrics sa, ra, aa
 class AdversarialConfig:
     """The adversarial suite (section ``adv``): threat model, attacks, subset and finetuning protocol.
 
-    ``eps`` None means 8/255 for inputs up to 96 px and 4/255 above; ``pgd_step_size`` None means ε/4.
+    ``eps`` None means RobustBench's budget (``attacks.base.default_eps``: L∞ 8/255 up to 96 px, 4/255 above; L2
+    0.5 / 3.0); ``pgd_step_size`` None means ε/4.
     ``protocol`` is ``slf``, ``alf``, ``aff`` (recipes in ``benchmarks/adversarial/``) or ``probe`` (the shared
     head); ``epochs`` overrides the recipe's epochs. ``attacks``: registered attack names (``ATTACKS``), each run
     as its own cascade on the same subset; ``autoattack`` is the AutoAttack version (``none`` drops it).

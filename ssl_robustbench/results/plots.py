@@ -87,18 +87,20 @@ def render_plots(cards: list[ResultCard], directory: Path) -> list[Path]:
         elif len({r.condition for r in top1 if r.condition != "clean"}) > 1:
             # the suite's own conditions (clean has its plot); a condition a card did not measure gets no bar
             conditions = list(dict.fromkeys(r.condition for r in top1 if r.condition != "clean"))
-            fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(conditions) * len(suite_cards)), 3.4))
+            fig, ax = plt.subplots(figsize=(min(11.0, max(5.0, 0.3 * len(conditions) * len(suite_cards) + 3)), 3.6))
             width = 0.8 / len(suite_cards)
             for i, card in enumerate(suite_cards):
                 values = {r.condition: 100 * r.value for r in card.rows if r.metric == "top1"}
                 ax.bar([j + i * width for j in range(len(conditions))],
                        [values.get(cond, float("nan")) for cond in conditions], width,
                        label=plain_label(card.model.id))
-            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))],
-                          [plain_label(c) for c in conditions], rotation=20, ha="right")
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))],  # the title names the suite
+                          [plain_label(c.removeprefix(f"{suite}:")) for c in conditions], rotation=20, ha="right")
             ax.set_ylabel("top-1 (%)")
-            ax.set_title(plain_label(f"{suite}: top-1 per condition"))
-            ax.legend(fontsize=7)
+            ax.grid(axis="y", color="#ddd", lw=0.6)
+            ax.set_axisbelow(True)
+            ax.set_title(plain_label(f"{suite}: top-1 per condition (no bar: not measured)"))
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over
             paths.append(_save(fig, directory / f"{suite}_by_condition.png"))
     return paths
 
