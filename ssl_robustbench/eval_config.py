@@ -25,7 +25,9 @@ class EvalConfig:
 
     ``ignore_keys``: extra regexes of checkpoint keys to drop (e.g. a classifier ``fc\\..*``); ``input_size``
     overrides the card's input side; ``head``: ``probe`` (fit a linear probe) or ``released`` (the linear head the
-    method's authors published, named in the zoo card; no probe is fitted). ``sections``: each suite's settings,
+    method's authors published, named in the zoo card; no probe is fitted). ``label_fraction``: the fraction of
+    the training labels every head is fitted on — the probe and the SLF/ALF/AFF finetunes — as a class-balanced
+    seed-0 subset (0.01 and 0.1: the semi-supervised protocols; 1: all). ``sections``: each suite's settings,
     read from the top-level key of its name (``adv:``, ``c:`` …) and reachable as ``cfg.<name>``.
     """
 
@@ -34,6 +36,7 @@ class EvalConfig:
     ignore_keys: tuple[str, ...] = ()
     input_size: int | None = bounded(None, low=8, high=4096)
     head: str = "probe"
+    label_fraction: float = bounded(1.0, low=0.0, low_open=True, high=1.0)
     data: DataConfig = DataConfig()
     probe: ProbeConfig = ProbeConfig()
     suites: tuple[str, ...] = ("clean",)

@@ -17,13 +17,14 @@ import json
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 import ssl_robustbench
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.benchmarks import BENCHMARKS
 from ssl_robustbench.benchmarks.base import EvalContext, protocol_hash
 from ssl_robustbench.config import config_hash
-from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader
+from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader, label_fraction_subset
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.eval_config import EvalConfig
 from ssl_robustbench.fileio import atomic_write_json, atomic_write_text, stable_hash
@@ -52,6 +53,12 @@ class EvalRun:
     loaded: LoadedModel
 
 
+def labelled_train_set(cfg: EvalConfig, req: DataRequest) -> Dataset:
+    """The training images every head is fitted on: ``data.train_limit`` images, then ``label_fraction`` of their
+    labels (class-balanced)."""
+    return label_fraction_subset(build_dataset(cfg.data.name, req, limit=cfg.data.train_limit), cfg.label_fraction)
+
+
 def fit_or_load_probe(
     loaded: LoadedModel, cfg: EvalConfig, *, run_dir: Path, device: torch.device, cache: Path, req: DataRequest,
     num_classes: int, probe_file: Path | None = None,
@@ -62,7 +69,7 @@ def fit_or_load_probe(
     saved = run_dir / "probe.safetensors"
     if probe_file is not None or saved.is_file():
         return load_probe(probe_file or saved, num_features=num_features, num_classes=num_classes)
-    train = build_dataset(cfg.data.name, req, limit=cfg.data.train_limit)
+    train = labelled_train_set(cfg, req)
     train_data = dataset_identity(train)
     key = stable_hash({"v": FEATURE_CACHE_VERSION, "sha256": loaded.sha256, "arch": loaded.card.arch,
                        "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
@@ -183,7 +190,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     model.eval()
     train_data = probe.record.get("train_data")
     if train_data is None and any(not BENCHMARKS.get(s)().uses_probe(cfg) for s in cfg.suites):
-        train_data = dataset_identity(build_dataset(cfg.data.name, req, limit=cfg.data.train_limit))
+        train_data = dataset_identity(labelled_train_set(cfg, req))
     eval_data = dataset_identity(clean)
     protocols = {s: protocol_hash(cfg, s, eval_data=eval_data, train_data=train_data) for s in cfg.suites}
     if main:
@@ -193,7 +200,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     base = dict(model_id=card.id, method=card.method, arch=card.arch, seed=cfg.run.seed,
                 probe_id=probe.record.get("probe_id", "external"), version=ssl_robustbench.__version__)
     ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
-                      train=lambda: build_dataset(cfg.data.name, req, limit=cfg.data.train_limit), cfg=cfg,
+                      train=lambda: labelled_train_set(cfg, req), cfg=cfg,
                       device=device, run_dir=run_dir, preprocess=card.preprocess, dual_bn=loaded.dual_bn)
     for suite in cfg.suites:
         bench = BENCHMARKS.get(suite)()

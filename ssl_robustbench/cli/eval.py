@@ -20,6 +20,7 @@ Examples:
   robustbench eval --suite clean --suite adversarial --n-adv 200 --protocol slf   # SA / PGD-20 RA / AutoAttack AA
   robustbench eval --suite adversarial --set adv.norm=L2 --set adv.eps=0.5 --set adv.autoattack=plus
   robustbench eval --suite c,pd,e --n-shift 500      # ImageNet-C / -PD / -E generated from the embedded test set
+  robustbench eval --label-fraction 0.01 --suite clean,adversarial   # heads fitted on 1 % of the labels
   robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val \\
       --suite c --c-root /data/imagenet-c            # the released ImageNet-C tree (center crop only)
   robustbench eval --suite c --set c.extra=true --set c.reference=imagecorruptions --set "c.severities=[3]"
@@ -40,6 +41,9 @@ def _model_options(func):
                      help="Checkpoint keys to drop before the strict load, e.g. 'fc\\..*' (repeatable)."),
         click.option("--input-size", type=int, default=None,
                      help="Model input side in pixels (default: the card's, or the timm model's pretrained_cfg)."),
+        click.option("--label-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Fit every head (probe, SLF/ALF/AFF) on this fraction of the training labels: a "
+                          "class-balanced seed-0 subset, e.g. 0.01 or 0.1 (semi-supervised protocols; default 1)."),
     ]):
         func = option(func)
     return func
@@ -87,6 +91,7 @@ def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, 
     suites = [s.strip() for item in suites for s in item.split(",") if s.strip()]
     options = prune({"model": model, "arch": arch, "ignore_keys": list(kw.pop("ignore_keys", ())) or None,
                      "input_size": kw.pop("input_size", None), "head": head,
+                     "label_fraction": kw.pop("label_fraction", None),
                      "data": {"name": data_name, "root": data_root},
                      "suites": suites or None, "run": run_section(kw), **(shifts or {})})
     return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))

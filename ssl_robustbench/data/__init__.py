@@ -120,8 +120,11 @@ def dataset_identity(ds: Dataset) -> dict[str, Any]:
     the sha256 of its sorted relative file list with labels (two copies of ImageNet val hash alike at any root; a
     missing or extra file changes it). A fixed subset adds the digest of its indices."""
     if isinstance(ds, Subset):
-        return {"subset_of": dataset_identity(ds.dataset), "n": len(ds.indices),
-                "indices": stable_hash([int(i) for i in ds.indices])}
+        out = {"subset_of": dataset_identity(ds.dataset), "n": len(ds.indices),
+               "indices": stable_hash([int(i) for i in ds.indices])}
+        if getattr(ds, "label_fraction", None) is not None:
+            out["label_fraction"] = ds.label_fraction
+        return out
     classes = list(getattr(ds, "classes", None) or [])
     out: dict[str, Any] = {"kind": type(ds).__name__, "n": len(ds), "classes": stable_hash(classes),
                            "num_classes": len(classes)}
@@ -155,6 +158,36 @@ def limited(ds: Dataset, limit: int | None) -> Dataset:
     if limit is None or limit >= len(ds):
         return ds
     return subset(ds, sorted(fixed_subset(len(ds), limit)))
+
+
+def dataset_labels(ds: Dataset) -> list[int]:
+    """Every sample's label without decoding images where the dataset keeps them (``targets``: torchvision CIFAR and
+    ImageFolder trees; ``labels``: STL-10 and the embedded set); otherwise read sample by sample."""
+    if isinstance(ds, Subset):
+        labels = dataset_labels(ds.dataset)
+        return [labels[int(i)] for i in ds.indices]
+    for attr in ("targets", "labels"):
+        values = getattr(ds, attr, None)
+        if values is not None and len(values) == len(ds):
+            return [int(v) for v in values]
+    return [int(ds[i][1]) for i in range(len(ds))]
+
+
+def label_fraction_subset(ds: Dataset, fraction: float) -> Dataset:
+    """The labelled subset of the semi-supervised protocols (1 % / 10 % of the labels): for each class, the first
+    max(1, round(fraction · n_class)) of its images in a fixed (seed 0) permutation — class-balanced, the same every
+    run. ``fraction`` 1 returns ``ds``. The subset records the fraction in its identity (hence in the cards)."""
+    if fraction >= 1.0:
+        return ds
+    labels = torch.tensor(dataset_labels(ds))
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    keep = []
+    for c in labels.unique().tolist():
+        members = order[labels[order] == c]
+        keep += members[:max(1, round(fraction * len(members)))].tolist()
+    sub = subset(ds, sorted(keep))
+    sub.label_fraction = fraction  # type: ignore[attr-defined]
+    return sub
 
 
 def build_dataset(name: str, req: DataRequest, *, limit: int | None = None) -> Dataset:

@@ -31,7 +31,13 @@ def _condition_label(row: ResultRow) -> str:
 def _base(card: ResultCard) -> dict[str, Any]:
     return {"model": card.model.id, "method": card.model.method, "arch": card.model.arch,
             "dataset": f"{card.protocol.dataset}/{card.protocol.eval_split}", "n": card.protocol.subset_size,
-            "head": card.protocol.head.kind, "config": card.protocol.config_hash[:8]}
+            "head": _head_label(card), "config": card.protocol.config_hash[:8]}
+
+
+def _head_label(card: ResultCard) -> str:
+    """The head's kind, with the fraction of labels it was fitted on when not all (``probe 1% labels``)."""
+    fraction = (card.protocol.train_data or {}).get("label_fraction")
+    return card.protocol.head.kind + (f" {100 * fraction:g}% labels" if fraction is not None else "")
 
 
 def suite_tables(cards: list[ResultCard]) -> dict[str, pd.DataFrame]:
@@ -94,7 +100,8 @@ def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
 _LEGEND = {
     "rank": "position by the suite's ranking score; cards with sanity flags are listed after, unranked",
     "n": "images evaluated",
-    "head": "the head scored: probe (linear probe fitted here), released (the authors' head), or a finetune",
+    "head": "the head scored: probe (linear probe fitted here), released (the authors' head), or a finetune; "
+            "'N% labels' when fitted on a class-balanced fraction of the training labels",
     "config": "the suite's protocol hash (first 8 hex digits): only rows with the same hash compare",
     "mean_top1": "mean top-1 over the suite's shifted conditions",
     "mean_error": "1 − mean top-1 (unnormalized mean error)",

@@ -72,3 +72,35 @@ def test_analytic_gradients_match_autograd():
     loss, gw, gb = loss_and_grads(z, torch.nn.functional.one_hot(y, 3).double(), w.detach(), b.detach(),
                                   weight_decay=0.1)
     assert torch.allclose(loss, ref) and torch.allclose(gw, w.grad) and torch.allclose(gb, b.grad)
+
+
+def test_label_fraction_subset_is_class_balanced_fixed_and_recorded(tmp_path):
+    """1 % / 10 % labels (the semi-supervised protocols): per class round(f·n_c) images, at least one, the same
+    every run; the card's train data records the fraction, so the protocol hash differs from full labels."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+    from ssl_robustbench.data import TensorImages, dataset_identity, label_fraction_subset
+
+    labels = torch.tensor([0] * 500 + [1] * 300 + [2] * 7)
+    ds = TensorImages(torch.zeros(len(labels), 3, 2, 2, dtype=torch.uint8), labels, ["a", "b", "c"], None)
+    sub = label_fraction_subset(ds, 0.1)
+    counts = torch.bincount(labels[sub.indices], minlength=3).tolist()
+    assert counts == [50, 30, 1] and sub.indices == label_fraction_subset(ds, 0.1).indices
+    assert dataset_identity(sub)["label_fraction"] == 0.1 and label_fraction_subset(ds, 1.0) is ds
+    assert set(label_fraction_subset(ds, 0.05).indices) < set(sub.indices)  # nested: one permutation per class
+    out = tmp_path / "run"
+    args = ["eval", "--device", "cpu", "--set", "data.train_limit=400", "--set", "data.eval_limit=100",
+            "--label-fraction", "0.1", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "cards" / "clean.json").read_text())
+    assert card["protocol"]["train_data"]["label_fraction"] == 0.1 and card["protocol"]["train_data"]["n"] == 40
+    from ssl_robustbench.results.leaderboard import suite_tables
+    from ssl_robustbench.results.store import cards_from_run
+
+    assert suite_tables(cards_from_run(out))["clean"]["head"].tolist() == ["probe 10% labels"]
+    bad = CliRunner().invoke(main, ["eval", "--label-fraction", "0", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "label-fraction" in bad.output
