@@ -80,8 +80,9 @@ class ACL(Method):
         with bn_branch(self.backbone, branch), bn_branch(self.projector, branch):
             return self.projector(self.backbone(x))
 
-    def embed(self, x: torch.Tensor, branch: str) -> torch.Tensor:
-        """Embeddings of the two stacked views (``encode``; DynACL sends the second through its key encoder)."""
+    def embed(self, x: torch.Tensor, branch: str, second: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings of stacked views: ``x`` is [view 1; view 2] or, with ``second`` (a bool per row), any rows of
+        it (``encode``; DynACL sends the second view's rows through its key encoder)."""
         return self.encode(x, branch)
 
     def attack(self, x: torch.Tensor, eps, steps, size) -> torch.Tensor:
@@ -92,8 +93,9 @@ class ACL(Method):
         for p in params:
             p.requires_grad_(False)
         try:
-            return per_sample_pgd(lambda z: nt_xent(*self.embed(z, "pgd").chunk(2), temperature=self.cfg.temperature),
-                                  x, eps, steps, size)
+            half = len(x) // 2  # rows ≥ half are the second view
+            return per_sample_pgd(lambda e: nt_xent(*e.chunk(2), temperature=self.cfg.temperature), x, eps, steps,
+                                  size, embed=lambda z, rows: self.embed(z, "pgd", second=rows >= half))
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
@@ -177,12 +179,22 @@ class DynACL(ACL):
         super().__init__(backbone, cfg)
         self.key_backbone, self.key_projector = frozen_copy(self.backbone), frozen_copy(self.projector)
 
-    def embed(self, x: torch.Tensor, branch: str) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, branch: str, second: torch.Tensor | None = None) -> torch.Tensor:
         """The first view through the online encoder, the second through the key encoder (``swap=True``)."""
-        first, second = x.chunk(2)
-        with bn_branch(self.key_backbone, branch), bn_branch(self.key_projector, branch):
-            key = self.key_projector(self.key_backbone(second))
-        return torch.cat([self.encode(first, branch), key])
+        if second is None:
+            second = torch.arange(len(x), device=x.device) >= len(x) // 2
+        out = None
+        for rows, key in ((~second).nonzero()[:, 0], False), (second.nonzero()[:, 0], True):
+            if not len(rows):
+                continue
+            if key:
+                with bn_branch(self.key_backbone, branch), bn_branch(self.key_projector, branch):
+                    emb = self.key_projector(self.key_backbone(x[rows]))
+            else:
+                emb = self.encode(x[rows], branch)
+            out = emb.new_empty((len(x), *emb.shape[1:])) if out is None else out
+            out = out.index_put((rows,), emb)
+        return out
 
     @property
     def adversarial_weight(self) -> float:

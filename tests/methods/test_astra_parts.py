@@ -9,6 +9,7 @@ import torch
 from ssl_robustbench.attacks.per_sample import START_EPS, per_sample_pgd
 from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.training.astra import EPSILONS, STEP_SIZES, STEPS, StrategyNet, reinforce_loss, reward
 
 
@@ -31,6 +32,35 @@ def test_per_sample_budgets_match_a_naive_loop_exactly():
         assert (adv[i] - x[i]).abs().max() <= eps[i] + 1e-7 and 0 <= adv[i].min() and adv[i].max() <= 1
     # enough steps saturate the budget: x + ε·sign(w) (inside the box)
     assert torch.allclose(adv[1], (x[1] + eps[1] * w.sign()).clamp(0, 1), atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["acl", "dynacl"])
+def test_frozen_samples_leaving_the_forward_change_nothing(method, monkeypatch):
+    """The ``embed`` form (frozen samples' embeddings cached) gives the adversarial views of the full-batch loop on
+    a real Self-AT model (NT-Xent couples the samples), while embedding only the rows with steps left."""
+    from ssl_robustbench.methods import METHODS
+
+    cls = METHODS.get(method)
+    model = cls(build_backbone("tiny_resnet/8-8-8-8"), cls.Config()).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 3, 16, 16, generator=g)
+    eps = torch.tensor([3, 15, 8, 5, 10, 4, 12, 6]) / 255
+    steps = torch.tensor([3, 14, 0, 7, 1, 14, 2, 9])
+    size = torch.tensor([1, 5, 2, 1, 3, 2, 4, 1]) / 255
+    loss = lambda e: nt_xent(*e.chunk(2), temperature=0.5)  # noqa: E731
+    full = per_sample_pgd(lambda z: loss(model.embed(z, "pgd")), x, eps, steps, size,
+                          generator=torch.Generator().manual_seed(1))
+    embedded_rows = []
+
+    def embed(z, rows):
+        embedded_rows.append(len(rows))
+        return model.embed(z, "pgd", second=rows >= 4)
+
+    skipping = per_sample_pgd(loss, x, eps, steps, size, generator=torch.Generator().manual_seed(1), embed=embed)
+    assert torch.allclose(full, skipping, atol=1e-6)
+    assert sum(embedded_rows) < 8 * 14 * 0.75  # the steps taken (+ one final embedding each), not 8 × 14
 
 
 def test_per_sample_pgd_rejects_bad_budgets():
