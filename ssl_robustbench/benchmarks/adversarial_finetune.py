@@ -35,6 +35,7 @@ from ssl_robustbench.config import build, load_yaml
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
 from ssl_robustbench.resources import project_dir
+from ssl_robustbench.transforms.augment import random_crop_flip
 
 PROTOCOLS = ("slf", "alf", "aff")
 
@@ -70,22 +71,6 @@ def load_recipe(protocol: str, *, epochs: int | None = None) -> FinetuneRecipe:
         raise UserError(f"protocol must be one of {', '.join(PROTOCOLS)} or probe, not {protocol!r}")
     recipe = build(FinetuneRecipe, load_yaml(recipe_dir() / f"{protocol}.yaml"), where=f"{protocol}.")
     return dataclasses.replace(recipe, epochs=epochs) if epochs is not None else recipe
-
-
-def random_crop_flip(x: torch.Tensor, *, pad: int, flip: bool, g: torch.Generator) -> torch.Tensor:
-    """RandomCrop(size, padding=pad, zero fill) + RandomHorizontalFlip, per sample, as one batched gather."""
-    b, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, x.shape[1], h, w + 2 * pad)
-    out = padded.gather(2, rows)
-    cols = (dx[:, None] + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, x.shape[1], h, w)
-    out = out.gather(3, cols)
-    if flip:
-        mirror = torch.rand(b, generator=g, device=x.device) < 0.5
-        out = torch.where(mirror.view(b, 1, 1, 1), out.flip(3), out)
-    return out
 
 
 class _Branches:

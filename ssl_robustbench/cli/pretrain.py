@@ -11,7 +11,8 @@ from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_
 
 @click.command("pretrain")
 @click.option("--method", type=str, default=None,
-              help="SSL method: simclr, mocov2, simsiam, byol, dino, barlowtwins, vicreg, swav, acl.")
+              help="SSL method (--list shows them): simclr, mocov2, simsiam, byol, dino, barlowtwins, vicreg, swav; "
+                   "adversarial: acl, dynacl, rocl, deacl.")
 @click.option("--arch", type=str, default=None, help="Backbone arch (default tiny_resnet).")
 @click.option("--data", "data_name", type=str, default=None, help="Dataset name (default embedded).")
 @click.option("--data-root", type=str, default=None, help="Local dataset directory.")
@@ -19,11 +20,13 @@ from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_
 @click.option("--lr", type=float, default=None, help="Base learning rate for batch 256 (default 0.3).")
 @click.option("--aug", "augs", multiple=True, help="Robust view generation at the method's preset place: mpd, lcm.")
 @click.option("--strategy", type=click.Choice(["fixed", "astra"]), default=None,
-              help="Attack strategy of adversarial SSL methods (acl): fixed PGD or ASTrA's learned per-sample one.")
+              help="Attack strategy of adversarial SSL methods (acl, dynacl, rocl, deacl): fixed PGD or ASTrA's "
+                   "learned per-sample one.")
+@click.option("--list", "list_methods", is_flag=True, help="List the methods (paper, --strategy) and recipes.")
 @run_options
 @friendly_errors
-def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strategy, config_file, overrides,
-                     **kw) -> None:
+def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strategy, list_methods, config_file,
+                     overrides, **kw) -> None:
     """Pretrain an SSL backbone; re-running with the same --out resumes after the last finished epoch.
 
     Writes config.yaml, environment.json, log.csv (loss, lr, k-NN top-1), checkpoint.pt, and at the end
@@ -35,7 +38,11 @@ def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strat
       robustbench pretrain --config recipe.yaml --set method_args.temperature=0.5
       robustbench pretrain --config benchmarks/pretrain/simclr-embedded.yaml --aug mpd --out runs/simclr-mpd
       robustbench pretrain --config benchmarks/pretrain/acl-embedded.yaml --strategy astra --out runs/astra
+      robustbench pretrain --list
     """
+    if list_methods:
+        _print_methods()
+        return
     from ssl_robustbench.config import resolve
     from ssl_robustbench.training.config import PretrainConfig
     from ssl_robustbench.training.loop import pretrain
@@ -51,6 +58,26 @@ def pretrain_command(method, arch, data_name, data_root, epochs, lr, augs, strat
     if ddp.rank() == 0:
         click.echo(f"backbone: {path}\ncard: {path.parent / 'card.yaml'}")
     ddp.teardown()
+
+
+def _print_methods() -> None:
+    """Every registered method with its paper and whether ``--strategy`` applies, then the recipe files."""
+    from rich.table import Table
+
+    from ssl_robustbench.methods import METHODS
+    from ssl_robustbench.methods.self_at import SelfAT
+    from ssl_robustbench.progress import console
+    from ssl_robustbench.resources import project_dir
+
+    table = Table(title="robustbench pretrain --method")
+    for column in ("method", "paper", "--strategy"):
+        table.add_column(column)
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        table.add_row(name, cls.paper, "fixed | astra" if issubclass(cls, SelfAT) else "–")
+    console.print(table)
+    recipes = sorted(p.name for p in (project_dir("benchmarks") / "pretrain").glob("*.yaml"))
+    console.print("recipes (--config benchmarks/pretrain/<file>): " + ", ".join(recipes))
 
 
 @click.command("policy-plot", epilog="""\b

@@ -20,58 +20,33 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ssl_robustbench import distributed as ddp
-from ssl_robustbench.attacks.per_sample import per_sample_pgd
 from ssl_robustbench.backbones.dual_bn import bn_branch, convert_dual_bn
 from ssl_robustbench.config import bounded, check_fields
-from ssl_robustbench.errors import UserError
 from ssl_robustbench.losses import nt_xent
-from ssl_robustbench.methods.base import METHODS, Method, frozen_copy
-from ssl_robustbench.training.attack_strategy import STRATEGIES
+from ssl_robustbench.methods.base import METHODS, frozen_copy
+from ssl_robustbench.methods.self_at import SelfAT, SelfATConfig
 from ssl_robustbench.transforms.views import ViewSpec
 
 
 @dataclasses.dataclass(frozen=True)
-class ACLConfig:
-    """Projector width, τ 0.5, the fixed attack (ε 8/255, 5 steps of 2/255), the mixed-loss weight and ASTrA's
-    policy settings from the authors' code (update every 10 steps; LARS lr 0.1, warmed up over the encoder's warmup
-    epochs then cosine to 1e-6; wd 1e-6; grad-clip 1.0; reward weights r1 = 0, r2 = r3 = 1). ``proj_hidden`` None:
-    the strategy's (ASTrA 2048, ACL the encoder's width)."""
+class ACLConfig(SelfATConfig):
+    """ACL's τ 0.5 and fixed attack (ε 8/255, 5 steps of 2/255) with the shared Self-AT settings; ``proj_hidden``
+    None: the strategy's (ASTrA 2048, ACL the encoder's width)."""
 
     proj_hidden: int | None = None
-    temperature: float = 0.5
-    strategy: str = "fixed"
-    eps: float = 8 / 255
-    steps: int = 5
-    step_size: float = 2 / 255
-    sim_weight: float | None = None  # None: ASTrA's 0.5 with the astra strategy, 0 (plain ACL) with fixed
-    strategy_arch: str = "tiny_resnet/16-32-64-128"
-    policy_interval: int = 10
-    policy_lr: float = 0.1
-    policy_clip: float = 1.0
-    r1: float = 0.0
-    r2: float = 1.0
-    r3: float = 1.0
-
-    def __post_init__(self) -> None:
-        from ssl_robustbench.training.attack_strategy import STRATEGIES
-
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES.names())}, not {self.strategy!r}")
 
 
 @METHODS.register("acl")
-class ACL(Method):
+class ACL(SelfAT):
     Config = ACLConfig
+    paper = 'Jiang et al., "Robust Pre-Training by Adversarial Contrastive Learning", NeurIPS 2020'
+    name = "acl"
     #: ACL / ASTrA's CIFAR views: RandomResizedCrop scale (0.1, 1), flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale
     #: p 0.2 (SimCLR colour strength 0.5).
     default_views = (ViewSpec("global", 2, scale=(0.1, 1.0), color_strength=0.5),)
 
     def __init__(self, backbone: nn.Module, cfg: ACLConfig) -> None:
-        if ddp.launched():
-            raise UserError("acl (and its astra strategy) trains in one process; run it without torchrun")
         super().__init__(convert_dual_bn(backbone), cfg)
-        self.strategy = STRATEGIES.get(cfg.strategy)(cfg)
         width = backbone.num_features
         self.projector = convert_dual_bn(projection_head(width, cfg.proj_hidden or self.strategy.proj_hidden or width))
 
@@ -85,21 +60,12 @@ class ACL(Method):
         it (``encode``; DynACL sends the second view's rows through its key encoder)."""
         return self.encode(x, branch)
 
-    def attack(self, x: torch.Tensor, eps, steps, size) -> torch.Tensor:
-        """Per-sample PGD on NT-Xent through the ``pgd`` branch, in eval mode, gradients to the input only."""
-        was_training, params = self.training, list(self.parameters())
-        flags = [p.requires_grad for p in params]
-        self.eval()
-        for p in params:
-            p.requires_grad_(False)
-        try:
-            half = len(x) // 2  # rows ≥ half are the second view
-            return per_sample_pgd(lambda e: nt_xent(*e.chunk(2), temperature=self.cfg.temperature), x, eps, steps,
-                                  size, embed=lambda z, rows: self.embed(z, "pgd", second=rows >= half))
-        finally:
-            for p, flag in zip(params, flags, strict=True):
-                p.requires_grad_(flag)
-            self.train(was_training)
+    def attack_objective(self, x: torch.Tensor):
+        """NT-Xent of the two adversarial views (ACL's PGD_contrastive), through the ``pgd`` branch."""
+        return lambda e: nt_xent(*e.chunk(2), temperature=self.cfg.temperature)
+
+    def embed_rows(self, z: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+        return self.embed(z, "pgd", second=rows >= n // 2)  # rows ≥ n/2 are the second view
 
     def losses(self, x: torch.Tensor, adv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """NT-Xent of the clean views (``normal`` branch) and of their adversarial views (``pgd`` branch)."""
@@ -110,8 +76,7 @@ class ACL(Method):
     def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.cfg
         x = torch.cat(views[:2])
-        self.strategy.before_step(self, x)
-        adv = self.attack(x, *self.strategy.budgets(x))
+        adv = self.adversarial_views(x)
         clean, attacked = self.embed(x, "normal"), self.embed(adv, "pgd")
         w = self.adversarial_weight
         loss = ((2 - w) * nt_xent(*clean.chunk(2), temperature=c.temperature)
@@ -124,23 +89,6 @@ class ACL(Method):
     def adversarial_weight(self) -> float:
         """w of the adversarial NT-Xent against 2 − w of the clean one (1 in ACL; DynACL raises it)."""
         return 1.0
-
-    @property
-    def mixed_weight(self) -> float:
-        """Weight of the clean ↔ adversarial NT-Xent term (``sim_weight``, else the strategy's default)."""
-        return self.cfg.sim_weight if self.cfg.sim_weight is not None else self.strategy.mixed_weight
-
-    @property
-    def card_method(self) -> str | None:
-        """``astra`` when ASTrA picks the attacks; else the registry name (``acl``, ``dynacl``)."""
-        return self.strategy.card_method
-
-    def plot_log(self, log_csv: Path, run_dir: Path) -> None:
-        self.strategy.plot_log(log_csv, run_dir)
-
-    def epoch_stats(self) -> dict[str, str]:
-        """The strategy's per-epoch statistics (ASTrA: action distributions and mean reward)."""
-        return self.strategy.epoch_stats()
 
 
 def projection_head(width: int, hidden: int) -> nn.Sequential:
@@ -173,6 +121,8 @@ class DynACLConfig(ACLConfig):
 @METHODS.register("dynacl")
 class DynACL(ACL):
     Config = DynACLConfig
+    paper = 'Luo et al., "Rethinking the Effect of Data Augmentation in Adversarial Contrastive Learning", ICLR 2023'
+    name = "dynacl"
     ema_buffers = False
 
     def __init__(self, backbone: nn.Module, cfg: DynACLConfig) -> None:

@@ -37,6 +37,7 @@ class Method(nn.Module):
     loop's optional per-epoch hooks (annealed views, extra log columns, plots)."""
 
     Config: type
+    paper: str = ""  # the paper the method comes from (``pretrain --list``)
     default_views: tuple[ViewSpec, ...] = TWO_GLOBAL
     #: whether the EMA copies BatchNorm statistics to the target (BYOL/DINO) or the target keeps its own (DynACL)
     ema_buffers: bool = True
@@ -61,6 +62,11 @@ class Method(nn.Module):
     def exported_backbone(self) -> nn.Module:
         """The encoder ``pretrain`` exports (default the trained backbone; DynACL: its momentum key encoder)."""
         return self.backbone
+
+    def export_normalization(self) -> tuple[list[float], list[float]] | None:
+        """(mean, std) the exported backbone expects when not the run's ``mean``/``std`` (DeACL: its teacher's,
+        applied inside the method); None: the run's."""
+        return None
 
     def epoch_stats(self) -> dict[str, str]:
         """Extra log.csv columns for the epoch just finished (e.g. ASTrA's action distributions)."""

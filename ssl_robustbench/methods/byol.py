@@ -26,6 +26,7 @@ class BYOLConfig:
 @METHODS.register("byol")
 class BYOL(Method):
     Config = BYOLConfig
+    paper = 'Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020'
 
     def __init__(self, backbone: nn.Module, cfg: BYOLConfig) -> None:
         super().__init__(backbone, cfg)

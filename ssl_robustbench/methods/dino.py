@@ -48,6 +48,7 @@ class DINOHead(nn.Module):
 @METHODS.register("dino")
 class DINO(Method):
     Config = DINOConfig
+    paper = 'Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021'
     default_views = multi_crop((0.4, 1.0), (0.05, 0.4), local=4, local_fraction=0.45)
 
     def __init__(self, backbone: nn.Module, cfg: DINOConfig) -> None:

@@ -31,6 +31,7 @@ class MoCo(Method):
     """Query encoder (backbone + head) trained; key encoder = its momentum copy; symmetric loss over the two views."""
 
     Config = MoCoConfig
+    paper = 'Chen et al., "Improved Baselines with Momentum Contrastive Learning", arXiv 2020'
 
     def __init__(self, backbone: nn.Module, cfg: MoCoConfig) -> None:
         super().__init__(backbone, cfg)

@@ -44,6 +44,7 @@ class _TwoView(Method):
 @METHODS.register("barlowtwins")
 class BarlowTwins(_TwoView):
     Config = BarlowTwinsConfig
+    paper = 'Zbontar et al., "Barlow Twins: Self-Supervised Learning via Redundancy Reduction", ICML 2021'
 
     def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"loss": barlow_twins_loss(*self.embed(views), lambd=self.cfg.lambd)}
@@ -52,6 +53,7 @@ class BarlowTwins(_TwoView):
 @METHODS.register("vicreg")
 class VICReg(_TwoView):
     Config = VICRegConfig
+    paper = 'Bardes et al., "VICReg: Variance-Invariance-Covariance Regularization", ICLR 2022'
 
     def forward(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.cfg

@@ -31,6 +31,7 @@ class SimCLR(Method):
     from every rank under torchrun."""
 
     Config = SimCLRConfig
+    paper = 'Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", ICML 2020'
 
     def __init__(self, backbone: nn.Module, cfg: SimCLRConfig) -> None:
         super().__init__(backbone, cfg)

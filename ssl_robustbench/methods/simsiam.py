@@ -23,6 +23,7 @@ class SimSiamConfig:
 @METHODS.register("simsiam")
 class SimSiam(Method):
     Config = SimSiamConfig
+    paper = 'Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021'
 
     def __init__(self, backbone: nn.Module, cfg: SimSiamConfig) -> None:
         super().__init__(backbone, cfg)

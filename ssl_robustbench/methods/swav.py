@@ -32,6 +32,7 @@ class SwAVConfig:
 @METHODS.register("swav")
 class SwAV(Method):
     Config = SwAVConfig
+    paper = 'Caron et al., "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments", NeurIPS 2020'
     default_views = multi_crop((0.14, 1.0), (0.05, 0.14), local=4, local_fraction=0.45)
 
     def __init__(self, backbone: nn.Module, cfg: SwAVConfig) -> None:

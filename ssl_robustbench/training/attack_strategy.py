@@ -26,8 +26,9 @@ Budgets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # per-sample ε, step
 
 
 class AttackStrategy(nn.Module):
-    """Picks per-sample attack budgets for a Self-AT method (``method`` gives ``attack(x, ε, steps, size)``,
-    ``losses(x, adv) -> (clean NT-Xent, adversarial NT-Xent)``, ``progress`` and ``warmup``)."""
+    """Picks per-sample attack budgets for a Self-AT method (``methods/self_at.py``: ``method`` gives
+    ``attack_images(x)``, ``attack(x, ε, steps, size)``, ``losses(x, adv) -> (clean loss, adversarial loss)``,
+    ``progress`` and ``warmup``)."""
 
     #: the method name result cards record (None: the method's own)
     card_method: str | None = None
@@ -102,7 +103,7 @@ class ASTrAPolicy(AttackStrategy):
             return
         c = self.cfg
         self.net.train()
-        acts = self.net.act(x)
+        acts = self.net.act(method.attack_images(x))
         adv = method.attack(x, acts.eps.detach(), acts.steps, acts.step_size.detach())
         method.eval()
         with torch.no_grad():

@@ -188,14 +188,15 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)
         ddp.barrier()
-    path = (export_backbone(model.exported_backbone(), cfg, run_dir, method=model.card_method) if main
+    path = (export_backbone(model.exported_backbone(), cfg, run_dir, method=model.card_method,
+                            normalization=model.export_normalization()) if main
             else run_dir / "backbone.safetensors")
     ddp.barrier()
     return path
 
 
-def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Path, *, method: str | None = None
-                    ) -> Path:
+def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Path, *, method: str | None = None,
+                    normalization: tuple[list[float], list[float]] | None = None) -> Path:
     """Writes ``backbone.safetensors`` and a zoo ``card.yaml`` for it into ``run_dir`` (a dual-BN backbone keeps
     both branches; its card evaluates the ``pgd`` one, as for released ACL checkpoints)."""
     method = method or cfg.method
@@ -207,7 +208,8 @@ def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Pat
         "arch": cfg.arch, "method": method, "pretrain_data": cfg.data.name,
         "paper": "see the method's docstring", "license": "MIT",
         "source": {"path": path.name, "sha256": sha256_file(path)},
-        "mean": list(cfg.mean), "std": list(cfg.std), "input_size": cfg.input_size, "crop_pct": 1.0,
+        "mean": list(normalization[0] if normalization else cfg.mean),
+        "std": list(normalization[1] if normalization else cfg.std), "input_size": cfg.input_size, "crop_pct": 1.0,
         "interpolation": "bilinear",
     }
     if has_dual_bn(backbone):

@@ -56,6 +56,28 @@ def random_resized_crop(*, size: int, scale: tuple[float, float] = (0.2, 1.0),
     return apply
 
 
+def random_crop_flip(x: torch.Tensor, *, pad: int, flip: bool, g: torch.Generator) -> torch.Tensor:
+    """RandomCrop(size, padding=pad, zero fill) + RandomHorizontalFlip, per sample, as one batched gather."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=g, device=x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, x.shape[1], h, w + 2 * pad)
+    out = padded.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, x.shape[1], h, w)
+    out = out.gather(3, cols)
+    if flip:
+        mirror = torch.rand(b, generator=g, device=x.device) < 0.5
+        out = torch.where(mirror.view(b, 1, 1, 1), out.flip(3), out)
+    return out
+
+
+@AUGMENTATIONS.register("padded_crop")
+def padded_crop(*, pad: int = 4, flip: bool = True) -> Augment:
+    """RandomCrop(size, padding=pad) + horizontal flip at the input's own size (CIFAR's standard augmentation)."""
+    return lambda x, g: random_crop_flip(x, pad=pad, flip=flip, g=g)
+
+
 def _hue_rotate(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Rotates chroma in YIQ space by ``angle`` radians per image."""
     to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])

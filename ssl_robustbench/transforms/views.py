@@ -30,7 +30,8 @@ class AugInsert:
 @dataclasses.dataclass(frozen=True)
 class ViewSpec:
     """``count`` views of side ``size`` (None: ``size_fraction`` of the run's view size, e.g. 0.4 for local
-    crops) cropped with RandomResizedCrop ``scale``."""
+    crops) cropped with RandomResizedCrop ``scale`` — or, with ``pad``, RandomCrop(padding ``pad``) at the input's
+    own size (DeACL's weak views)."""
 
     name: str = "global"
     count: int = 2
@@ -41,6 +42,7 @@ class ViewSpec:
     jitter_p: float = 0.8
     gray_p: float = 0.2
     insert: tuple[AugInsert, ...] = ()
+    pad: int | None = None
 
 
 #: Where robust view generation goes by default, per method (the MPD authors' presets; LCM follows MPD's place).
@@ -94,7 +96,8 @@ def steps(spec: ViewSpec, *, default_size: int, color_strength: float,
     s = spec.color_strength if spec.color_strength is not None else color_strength
     at = {place: [AugmentStep(i.name, dict(i.args)) for i in inserts if i.at == place] for place in PLACES}
     size = spec.size or max(8, round(default_size * spec.size_fraction))
-    crop = AugmentStep("random_resized_crop", {"size": size, "scale": tuple(spec.scale)})
+    crop = (AugmentStep("padded_crop", {"pad": spec.pad}) if spec.pad is not None else
+            AugmentStep("random_resized_crop", {"size": size, "scale": tuple(spec.scale)}))
     jitter = AugmentStep("color_jitter", {"brightness": 0.8 * s, "contrast": 0.8 * s, "saturation": 0.8 * s,
                                           "hue": 0.2 * s, "p": spec.jitter_p})
     gray = AugmentStep("grayscale", {"p": spec.gray_p})

@@ -1,0 +1,128 @@
+"""The Self-AT family on one frame (ACL, DynACL, RoCL, DeACL), each with --strategy fixed|astra: it learns a fixed
+batch, its adversarial views respect ε and the image box, and the recipe details of its official code."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ssl_robustbench.backbones import build_backbone
+from ssl_robustbench.errors import UserError
+from ssl_robustbench.losses import nt_xent
+from ssl_robustbench.methods import METHODS
+from ssl_robustbench.methods.rocl import rocl_nt_xent
+from ssl_robustbench.methods.self_at import SelfAT
+
+TEACHER = "embedded-simclr-tinyresnet"
+SELF_AT = ("acl", "dynacl", "rocl", "deacl")
+
+
+def build(name: str, strategy: str = "fixed", **args):
+    cls = METHODS.get(name)
+    arch = "tiny_resnet" if name == "deacl" else "tiny_resnet/8-16-16-32"
+    extra = {"teacher": TEACHER} if name == "deacl" else {}
+    cfg = cls.Config(strategy=strategy, strategy_arch="tiny_resnet/8-8-8-8", **extra, **args)
+    return cls(build_backbone(arch), cfg)
+
+
+def views(model, g, b=16, size=32):
+    """Two views of a batch (DeACL: its one weak view)."""
+    x = torch.rand(b, 3, size, size, generator=g)
+    return [x] if model.name == "deacl" else [x, x.flip(-1).roll(1, -2)]
+
+
+def test_every_self_at_method_is_registered_and_takes_both_strategies():
+    found = {n for n in METHODS.names() if issubclass(METHODS.get(n), SelfAT)}
+    assert found == set(SELF_AT)
+    for name in SELF_AT:
+        for strategy, card in (("fixed", None), ("astra", "astra" if name == "acl" else f"{name}+astra")):
+            model = build(name, strategy, policy_interval=1).train()
+            model.progress, model.warmup = 0.5, 0.1
+            loss = model(views(model, torch.Generator().manual_seed(0), b=8))["loss"]
+            loss.backward()
+            assert torch.isfinite(loss) and model.card_method == card, (name, strategy)
+
+
+@pytest.mark.parametrize("name", SELF_AT)
+def test_adversarial_views_stay_in_the_eps_ball_and_the_box(name):
+    torch.manual_seed(0)
+    model = build(name, eps=4 / 255, steps=3, step_size=2 / 255).train()
+    x = torch.cat(views(model, torch.Generator().manual_seed(1)))
+    images = model.attack_images(x)
+    adv = model.adversarial_views(x)
+    assert adv.shape == images.shape and model.training  # the attack restores train mode
+    assert (adv - images).abs().max() <= 4 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    assert (adv - images).abs().max() > 3 / 255  # it moved: three steps of 2/255 reach the 4/255 ball's edge
+
+
+@pytest.mark.parametrize("name", SELF_AT)
+def test_each_method_learns_a_fixed_batch(name):
+    torch.manual_seed(0)
+    model = build(name, steps=2).train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
+    batch = views(model, torch.Generator().manual_seed(2), b=32)
+    losses = []
+    for _ in range(25):
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < first - 0.05 * abs(first), (name, losses)
+
+
+def test_rocl_nt_xent_is_the_authors_three_block_loss():
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.randn(6, 8, generator=g) for _ in range(3))
+    assert torch.allclose(rocl_nt_xent([a, b], 0.5), nt_xent(a, b, temperature=0.5), atol=1e-5)
+    z = torch.nn.functional.normalize(torch.cat([a, b, c]), dim=1)
+    sim = torch.exp(z @ z.T / 0.5) * (1 - torch.eye(18))
+    p = sim / sim.sum(1, keepdim=True)
+    pairs = [(i, j) for i in range(3) for j in range(3) if i != j]
+    expected = sum(-torch.log(p[i * 6 + k, j * 6 + k]) for i, j in pairs for k in range(6)) / 18
+    assert torch.allclose(rocl_nt_xent([a, b, c], 0.5), expected, atol=1e-5)
+    w = a.clone().requires_grad_(True)  # the right factor is detached: only the rows carry the gradient
+    rocl_nt_xent([w, b], 0.5).backward()
+    v = a.clone().requires_grad_(True)
+    nt_xent(v, b, temperature=0.5).backward()
+    assert not torch.allclose(w.grad, v.grad)
+
+
+def test_rocl_recipe_constants():
+    cfg = METHODS.get("rocl").Config()
+    assert (cfg.eps, cfg.steps, cfg.step_size, cfg.lamda, cfg.temperature) == (0.0314, 7, 0.007, 256.0, 0.5)
+    model = build("rocl")
+    linears = [m for m in model.projector if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(32, 2048), (2048, 128)]
+
+
+def test_deacl_distils_a_frozen_teacher_it_starts_from(tmp_path):
+    from ssl_robustbench.cli import main
+    from ssl_robustbench.zoo import get_card, load_model, resolve_card
+
+    model = build("deacl").train()
+    teacher_state = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in teacher_state.items())
+    assert not model.teacher.training and model.cfg.trades_k == 2.0
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss = model(views(model, torch.Generator().manual_seed(3)))["loss"]
+    loss.backward()
+    opt.step()
+    assert all(torch.equal(v, model.teacher.state_dict()[k]) for k, v in teacher_state.items())
+    assert any(not torch.equal(v, model.backbone.state_dict()[k]) for k, v in teacher_state.items())
+    with pytest.raises(UserError, match="method_args.teacher"):
+        METHODS.get("deacl")(build_backbone("tiny_resnet"), METHODS.get("deacl").Config())
+    with pytest.raises(UserError, match="does not fit"):
+        METHODS.get("deacl")(build_backbone("tiny_resnet/8-8-8-8"), METHODS.get("deacl").Config(teacher=TEACHER))
+    run = tmp_path / "deacl"
+    result = CliRunner().invoke(main, [
+        "pretrain", "--method", "deacl", "--epochs", "1", "--out", str(run), "--device", "cpu",
+        "--set", f"method_args.teacher={TEACHER}", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
+        "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set", "monitor_every=0"])
+    assert result.exit_code == 0, result.output
+    card = resolve_card(str(run / "card.yaml"))
+    teacher = get_card(TEACHER)
+    assert (card.method, tuple(card.mean), tuple(card.std)) == ("deacl", tuple(teacher.mean), tuple(teacher.std))
+    assert load_model(card).report.missing == ()
