@@ -15,7 +15,6 @@ as the released code does. Single-process (the strategy network's own update doe
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 from torch import nn

@@ -70,8 +70,8 @@ class FixedPGD(AttackStrategy):
 
 @STRATEGIES.register("astra")
 class ASTrAPolicy(AttackStrategy):
-    """ASTrA's strategy network with its LARS optimizer (ACL's variant; lr ``policy_lr`` warmed up with the encoder, then cosine
-    to 1e-6; wd 1e-6; grad clip ``policy_clip``), REINFORCE every ``policy_interval`` steps with reward
+    """ASTrA's strategy network with its LARS optimizer (ACL's variant; lr ``policy_lr`` warmed up with the encoder,
+    then cosine to 1e-6; wd 1e-6; grad clip ``policy_clip``), REINFORCE every ``policy_interval`` steps with reward
     (−r1·L_sim + r2·L_adv − r3·L_clean)/3, and the action distributions it logs per epoch."""
 
     card_method = "astra"

@@ -24,8 +24,9 @@ class PretrainConfig:
     ``views``: the view specs (empty: the method's default, e.g. SimCLR's two global crops); ``aug``: robust view
     generation inserted into every view at the method's preset place (``mpd``, ``lcm``; ``transforms/views.py``).
     ``mean``/``std`` are the normalization stored in the exported card.
-    ``optimizer``: ``sgd``, ``adamw``, ``lars`` or ``lars-acl`` (``training/optim.py``); ``accumulate``: gradient-accumulation steps per optimizer step
-    (``run.batch_size`` stays the global batch); ``sync_bn``: SyncBatchNorm under torchrun.
+    ``optimizer``: ``sgd``, ``adamw``, ``lars`` or ``lars-acl`` (``training/optim.py``); ``accumulate``:
+    gradient-accumulation steps per optimizer step (``run.batch_size`` stays the global batch); ``sync_bn``:
+    SyncBatchNorm under torchrun.
     """
 
     method: str = "simclr"

@@ -19,8 +19,15 @@ from ssl_robustbench.fileio import sha256_file
 from ssl_robustbench.registry import unknown_name_message
 from ssl_robustbench.resources import project_dir
 from ssl_robustbench.zoo.card import ID_PATTERN, IMAGENET_MEAN, IMAGENET_STD, LinearHead, Source, ZooCard, load_card
-from ssl_robustbench.zoo.checkpoint import (BN_BRANCHES, LoadReport, is_dual_bn_state, read_checkpoint, remap_keys,
-                                           select_state_dict, strict_load)
+from ssl_robustbench.zoo.checkpoint import (
+    BN_BRANCHES,
+    LoadReport,
+    is_dual_bn_state,
+    read_checkpoint,
+    remap_keys,
+    select_state_dict,
+    strict_load,
+)
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 
 
