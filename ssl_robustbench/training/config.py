@@ -18,7 +18,9 @@ class PretrainConfig:
 
     ``lr`` is the base rate for a batch of 256 (scaled linearly with the batch size, as in SimCLR), warmed up over
     ``warmup_epochs`` then cosine-decayed to ``final_lr`` (not scaled).
-    ``monitor_every`` is the k-NN monitor's period in epochs (0: off), with ``monitor_split`` as queries.
+    ``monitor_every`` is the k-NN monitor's period in epochs (0: off), with ``monitor_split`` as queries;
+    ``robust_monitor_every`` the robust-overfitting monitor's (``training/robust_monitor.py``: SA and PGD-20 RA of
+    an SLF-lite probe on ``robust_monitor_n`` held-out images, 0: off).
     ``view_size`` is the side of the augmented views (default ``input_size``; smaller trains faster).
     ``color_strength`` is SimCLR's colour-jitter strength s.
     ``views``: the view specs (empty: the method's default, e.g. SimCLR's two global crops); ``aug``: robust view
@@ -50,6 +52,9 @@ class PretrainConfig:
     monitor_every: int = bounded(5, low=0)
     monitor_split: str = "val"
     knn_k: int = bounded(20, low=1)
+    robust_monitor_every: int = bounded(0, low=0)  # SLF-lite SA / PGD-20 RA every N epochs (0: off)
+    robust_monitor_n: int = bounded(200, low=1)  # held-out images attacked
+    robust_monitor_train: int = bounded(2000, low=10)  # training images the probe is fitted on
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
     run: RunConfig = RunConfig()

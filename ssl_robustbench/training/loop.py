@@ -22,7 +22,7 @@ from safetensors.torch import save
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ssl_robustbench import distributed as ddp
-from ssl_robustbench.backbones import ImageClassifier, build_backbone
+from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.backbones.dual_bn import has_dual_bn
 from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
@@ -36,18 +36,22 @@ from ssl_robustbench.progress import console, track
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
 from ssl_robustbench.training.config import PretrainConfig
 from ssl_robustbench.training.optim import build_optimizer
+from ssl_robustbench.training.robust_monitor import exported_view, plot_robustness, robust_accuracy
 from ssl_robustbench.training.schedule import warmup_cosine
 from ssl_robustbench.transforms.views import ViewGenerator, preset
 from ssl_robustbench.zoo.download import cache_root
 
 
-def _monitor(backbone: torch.nn.Module, cfg: PretrainConfig, req: DataRequest, device: torch.device) -> float:
-    """k-NN top-1 of the current backbone: train split as memory bank, the held-out split as queries."""
-    model = ImageClassifier(backbone, mean=cfg.mean, std=cfg.std).eval()
+def _monitor(method: torch.nn.Module, cfg: PretrainConfig, req: DataRequest, device: torch.device) -> float:
+    """k-NN top-1 of the encoder that would be exported: train split as memory bank, the held-out split as
+    queries."""
+    backbone, model, branch = exported_view(method, cfg)
     banks = []
-    for split, limit in ((cfg.data.train_split, cfg.data.train_limit), (cfg.monitor_split, cfg.data.eval_limit)):
-        ds = build_dataset(cfg.data.name, dataclasses.replace(req, split=split), limit=limit)
-        banks.append(extract(model.features, eval_loader(ds, cfg.run), device=device, description=f"k-NN {split}"))
+    with branch:
+        for split, limit in ((cfg.data.train_split, cfg.data.train_limit), (cfg.monitor_split, cfg.data.eval_limit)):
+            ds = build_dataset(cfg.data.name, dataclasses.replace(req, split=split), limit=limit)
+            banks.append(extract(model.features, eval_loader(ds, cfg.run), device=device,
+                                 description=f"k-NN {split}"))
     backbone.train()
     (xtr, ytr), (xte, yte) = banks
     return knn_accuracy(xtr, ytr, xte, yte, k=cfg.knn_k)
@@ -181,9 +185,15 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
         row |= model.epoch_stats()  # e.g. ASTrA's action distributions and reward
         if main:
             if cfg.monitor_every > 0 and ((epoch + 1) % cfg.monitor_every == 0 or epoch + 1 == cfg.epochs):
-                row["knn_top1"] = f"{_monitor(model.backbone, cfg, req, device):.4f}"
+                row["knn_top1"] = f"{_monitor(model, cfg, req, device):.4f}"
+            if cfg.robust_monitor_every > 0:  # the columns exist in every row, filled on measured epochs
+                measured = (epoch + 1) % cfg.robust_monitor_every == 0 or epoch + 1 == cfg.epochs
+                scores = robust_accuracy(model, cfg, req, device) if measured else {"sa": "", "ra": ""}
+                row |= {k: f"{v:.4f}" if v != "" else "" for k, v in scores.items()}
             logs.add(row)
             model.plot_log(logs.path, run_dir)  # e.g. ASTrA's policy.png
+            if cfg.robust_monitor_every > 0:
+                plot_robustness(logs.path, run_dir / "robustness.png")
             console.print(" ".join(f"{k}={v}" for k, v in row.items() if v != ""))
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)

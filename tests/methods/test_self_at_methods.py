@@ -126,3 +126,31 @@ def test_deacl_distils_a_frozen_teacher_it_starts_from(tmp_path):
     teacher = get_card(TEACHER)
     assert (card.method, tuple(card.mean), tuple(card.std)) == ("deacl", tuple(teacher.mean), tuple(teacher.std))
     assert load_model(card).report.missing == ()
+
+
+def test_robust_overfitting_monitor_logs_sa_ra_each_period_and_plots_them(tmp_path):
+    """pretrain --set robust_monitor_every=N: SA and PGD-20 RA of the exported encoder (dual BN: the pgd branch),
+    under an SLF-lite probe on fixed subsets, in log.csv and robustness.png."""
+    import csv
+
+    from ssl_robustbench.cli import main
+    from ssl_robustbench.training.robust_monitor import plot_robustness
+
+    run = tmp_path / "acl"
+    result = CliRunner().invoke(main, [
+        "pretrain", "--method", "acl", "--epochs", "3", "--out", str(run), "--device", "cpu", "--arch",
+        "tiny_resnet/8-16-16-32", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
+        "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set", "monitor_every=0",
+        "--set", "view_size=32", "--set", "robust_monitor_every=2", "--set", "robust_monitor_n=40",
+        "--set", "robust_monitor_train=100"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    measured = [int(r["epoch"]) for r in rows if r["ra"]]
+    assert measured == [2, 3]  # every 2 epochs and the last
+    for r in rows:
+        if r["ra"]:
+            assert 0 <= float(r["ra"]) <= float(r["sa"]) <= 1
+    assert (run / "robustness.png").is_file()
+    assert plot_robustness(run / "log.csv", tmp_path / "again.png") == tmp_path / "again.png"
+    bad = CliRunner().invoke(main, ["pretrain", "--set", "robust_monitor_every=-1", "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "robust_monitor_every" in bad.output
