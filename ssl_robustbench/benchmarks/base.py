@@ -226,8 +226,9 @@ BENCHMARKS: Registry[type[Benchmark]] = Registry("benchmark")
 def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data: dict[str, Any] | None) -> str:
     """The protocol of one suite's rows: what must match for two models' numbers to be compared. Data by identity
     (``dataset_identity``: kind, size, classes, file-list digest — never the path), the scored head (the probe
-    recipe and its training data, or the released head), the suite's own config section (released-tree roots
-    reduced to "released"), and the seed. Other suites run in the same eval do not count."""
+    recipe and its training data, the released head, or the suite's own head with its recipe — an SLF/ALF/AFF
+    recipe file's contents, not only its name), the suite's own config section (released-tree roots reduced to
+    "released"), and the seed. Other suites run in the same eval do not count."""
     bench = BENCHMARKS.get(suite)()
     proto: dict[str, Any] = {"suite": suite, "dataset": cfg.data.name, "eval_split": cfg.data.eval_split,
                              "eval_data": eval_data, "seed": cfg.run.seed, "input_size": cfg.input_size}
@@ -236,6 +237,8 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
         proto["head"] = cfg.head
         if cfg.head == "probe":
             proto["probe"] = cfg.probe.recipe()
+    else:
+        proto["own_head"] = bench.head(cfg)  # e.g. the SLF/ALF/AFF recipe read from its YAML file
     if not (scores_shared_head and cfg.head == "released"):  # a head is trained on the train split
         proto.update(train_split=cfg.data.train_split, train_data=train_data)
     if bench.section:

@@ -66,3 +66,24 @@ def test_two_roots_of_one_dataset_give_one_protocol(tmp_path, execution):
     ha = eval_hashes(tmp_path / "ra", "--data-root", a, *common)
     hb = eval_hashes(tmp_path / "rb", "--data-root", b, *common)
     assert ha == hb
+
+
+def test_a_finetune_recipe_file_counts_in_the_adversarial_hash(tmp_path, monkeypatch):
+    """SLF/ALF/AFF read their recipe from a YAML file: editing that file (not only choosing another protocol)
+    changes the adversarial suite's protocol."""
+    import ssl_robustbench.benchmarks.adversarial_finetune as aft
+    from ssl_robustbench.benchmarks.base import protocol_hash
+    from ssl_robustbench.config import build
+    from ssl_robustbench.eval_config import EvalConfig
+
+    cfg = build(EvalConfig, {"suites": ["adversarial"]})
+    data = {"kind": "x"}
+    before = protocol_hash(cfg, "adversarial", eval_data=data, train_data=data)
+    edited = tmp_path / "adversarial"
+    shutil.copytree(aft.recipe_dir(), edited)
+    text = (edited / "slf.yaml").read_text().replace("crop_pad: 4", "crop_pad: 2")
+    (edited / "slf.yaml").write_text(text)
+    monkeypatch.setattr(aft, "recipe_dir", lambda: edited)
+    assert protocol_hash(cfg, "adversarial", eval_data=data, train_data=data) != before
+    assert protocol_hash(cfg, "clean", eval_data=data, train_data=data) == protocol_hash(
+        build(EvalConfig, {}), "clean", eval_data=data, train_data=data)
