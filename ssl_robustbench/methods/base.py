@@ -59,6 +59,14 @@ class Method(nn.Module):
         strength); None: fixed."""
         return None
 
+    def weight_decay_at(self, progress: float, base: float) -> float:
+        """The weight decay of the decayed parameter groups at a point of training (default the run's constant
+        ``weight_decay``; DINO: a cosine from it to ``weight_decay_end``)."""
+        return base
+
+    def before_optimizer_step(self) -> None:
+        """Called after the backward pass, before the optimizer step (DINO: gradient clipping, frozen last layer)."""
+
     def exported_backbone(self) -> nn.Module:
         """The encoder ``pretrain`` exports (default the trained backbone; DynACL: its momentum key encoder)."""
         return self.backbone

@@ -4,6 +4,7 @@ matches a momentum teacher's centred, sharpened output over multi-crop views; te
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,10 @@ from ssl_robustbench.methods.base import METHODS, Method, frozen_copy, multi_cro
 class DINOConfig:
     """Head MLP → L2-normalized bottleneck → weight-normalized prototypes (ImageNet: 2048 hidden, 256 bottleneck,
     out_dim 65,536); temperatures (student 0.1, teacher 0.04 → 0.07 warm-up over ``teacher_warmup`` of training);
-    centre momentum 0.9; teacher momentum 0.996 → 1 (cosine)."""
+    centre momentum 0.9; teacher momentum 0.996 → 1 (cosine). The schedules of ``main_dino.py``: weight decay
+    0.04 → 0.4 by a cosine over training (biases and norms undecayed), each parameter's gradient clipped to norm 3
+    (``utils.clip_gradients``), the last layer's gradients dropped in the first epoch
+    (``utils.cancel_gradients_last_layer``)."""
 
     hidden: int = 512
     bottleneck: int = 128
@@ -30,6 +34,9 @@ class DINOConfig:
     center_momentum: float = 0.9
     momentum: float = 0.996
     momentum_cosine: bool = True
+    weight_decay_end: float | None = 0.4  # cosine from the run's weight_decay (0.04 in the recipes); None: constant
+    clip_grad: float | None = 3.0  # per-parameter gradient-norm clip; None: off
+    freeze_last_layer: int = 1  # epochs in which the prototypes' layer gets no update
 
 
 class DINOHead(nn.Module):
@@ -59,6 +66,22 @@ class DINO(Method):
 
     def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.backbone, self.teacher_backbone), (self.head, self.teacher_head)]
+
+    def weight_decay_at(self, progress: float, base: float) -> float:
+        end = self.cfg.weight_decay_end
+        return base if end is None else end + 0.5 * (base - end) * (1 + math.cos(math.pi * progress))
+
+    def before_optimizer_step(self) -> None:
+        c = self.cfg
+        if c.clip_grad is not None:
+            for p in (*self.backbone.parameters(), *self.head.parameters()):
+                if p.grad is not None:
+                    coef = c.clip_grad / (p.grad.norm() + 1e-6)
+                    if coef < 1:
+                        p.grad.mul_(coef)
+        if self.epoch < c.freeze_last_layer:
+            for p in self.head.last.parameters():
+                p.grad = None
 
     def teacher_temperature(self) -> float:
         c = self.cfg

@@ -161,9 +161,12 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             step = epoch * steps_per_epoch + i
             lr = warmup_cosine(step, total=total_steps, warmup=cfg.warmup_epochs * steps_per_epoch, base=base_lr,
                                final=cfg.final_lr)
+            model.progress = step / total_steps
+            decay = model.weight_decay_at(model.progress, cfg.weight_decay)
             for group in opt.param_groups:
                 group["lr"] = lr
-            model.progress = step / total_steps
+                if group.get("decay", True):  # biases and norms stay undecayed
+                    group["weight_decay"] = decay
             opt.zero_grad(set_to_none=True)
             for k in range(cfg.accumulate):
                 x = next(batches)[0].to(device, non_blocking=True)
@@ -174,6 +177,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                 with sync:
                     loss.backward()
                 total += float(loss.detach())
+            model.before_optimizer_step()
             opt.step()
             momentum = model.momentum_at((step + 1) / total_steps)
             for online, target in model.ema_pairs():

@@ -71,10 +71,11 @@ class LARS(torch.optim.Optimizer):
 
 
 def param_groups(model: nn.Module) -> list[dict]:
-    """Weights (ndim > 1) in one group, biases and normalization parameters in another (no weight decay / LARS)."""
+    """Weights (ndim > 1) in one group, biases and normalization parameters in another (no weight decay / LARS;
+    ``decay: False`` keeps a weight-decay schedule off it)."""
     weights = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     others = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    return [{"params": weights}, {"params": others, "weight_decay": 0.0, "lars": False}]
+    return [{"params": weights}, {"params": others, "weight_decay": 0.0, "lars": False, "decay": False}]
 
 
 def build_optimizer(name: str, model: nn.Module, *, lr: float, momentum: float, weight_decay: float

@@ -152,3 +152,31 @@ def test_swav_queue_fills_then_joins_the_codes():
     model.queue_filled.zero_()
     without = float(model(views(9))["loss"])
     assert math.isfinite(with_queue) and with_queue != pytest.approx(without, rel=1e-4)
+
+
+def test_dino_schedules_are_main_dino_py(tmp_path, cache_dir):
+    """main_dino.py: weight decay 0.04 → 0.4 by a cosine (decayed group only), per-parameter gradient clip 3.0,
+    the last layer frozen in the first epoch."""
+    cls = METHODS.get("dino")
+    model = cls(build_backbone("tiny_resnet/8-16-16-16"), cls.Config())
+    assert model.weight_decay_at(0.0, 0.04) == pytest.approx(0.04)
+    assert model.weight_decay_at(0.5, 0.04) == pytest.approx(0.22)
+    assert model.weight_decay_at(1.0, 0.04) == pytest.approx(0.4)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    model.epoch = 0
+    model.before_optimizer_step()
+    assert all(p.grad is None for p in model.head.last.parameters())
+    clipped = [p.grad.norm() for p in model.backbone.parameters()]
+    assert max(clipped) <= 3.0 + 1e-4 and min(clipped) > 0
+    model.epoch = 1
+    for p in model.head.last.parameters():
+        p.grad = torch.ones_like(p)
+    model.before_optimizer_step()
+    assert all(p.grad is not None for p in model.head.last.parameters() if p.requires_grad)
+    cfg = small(cache_dir, "dino", 1, optimizer="adamw", weight_decay=0.04)
+    pretrain(cfg, tmp_path / "run")
+    groups = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["optimizer"]["param_groups"]
+    steps = 64 // 32
+    assert groups[0]["weight_decay"] == pytest.approx(model.weight_decay_at((steps - 1) / steps, 0.04))
+    assert groups[1]["weight_decay"] == 0.0  # biases and norms
