@@ -3,7 +3,19 @@
 Each registered class carries its config dataclass as ``Config`` and its default views (``methods/base.py``).
 """
 
-from ssl_robustbench.methods import acl, byol, deacl, dino, moco, redundancy, rocl, simclr, simsiam, swav  # noqa: F401  (registers)
+from ssl_robustbench.methods import (  # noqa: F401  (importing registers them)
+    acl,
+    byol,
+    deacl,
+    dino,
+    moco,
+    mocov3,
+    redundancy,
+    rocl,
+    simclr,
+    simsiam,
+    swav,
+)
 from ssl_robustbench.methods.base import METHODS
 
 __all__ = ["METHODS"]

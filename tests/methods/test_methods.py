@@ -180,3 +180,38 @@ def test_dino_schedules_are_main_dino_py(tmp_path, cache_dir):
     steps = 64 // 32
     assert groups[0]["weight_decay"] == pytest.approx(model.weight_decay_at((steps - 1) / steps, 0.04))
     assert groups[1]["weight_decay"] == 0.0  # biases and norms
+
+
+def test_mocov3_is_the_authors_builder():
+    """moco/builder.py: 2τ·CE(q·kᵀ/τ) both ways with in-batch keys, τ 1.0 (ResNet) / 0.2 (ViT), projector 2 / 3
+    layers ending in an affine-free BN, predictor 2 layers, a parameter-only EMA key encoder, frozen ViT patches."""
+    cls = METHODS.get("mocov3")
+    torch.manual_seed(0)
+    model = cls(build_backbone("tiny_resnet/8-16-16-32"), cls.Config(mlp_dim=64, dim=16)).train()
+    assert model.temperature == 1.0 and not model.ema_buffers
+    assert [type(m).__name__ for m in model.projector] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
+    assert model.projector[-1].affine is False and len(model.predictor) == 4
+    assert model.momentum_at(0.0) == pytest.approx(0.99) and model.momentum_at(1.0) == pytest.approx(1.0)
+    x1, x2 = torch.rand(8, 3, 32, 32), torch.rand(8, 3, 32, 32)
+    loss = model([x1, x2])["loss"]
+    q1, q2 = (model.predictor(model.projector(model.backbone(x))) for x in (x1, x2))
+    with torch.no_grad():
+        k1, k2 = (model.key_projector(model.key_backbone(x)) for x in (x1, x2))
+
+    def ctr(q, k):  # written out: cosine logits over the batch's keys, τ = 1, times 2τ
+        logits = torch.nn.functional.normalize(q, dim=1) @ torch.nn.functional.normalize(k, dim=1).T
+        return torch.nn.functional.cross_entropy(logits, torch.arange(8)) * 2
+
+    assert torch.allclose(loss, ctr(q1, k2) + ctr(q2, k1), atol=1e-5)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9)
+    losses = []
+    for _ in range(20):
+        loss = model([x1, x2])["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] - 0.5
+    vit = cls(build_backbone("timm/vit_tiny_patch16_224"), cls.Config(mlp_dim=32, dim=8))
+    assert vit.temperature == 0.2 and sum(isinstance(m, torch.nn.Linear) for m in vit.projector) == 3
+    assert not any(p.requires_grad for p in vit.backbone.parameters() if p.ndim == 4)  # --stop-grad-conv1
