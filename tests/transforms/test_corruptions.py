@@ -170,3 +170,24 @@ def test_table_rule_and_errors():
         corrupt(torch.rand(1, 3, 16, 16), "fog", 1)
     with pytest.raises(UserError, match="table"):
         table_for(64, 64, "tiny")
+
+
+@pytest.mark.parametrize("size", [(224, 224), (37, 53), (17, 16)])
+def test_jpeg_roundtrip_gives_pils_pixels_whichever_bindings_run(size, monkeypatch):
+    """The JPEG step (faithful round trip and jpeg_compression) equals PIL's Image.save(quality=q) + decode at
+    the qualities in use; the torchvision path is only taken where it agrees with PIL (checked once)."""
+    from ssl_robustbench.transforms.corruptions import ops
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(3, 3, *size, generator=g)
+    smooth = torch.nn.functional.interpolate(torch.rand(3, 3, 4, 4, generator=g), size=size, mode="bicubic")
+    for x in (noise, smooth.clamp(0, 1)):
+        for q in (85, 25, 18, 15, 10, 7, 80, 40):
+            pil = ops._pil_jpeg_roundtrip(ops.to_uint8(x), q).float() / 255
+            assert torch.equal(ops.jpeg_roundtrip(x, q), pil), q
+    ops._torchvision_jpeg_is_pils.cache_clear()
+    monkeypatch.setattr(ops, "_torchvision_jpeg_roundtrip", lambda images, q: images)  # a build that disagrees
+    assert not ops._torchvision_jpeg_is_pils()
+    pil = ops._pil_jpeg_roundtrip(ops.to_uint8(noise), 85).float() / 255
+    assert torch.equal(ops.jpeg_roundtrip(noise, 85), pil)  # falls back to PIL
+    ops._torchvision_jpeg_is_pils.cache_clear()
