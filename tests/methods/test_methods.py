@@ -23,14 +23,16 @@ from ssl_robustbench.training.loop import pretrain
 from ssl_robustbench.transforms.views import ViewGenerator
 from ssl_robustbench.zoo import load_model, resolve_card
 
-ALL = ["simclr", "mocov2", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav"]
+ALL = ["simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav"]
 # DINO's centring pulls an untrained teacher's targets toward uniform and its teacher-temperature warm-up raises
 # the loss, both by design; with them off the student must still fit the teacher. MoCo: a small queue.
-ARGS = {"mocov2": {"queue_size": 256}, "dino": {"center_momentum": 1.0, "teacher_warmup": 0.0}}
+ARGS = {"mocov2": {"queue_size": 256}, "mocov3": {"mlp_dim": 64, "dim": 32},
+        "dino": {"center_momentum": 1.0, "teacher_warmup": 0.0}}
 
 
-def test_all_eight_methods_are_registered():
-    assert sorted(METHODS.names()) == sorted([*ALL, "acl", "dynacl"])  # + adversarial SSL (ASTrA's plug-in targets)
+def test_every_method_is_registered():
+    adversarial = ["acl", "dynacl", "rocl", "deacl"]  # Self-AT, ASTrA's plug-in targets
+    assert sorted(METHODS.names()) == sorted([*ALL, *adversarial])
 
 
 @pytest.mark.parametrize("name", ALL)
