@@ -218,7 +218,7 @@ def export_backbone(backbone: torch.nn.Module, cfg: PretrainConfig, run_dir: Pat
     atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}))
     suffix = "".join(f"-{a}" for a in cfg.aug)
     card = {
-        "id": f"{cfg.data.name}-{method}{suffix}-{cfg.arch.replace('/', '-')}".lower(),
+        "id": f"{cfg.data.name}-{method.replace('+', '-')}{suffix}-{cfg.arch.replace('/', '-')}".lower(),
         "arch": cfg.arch, "method": method, "pretrain_data": cfg.data.name,
         "paper": "see the method's docstring", "license": "MIT",
         "source": {"path": path.name, "sha256": sha256_file(path)},
