@@ -45,7 +45,7 @@ from ssl_robustbench.zoo.download import cache_root
 def _monitor(method: torch.nn.Module, cfg: PretrainConfig, req: DataRequest, device: torch.device) -> float:
     """k-NN top-1 of the encoder that would be exported: train split as memory bank, the held-out split as
     queries."""
-    backbone, model, branch = exported_view(method, cfg)
+    backbone, model, branch = exported_view(method, cfg, device)
     banks = []
     with branch:
         for split, limit in ((cfg.data.train_split, cfg.data.train_limit), (cfg.monitor_split, cfg.data.eval_limit)):

@@ -24,19 +24,19 @@ from ssl_robustbench.probes.features import extract
 from ssl_robustbench.probes.linear import fit_linear_probe
 
 
-def exported_view(model: torch.nn.Module, cfg) -> tuple[torch.nn.Module, ImageClassifier,
-                                                        contextlib.AbstractContextManager]:
-    """The encoder that ``pretrain`` exports, as the zoo card will evaluate it: its normalization, and the ``pgd``
-    BatchNorm branch of a dual-BN encoder."""
+def exported_view(model: torch.nn.Module, cfg, device: torch.device
+                  ) -> tuple[torch.nn.Module, ImageClassifier, contextlib.AbstractContextManager]:
+    """The encoder that ``pretrain`` exports, as the zoo card will evaluate it, on ``device``: its normalization,
+    and the ``pgd`` BatchNorm branch of a dual-BN encoder."""
     backbone = model.exported_backbone()
     mean, std = model.export_normalization() or (cfg.mean, cfg.std)
     branch = bn_branch(backbone, "pgd") if has_dual_bn(backbone) else contextlib.nullcontext()
-    return backbone, ImageClassifier(backbone, mean=mean, std=std).eval(), branch
+    return backbone, ImageClassifier(backbone, mean=mean, std=std).to(device).eval(), branch
 
 
 def robust_accuracy(model: torch.nn.Module, cfg, req: DataRequest, device: torch.device) -> dict[str, float]:
     """SA and PGD-20 RA (fractions) of the exported encoder under an SLF-lite probe (see the module docstring)."""
-    backbone, classifier, branch = exported_view(model, cfg)
+    backbone, classifier, branch = exported_view(model, cfg, device)
     train = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.train_split))
     train = subset(train, sorted(fixed_subset(len(train), min(len(train), cfg.robust_monitor_train))))
     held = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.monitor_split))
