@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ssl_robustbench.backbones.dual_bn import bn_branch, convert_dual_bn
-from ssl_robustbench.config import bounded, check_fields
+from ssl_robustbench.config import bounded
 from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.methods.base import METHODS, frozen_copy
 from ssl_robustbench.methods.self_at import SelfAT, SelfATConfig
@@ -111,10 +111,6 @@ class DynACLConfig(ACLConfig):
     strength_every: int = bounded(50, low=1)
     swap_param: float = bounded(2 / 3, low=0.0)
     key_momentum: float = bounded(0.99, low=0.0, high=1.0, high_open=True)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fields(self, "method_args")
 
 
 @METHODS.register("dynacl")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_robustbench.config import bounded, check_fields
+from ssl_robustbench.config import bounded
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.methods.base import METHODS, frozen_copy
 from ssl_robustbench.methods.self_at import SelfAT, SelfATConfig
@@ -36,10 +36,6 @@ class DeACLConfig(SelfATConfig):
 
     teacher: str = ""
     trades_k: float = bounded(2.0, low=0.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fields(self, "method_args")
 
 
 @METHODS.register("deacl")

@@ -20,7 +20,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from ssl_robustbench.config import bounded, check_fields
+from ssl_robustbench.config import bounded
 from ssl_robustbench.losses import nt_xent
 from ssl_robustbench.methods.base import METHODS
 from ssl_robustbench.methods.self_at import SelfAT, SelfATConfig
@@ -50,10 +50,6 @@ class RoCLConfig(SelfATConfig):
     lamda: float = bounded(256.0, low=0.0, low_open=True)
     proj_hidden: int = bounded(2048, low=1)
     proj_dim: int = bounded(128, low=1)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fields(self, "method_args")
 
 
 @METHODS.register("rocl")

@@ -20,6 +20,7 @@ from torch import nn
 
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks.per_sample import per_sample_pgd
+from ssl_robustbench.config import check_fields
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.methods.base import Method
 
@@ -45,10 +46,12 @@ class SelfATConfig:
     r3: float = 1.0
 
     def __post_init__(self) -> None:
+        """Checks the strategy name and every ``bounded`` field, the subclasses' (method-specific) ones included."""
         from ssl_robustbench.training.attack_strategy import STRATEGIES
 
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES.names())}, not {self.strategy!r}")
+        check_fields(self, "method_args")
 
 
 class SelfAT(Method):
