@@ -203,8 +203,8 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
         return remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed,
                           bn_branch=branch)
 
-    report = strict_load(backbone, remap(card.bn_branch), ignore_keys=card.ignore_keys,
-                         allowed_missing=card.allowed_missing, where=card.id)
     dual = {b: remap(b) for b in BN_BRANCHES} if card.bn_branch and is_dual_bn_state(state) else None
+    report = strict_load(backbone, dual[card.bn_branch] if dual else remap(card.bn_branch),
+                         ignore_keys=card.ignore_keys, allowed_missing=card.allowed_missing, where=card.id)
     model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()
     return LoadedModel(model=model, card=card, sha256=digest, report=report, dual_bn=dual)
