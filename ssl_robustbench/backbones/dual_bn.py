@@ -1,7 +1,8 @@
 """Dual BatchNorm for adversarial SSL (ACL: Jiang et al., "Robust Pre-Training by Adversarial Contrastive Learning",
 NeurIPS 2020): every BatchNorm (2d in the encoder, 1d in the projector) gets two branches, ``normal`` for clean
 images and ``pgd`` for adversarial ones, stored as ``<bn>.bn_list.0.*`` / ``<bn>.bn_list.1.*`` as in the released
-ACL/DynACL/ASTrA checkpoints (which the zoo loads with a card's ``bn_branch``)."""
+ACL/DynACL/ASTrA checkpoints (which the zoo loads with a card's ``bn_branch``). AdvCL adds a third, ``pgd_ce``
+(``bn_list.2``), for its pseudo-label attack; a card's ``pgd`` branch stays ``bn_list.1``."""
 
 from __future__ import annotations
 
@@ -13,29 +14,33 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-BRANCHES = {"normal": 0, "pgd": 1}
+BRANCHES = ("normal", "pgd")  # ACL's two; the index of a name is its ``bn_list`` position
 
 
 class DualBatchNorm(nn.Module):
-    """Two BatchNorms of the same kind and shape; ``branch`` picks the one in use."""
+    """BatchNorms of the same kind and shape, one per name of ``branches``; ``branch`` picks the one in use."""
 
-    def __init__(self, bn: _BatchNorm) -> None:
+    def __init__(self, bn: _BatchNorm, branches: tuple[str, ...] = BRANCHES) -> None:
         super().__init__()
-        self.bn_list = nn.ModuleList([bn, copy.deepcopy(bn)])
+        self.branches = tuple(branches)
+        self.bn_list = nn.ModuleList([bn] + [copy.deepcopy(bn) for _ in self.branches[1:]])
         self.branch = "normal"
 
+    def index(self, branch: str) -> int:
+        return self.branches.index(branch)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn_list[BRANCHES[self.branch]](x)
+        return self.bn_list[self.index(self.branch)](x)
 
 
-def convert_dual_bn(module: nn.Module) -> nn.Module:
-    """Replaces every BatchNorm1d/2d inside ``module`` by a DualBatchNorm whose two branches start equal (in place;
-    returns ``module``)."""
+def convert_dual_bn(module: nn.Module, branches: tuple[str, ...] = BRANCHES) -> nn.Module:
+    """Replaces every BatchNorm1d/2d inside ``module`` by a DualBatchNorm whose branches (ACL's two by default)
+    start equal (in place; returns ``module``)."""
     for name, child in module.named_children():
         if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)) and not isinstance(child, nn.SyncBatchNorm):
-            setattr(module, name, DualBatchNorm(child))
+            setattr(module, name, DualBatchNorm(child, branches))
         else:
-            convert_dual_bn(child)
+            convert_dual_bn(child, branches)
     return module
 
 
@@ -43,7 +48,7 @@ def collapse_dual_bn(module: nn.Module, branch: str) -> nn.Module:
     """The inverse of ``convert_dual_bn``: each DualBatchNorm becomes its ``branch`` BatchNorm (in place)."""
     for name, child in module.named_children():
         if isinstance(child, DualBatchNorm):
-            setattr(module, name, child.bn_list[BRANCHES[branch]])
+            setattr(module, name, child.bn_list[child.index(branch)])
         else:
             collapse_dual_bn(child, branch)
     return module
@@ -56,10 +61,9 @@ def has_dual_bn(module: nn.Module) -> bool:
 def load_branch(module: nn.Module, branch: str, state: Mapping[str, torch.Tensor]) -> None:
     """Loads one branch of every DualBatchNorm of ``module`` from ``state``, a plain (single-BN) state dict of the
     same module — the BatchNorm entries of the other branch of a dual-BN checkpoint (``LoadedModel.dual_bn``)."""
-    index = BRANCHES[branch]
     for name, m in module.named_modules():
         if isinstance(m, DualBatchNorm):
-            bn = m.bn_list[index]
+            bn = m.bn_list[m.index(branch)]
             prefix = f"{name}." if name else ""
             bn.load_state_dict({k: state[prefix + k] for k in bn.state_dict()})
 

@@ -5,6 +5,7 @@ Each registered class carries its config dataclass as ``Config`` and its default
 
 from ssl_robustbench.methods import (  # noqa: F401  (importing registers them)
     acl,
+    advcl,
     byol,
     deacl,
     dino,

@@ -112,6 +112,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                       cache_dir=cache)
     train_ds = build_dataset(cfg.data.name, req, limit=cfg.data.train_limit)
     model = method_cls(build_backbone(cfg.arch), method_cfg).to(device)
+    model.prepare(train_ds, cfg.run, device)  # e.g. AdvCL's pseudo-label clusters of the training set
     model.warmup = cfg.warmup_epochs / max(cfg.epochs, 1)  # epochs 0: the initialization is exported as is
     if cfg.sync_bn and world > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -62,7 +62,7 @@ def select_state_dict(obj: Any, key: str | None, *, where: str) -> dict[str, tor
 
 
 #: Dual-BN encoders of ACL-style adversarial SSL keep two BatchNorm branches per layer, ``<bn>.bn_list.0.*``
-#: (clean, "normal") and ``<bn>.bn_list.1.*`` (adversarial, "pgd").
+#: (clean, "normal") and ``<bn>.bn_list.1.*`` (adversarial, "pgd"); AdvCL's third (``bn_list.2``) is dropped.
 BN_BRANCHES = {"normal": "0", "pgd": "1"}
 _DUAL_BN = re.compile(r"^(.*)\.bn_list\.(\d+)\.([^.]+)$")
 
@@ -78,7 +78,7 @@ def remap_keys(
 ) -> dict[str, torch.Tensor]:
     """Strips the first matching prefix from each key; with ``keep_only_prefixed`` keys matching none are dropped
     (e.g. MoCo's key encoder and queue beside ``module.encoder_q.``). With ``bn_branch`` (``normal`` or ``pgd``)
-    a dual-BN checkpoint's chosen branch becomes the plain BatchNorm and the other branch is dropped."""
+    a dual-BN checkpoint's chosen branch becomes the plain BatchNorm and the other branches are dropped."""
     out = {}
     for key, value in state.items():
         prefix = next((p for p in strip_prefixes if key.startswith(p)), None)

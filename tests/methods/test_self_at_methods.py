@@ -1,5 +1,5 @@
-"""The Self-AT family on one frame (ACL, DynACL, RoCL, DeACL), each with --strategy fixed|astra: it learns a fixed
-batch, its adversarial views respect ε and the image box, and the recipe details of its official code."""
+"""The Self-AT family on one frame (ACL, DynACL, RoCL, DeACL, AdvCL), each with --strategy fixed|astra: it learns a
+fixed batch, its adversarial views respect ε and the image box, and the recipe details of its official code."""
 
 from __future__ import annotations
 
@@ -15,21 +15,29 @@ from ssl_robustbench.methods.rocl import rocl_nt_xent
 from ssl_robustbench.methods.self_at import SelfAT
 
 TEACHER = "embedded-simclr-tinyresnet"
-SELF_AT = ("acl", "dynacl", "rocl", "deacl")
+SELF_AT = ("acl", "dynacl", "rocl", "deacl", "advcl")
+
+
+class _Run:
+    batch_size, workers, seed = 32, 0, 0
 
 
 def build(name: str, strategy: str = "fixed", **args):
     cls = METHODS.get(name)
     arch = "tiny_resnet" if name == "deacl" else "tiny_resnet/8-16-16-32"
-    extra = {"teacher": TEACHER} if name == "deacl" else {}
+    extra = {"deacl": {"teacher": TEACHER}, "advcl": {"cluster_model": TEACHER, "clusters": (2, 5)}}.get(name, {})
     cfg = cls.Config(strategy=strategy, strategy_arch="tiny_resnet/8-8-8-8", **extra, **args)
-    return cls(build_backbone(arch), cfg)
+    model = cls(build_backbone(arch), cfg)
+    images = torch.rand(40, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    model.prepare(torch.utils.data.TensorDataset(images, torch.zeros(40, dtype=torch.long)), _Run, torch.device("cpu"))
+    return model
 
 
 def views(model, g, b=16, size=32):
-    """Two views of a batch (DeACL: its one weak view)."""
+    """The method's views of a batch (DeACL: one weak view; AdvCL: two views and the original)."""
     x = torch.rand(b, 3, size, size, generator=g)
-    return [x] if model.name == "deacl" else [x, x.flip(-1).roll(1, -2)]
+    many = [x, x.flip(-1).roll(1, -2), x.roll(2, -1)]
+    return many[: sum(spec.count for spec in model.default_views)]
 
 
 def test_every_self_at_method_is_registered_and_takes_both_strategies():
