@@ -107,13 +107,16 @@ def _trades_adversary(net: _Branches, x: torch.Tensor, threat: ThreatModel, reci
 def finetune(
     model: ImageClassifier, train: Dataset, *, recipe: FinetuneRecipe, threat: ThreatModel, num_classes: int,
     device: torch.device, seed: int = 0, dual_bn: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    keep_head: bool = False,
 ) -> dict[str, Any]:
     """Trains ``model.head`` (SLF, ALF) or the whole model (AFF) in place; returns a record of the run. AFF with
-    ``dual_bn`` (the checkpoint's two branches, ``LoadedModel.dual_bn``) finetunes both and keeps ``pgd``."""
+    ``dual_bn`` (the checkpoint's two branches, ``LoadedModel.dual_bn``) finetunes both and keeps ``pgd``. The head
+    starts at zero unless ``keep_head`` (DynACL++'s AFT starts from its linear-probing head)."""
     torch.manual_seed(seed)
-    model.head = nn.Linear(model.backbone.num_features, num_classes).to(device)
-    nn.init.zeros_(model.head.weight)
-    nn.init.zeros_(model.head.bias)
+    if not (keep_head and isinstance(model.head, nn.Linear)):
+        model.head = nn.Linear(model.backbone.num_features, num_classes).to(device)
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
     full = recipe.protocol == "aff"
     dual = full and dual_bn is not None
     if dual:

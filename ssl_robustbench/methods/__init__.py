@@ -9,6 +9,7 @@ from ssl_robustbench.methods import (  # noqa: F401  (importing registers them)
     byol,
     deacl,
     dino,
+    dynacl_pp,
     moco,
     mocov3,
     redundancy,

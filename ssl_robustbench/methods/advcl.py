@@ -108,19 +108,19 @@ class AdvCL(SelfAT):
     def cluster_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.clusterer((x - self.cluster_mean) / self.cluster_std)
 
-    def prepare(self, train_ds, run, device: torch.device) -> None:
+    def prepare(self, train_ds, cfg, device: torch.device) -> None:
         """k-means (seeded with the run's seed) on the cluster model's features of the training set."""
         from ssl_robustbench.data import eval_loader
         from ssl_robustbench.probes.features import extract
 
-        feats, _ = extract(self.cluster_features, eval_loader(train_ds, run), device=device,
+        feats, _ = extract(self.cluster_features, eval_loader(train_ds, cfg.run), device=device,
                            description="advcl clusters")
         for k in self.cfg.clusters:
             if len(feats) < k:
                 raise UserError(f"advcl: {k} clusters need at least {k} training images, got {len(feats)}; "
                                 "lower method_args.clusters")
             getattr(self, f"centroids_{k}").copy_(kmeans(feats.to(device), int(k), iters=self.cfg.kmeans_iters,
-                                                         seed=run.seed))
+                                                         seed=cfg.run.seed))
 
     def pseudo_labels(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = self.cluster_features(x)

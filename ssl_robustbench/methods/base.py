@@ -54,9 +54,12 @@ class Method(nn.Module):
         """The zoo-card method name when it is not the registry name (e.g. ``astra`` for ACL + ASTrA)."""
         return None
 
-    def prepare(self, train_ds: Any, run: Any, device: torch.device) -> None:
-        """Called once before training (and on resume) with the training set and the run settings (AdvCL: its
-        pseudo-label clusters); nothing by default."""
+    def prepare(self, train_ds: Any, cfg: Any, device: torch.device) -> None:
+        """Called once before training (and on resume) with the training set and the ``PretrainConfig`` (AdvCL:
+        its pseudo-label clusters); nothing by default."""
+
+    def post_train(self, train_ds: Any, cfg: Any, device: torch.device) -> None:
+        """Called once after the last epoch, before the export (DynACL++: its pseudo-label finetuning)."""
 
     def views_at(self, epoch: int, epochs: int, size: int) -> list[ViewSpec] | None:
         """The views of ``epoch`` (from 0) of ``epochs`` when they change over training (e.g. DynACL's annealed

@@ -112,7 +112,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
                       cache_dir=cache)
     train_ds = build_dataset(cfg.data.name, req, limit=cfg.data.train_limit)
     model = method_cls(build_backbone(cfg.arch), method_cfg).to(device)
-    model.prepare(train_ds, cfg.run, device)  # e.g. AdvCL's pseudo-label clusters of the training set
+    model.prepare(train_ds, cfg, device)  # e.g. AdvCL's pseudo-label clusters of the training set
     model.warmup = cfg.warmup_epochs / max(cfg.epochs, 1)  # epochs 0: the initialization is exported as is
     if cfg.sync_bn and world > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -203,6 +203,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
             with atomic_open(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, fh)
         ddp.barrier()
+    model.post_train(train_ds, cfg, device)  # e.g. DynACL++'s pseudo-label finetuning (not resumable)
     path = (export_backbone(model.exported_backbone(), cfg, run_dir, method=model.card_method,
                             normalization=model.export_normalization()) if main
             else run_dir / "backbone.safetensors")

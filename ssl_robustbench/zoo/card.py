@@ -18,7 +18,8 @@ from ssl_robustbench.fileio import read_yaml
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")  # matched whole (fullmatch: no trailing newline)
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
-SELF_AT = ("dynacl", "rocl", "deacl", "advcl")  # Self-AT methods besides ACL; "<name>+astra" is that method with ASTrA
+#: Self-AT methods besides ACL; "<name>+astra" is that method with ASTrA
+SELF_AT = ("dynacl", "dynacl++", "rocl", "deacl", "advcl")
 METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav", "acl", "astra",
            *SELF_AT, *(f"{m}+astra" for m in SELF_AT), "supervised", "random", "unknown"}
 

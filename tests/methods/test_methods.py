@@ -31,7 +31,7 @@ ARGS = {"mocov2": {"queue_size": 256}, "mocov3": {"mlp_dim": 64, "dim": 32},
 
 
 def test_every_method_is_registered():
-    adversarial = ["acl", "dynacl", "rocl", "deacl", "advcl"]  # Self-AT, ASTrA's plug-in targets
+    adversarial = ["acl", "dynacl", "dynacl++", "rocl", "deacl", "advcl"]  # Self-AT, ASTrA's plug-in targets
     assert sorted(METHODS.names()) == sorted([*ALL, *adversarial])
 
 

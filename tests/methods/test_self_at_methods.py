@@ -1,4 +1,4 @@
-"""The Self-AT family on one frame (ACL, DynACL, RoCL, DeACL, AdvCL), each with --strategy fixed|astra: it learns a
+"""The Self-AT family on one frame (ACL, DynACL(++), RoCL, DeACL, AdvCL), each with --strategy fixed|astra: it learns a
 fixed batch, its adversarial views respect ε and the image box, and the recipe details of its official code."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from ssl_robustbench.methods.rocl import rocl_nt_xent
 from ssl_robustbench.methods.self_at import SelfAT
 
 TEACHER = "embedded-simclr-tinyresnet"
-SELF_AT = ("acl", "dynacl", "rocl", "deacl", "advcl")
+SELF_AT = ("acl", "dynacl", "dynacl++", "rocl", "deacl", "advcl")
 
 
-class _Run:
-    batch_size, workers, seed = 32, 0, 0
+class _Cfg:  # the PretrainConfig fields that Method.prepare reads
+    class run:  # noqa: N801
+        batch_size, workers, seed = 32, 0, 0
 
 
 def build(name: str, strategy: str = "fixed", **args):
@@ -29,7 +30,7 @@ def build(name: str, strategy: str = "fixed", **args):
     cfg = cls.Config(strategy=strategy, strategy_arch="tiny_resnet/8-8-8-8", **extra, **args)
     model = cls(build_backbone(arch), cfg)
     images = torch.rand(40, 3, 32, 32, generator=torch.Generator().manual_seed(9))
-    model.prepare(torch.utils.data.TensorDataset(images, torch.zeros(40, dtype=torch.long)), _Run, torch.device("cpu"))
+    model.prepare(torch.utils.data.TensorDataset(images, torch.zeros(40, dtype=torch.long)), _Cfg, torch.device("cpu"))
     return model
 
 
@@ -162,3 +163,49 @@ def test_robust_overfitting_monitor_logs_sa_ra_each_period_and_plots_them(tmp_pa
     assert plot_robustness(run / "log.csv", tmp_path / "again.png") == tmp_path / "again.png"
     bad = CliRunner().invoke(main, ["pretrain", "--set", "robust_monitor_every=-1", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "robust_monitor_every" in bad.output
+
+
+def test_dynacl_pp_exports_the_lp_aft_finetuned_pgd_branch(tmp_path):
+    """DynACL++: after DynACL's epochs, k-means pseudo labels, LP then TRADES AFT of the pgd branch; the export is
+    that single-BN encoder (not the key encoder's pgd branch), and the card loads it strictly."""
+    from safetensors.torch import load_file
+
+    from ssl_robustbench.backbones.dual_bn import collapse_dual_bn
+    from ssl_robustbench.cli import main
+    from ssl_robustbench.zoo import load_model, resolve_card
+
+    run = tmp_path / "dynaclpp"
+    result = CliRunner().invoke(main, [
+        "pretrain", "--method", "dynacl++", "--epochs", "1", "--out", str(run), "--device", "cpu", "--arch",
+        "tiny_resnet/8-16-16-32", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
+        "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set", "monitor_every=0",
+        "--set", "view_size=32", "--set", "method_args.pseudo_classes=3", "--set", "method_args.lp_epochs=1",
+        "--set", "method_args.aft_epochs=1", "--set", "method_args.aft_steps=2",
+        "--set", "method_args.post_batch_size=32"])
+    assert result.exit_code == 0, result.output
+    state = load_file(str(run / "backbone.safetensors"))
+    assert not any(".bn_list." in k for k in state)  # LPAFT writes the adversarial route only
+    card = resolve_card(str(run / "card.yaml"))
+    assert card.method == "dynacl++" and card.bn_branch is None
+    assert load_model(card).report.missing == ()
+    model = METHODS.get("dynacl++")(build_backbone("tiny_resnet/8-16-16-32"), METHODS.get("dynacl++").Config())
+    model.load_state_dict(torch.load(run / "checkpoint.pt", weights_only=True)["model"])
+    key_pgd = collapse_dual_bn(model.key_backbone, "pgd").state_dict()
+    assert set(key_pgd) == set(state)
+    assert any(not torch.equal(key_pgd[k], state[k]) for k in state if "conv" in k)  # AFT moved the weights
+
+
+def test_finetune_keeps_a_given_head_only_when_asked():
+    from ssl_robustbench.attacks.base import ThreatModel
+    from ssl_robustbench.backbones import ImageClassifier
+    from ssl_robustbench.benchmarks.adversarial_finetune import FinetuneRecipe, finetune
+
+    data = torch.utils.data.TensorDataset(torch.rand(8, 3, 16, 16), torch.zeros(8, dtype=torch.long))
+    for keep in (True, False):
+        model = ImageClassifier(build_backbone("tiny_resnet/8-8-8-8"), mean=[0, 0, 0], std=[1, 1, 1])
+        model.head = torch.nn.Linear(8, 3)
+        before = model.head.weight.detach().clone()
+        finetune(model, data, recipe=FinetuneRecipe(protocol="slf", epochs=0), threat=ThreatModel("Linf", 0.03),
+                 num_classes=3, device=torch.device("cpu"), keep_head=keep)
+        assert torch.equal(model.head.weight, before) == keep
+        assert keep or not model.head.weight.any()
