@@ -4,6 +4,7 @@ and a way to feed it the random draws our engine made, so stochastic corruptions
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import sys
@@ -67,8 +68,10 @@ def load_reference():
     return ref
 
 
+@functools.cache
 def wand_missing() -> str | None:
-    """Why ImageMagick (through Wand) cannot run here, or None."""
+    """Why ImageMagick (through Wand) cannot run here, or None; answered once, before ``load_hendrycks`` puts
+    stand-in ``wand`` modules in ``sys.modules`` (which would import fine afterwards)."""
     try:
         import wand.image  # noqa: F401
     except ImportError as error:
