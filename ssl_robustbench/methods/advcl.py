@@ -78,6 +78,7 @@ class AdvCL(SelfAT):
     name = "advcl"
     default_views = (ViewSpec("global", 2, scale=(0.2, 1.0), color_strength=0.5),
                      ViewSpec("global", 1, pad=4, jitter_p=0.0, gray_p=0.0))
+    frozen_networks = ("clusterer",)
 
     def __init__(self, backbone: nn.Module, cfg: AdvCLConfig) -> None:
         from ssl_robustbench.zoo import load_model, resolve_card
@@ -98,11 +99,6 @@ class AdvCL(SelfAT):
         dim = clusterer.backbone.num_features
         for k in cfg.clusters:
             self.register_buffer(f"centroids_{k}", torch.zeros(int(k), dim))
-
-    def train(self, mode: bool = True) -> AdvCL:
-        super().train(mode)
-        self.clusterer.eval()
-        return self
 
     @torch.no_grad()
     def cluster_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,8 @@ class Method(nn.Module):
     default_views: tuple[ViewSpec, ...] = TWO_GLOBAL
     #: whether the EMA copies BatchNorm statistics to the target (BYOL/DINO) or the target keeps its own (DynACL)
     ema_buffers: bool = True
+    #: attributes holding frozen pretrained networks that stay in eval mode throughout (DeACL's teacher)
+    frozen_networks: tuple[str, ...] = ()
 
     def __init__(self, backbone: nn.Module, cfg: Any) -> None:
         super().__init__()
@@ -48,6 +50,12 @@ class Method(nn.Module):
         self.progress = 0.0
         self.warmup = 0.0  # fraction of training spent in LR warmup (set by the loop)
         self.epoch, self.epochs = 0, 1  # the current epoch (from 0) and the run's epochs (set by the loop)
+
+    def train(self, mode: bool = True) -> Method:
+        super().train(mode)
+        for name in self.frozen_networks:
+            getattr(self, name).eval()
+        return self
 
     @property
     def card_method(self) -> str | None:

@@ -45,6 +45,7 @@ class DeACL(SelfAT):
             'ECCV 2022'
     name = "deacl"
     default_views = (ViewSpec("global", 1, pad=4, jitter_p=0.0, gray_p=0.0),)
+    frozen_networks = ("teacher",)  # in eval mode throughout (base_for_adversarial_training.py)
 
     def __init__(self, backbone: nn.Module, cfg: DeACLConfig) -> None:
         from ssl_robustbench.zoo import load_model, resolve_card
@@ -62,11 +63,6 @@ class DeACL(SelfAT):
         self.teacher = frozen_copy(teacher.model.backbone).eval()
         self.register_buffer("mean", teacher.model.mean.clone())
         self.register_buffer("std", teacher.model.std.clone())
-
-    def train(self, mode: bool = True) -> DeACL:
-        super().train(mode)
-        self.teacher.eval()  # frozen, in eval mode throughout (base_for_adversarial_training.py)
-        return self
 
     def student(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone((x - self.mean) / self.std)
