@@ -74,15 +74,14 @@ class DynACLPP(DynACL):
 
     def pseudo_labels(self, train_ds: Dataset, cfg, device: torch.device) -> torch.Tensor:
         """k-means cluster of each training image's ``normal``-branch key-encoder feature."""
+        from ssl_robustbench.backbones import ImageClassifier
         from ssl_robustbench.data import eval_loader
         from ssl_robustbench.probes.clustering import assign, kmeans
         from ssl_robustbench.probes.features import extract
 
-        mean = torch.tensor(cfg.mean, device=device).view(1, -1, 1, 1)
-        std = torch.tensor(cfg.std, device=device).view(1, -1, 1, 1)
-        encoder = self.key_backbone.eval()
-        with bn_branch(encoder, "normal"):
-            feats, _ = extract(lambda x: encoder((x - mean) / std), eval_loader(train_ds, cfg.run), device=device,
+        encoder = ImageClassifier(self.key_backbone, mean=cfg.mean, std=cfg.std).to(device).eval()
+        with bn_branch(encoder.backbone, "normal"):
+            feats, _ = extract(encoder.features, eval_loader(train_ds, cfg.run), device=device,
                                description="dynacl++ pseudo labels")
         feats = feats.to(device)
         return assign(feats, kmeans(feats, self.cfg.pseudo_classes, seed=cfg.run.seed)).cpu()
