@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from pretrain_args import tiny_pretrain_args
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.losses import multiview_contrastive, nt_xent
@@ -103,11 +104,8 @@ def test_advcl_pretrain_exports_the_pgd_branch_of_three(tmp_path):
     from ssl_robustbench.zoo import load_model, resolve_card
 
     run = tmp_path / "advcl"
-    args = ["pretrain", "--method", "advcl", "--epochs", "1", "--out", str(run), "--device", "cpu", "--arch",
-            "tiny_resnet/8-16-16-32", "--set", f"method_args.cluster_model={TEACHER}", "--set",
-            "method_args.clusters=[2,10]", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
-            "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set",
-            "monitor_every=0", "--set", "input_size=32"]
+    args = tiny_pretrain_args("advcl", run, f"method_args.cluster_model={TEACHER}", "method_args.clusters=[2,10]",
+                              "input_size=32")
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     state = load_file(str(run / "backbone.safetensors"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
+from pretrain_args import tiny_pretrain_args
 
 from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.errors import UserError
@@ -126,10 +127,7 @@ def test_deacl_distils_a_frozen_teacher_it_starts_from(tmp_path):
     with pytest.raises(UserError, match="does not fit"):
         METHODS.get("deacl")(build_backbone("tiny_resnet/8-8-8-8"), METHODS.get("deacl").Config(teacher=TEACHER))
     run = tmp_path / "deacl"
-    result = CliRunner().invoke(main, [
-        "pretrain", "--method", "deacl", "--epochs", "1", "--out", str(run), "--device", "cpu",
-        "--set", f"method_args.teacher={TEACHER}", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
-        "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set", "monitor_every=0"])
+    result = CliRunner().invoke(main, tiny_pretrain_args("deacl", run, f"method_args.teacher={TEACHER}", arch=None))
     assert result.exit_code == 0, result.output
     card = resolve_card(str(run / "card.yaml"))
     teacher = get_card(TEACHER)
@@ -146,12 +144,9 @@ def test_robust_overfitting_monitor_logs_sa_ra_each_period_and_plots_them(tmp_pa
     from ssl_robustbench.training.robust_monitor import plot_robustness
 
     run = tmp_path / "acl"
-    result = CliRunner().invoke(main, [
-        "pretrain", "--method", "acl", "--epochs", "3", "--out", str(run), "--device", "cpu", "--arch",
-        "tiny_resnet/8-16-16-32", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
-        "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set", "monitor_every=0",
-        "--set", "view_size=32", "--set", "robust_monitor_every=2", "--set", "robust_monitor_n=40",
-        "--set", "robust_monitor_train=100"])
+    result = CliRunner().invoke(main, tiny_pretrain_args(
+        "acl", run, "view_size=32", "robust_monitor_every=2", "robust_monitor_n=40", "robust_monitor_train=100",
+        epochs=3))
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((run / "log.csv").open()))
     measured = [int(r["epoch"]) for r in rows if r["ra"]]
@@ -175,13 +170,9 @@ def test_dynacl_pp_exports_the_lp_aft_finetuned_pgd_branch(tmp_path):
     from ssl_robustbench.zoo import load_model, resolve_card
 
     run = tmp_path / "dynaclpp"
-    result = CliRunner().invoke(main, [
-        "pretrain", "--method", "dynacl++", "--epochs", "1", "--out", str(run), "--device", "cpu", "--arch",
-        "tiny_resnet/8-16-16-32", "--set", "method_args.steps=1", "--set", "data.train_limit=64",
-        "--set", "run.batch_size=32", "--set", "mean=[0,0,0]", "--set", "std=[1,1,1]", "--set", "monitor_every=0",
-        "--set", "view_size=32", "--set", "method_args.pseudo_classes=3", "--set", "method_args.lp_epochs=1",
-        "--set", "method_args.aft_epochs=1", "--set", "method_args.aft_steps=2",
-        "--set", "method_args.post_batch_size=32"])
+    result = CliRunner().invoke(main, tiny_pretrain_args(
+        "dynacl++", run, "view_size=32", "method_args.pseudo_classes=3", "method_args.lp_epochs=1",
+        "method_args.aft_epochs=1", "method_args.aft_steps=2", "method_args.post_batch_size=32"))
     assert result.exit_code == 0, result.output
     state = load_file(str(run / "backbone.safetensors"))
     assert not any(".bn_list." in k for k in state)  # LPAFT writes the adversarial route only
