@@ -11,8 +11,8 @@ from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_
 
 @click.command("pretrain")
 @click.option("--method", type=str, default=None,
-              help="SSL method (--list shows them): simclr, mocov2, simsiam, byol, dino, barlowtwins, vicreg, swav; "
-                   "adversarial: acl, dynacl, rocl, deacl.")
+              help="SSL method (--list shows them): simclr, mocov2, mocov3, simsiam, byol, dino, barlowtwins, "
+                   "vicreg, swav; adversarial: acl, dynacl, dynacl++, rocl, advcl, deacl.")
 @click.option("--arch", type=str, default=None, help="Backbone arch (default tiny_resnet).")
 @click.option("--data", "data_name", type=str, default=None, help="Dataset name (default embedded).")
 @click.option("--data-root", type=str, default=None, help="Local dataset directory.")
@@ -20,8 +20,8 @@ from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_
 @click.option("--lr", type=float, default=None, help="Base learning rate for batch 256 (default 0.3).")
 @click.option("--aug", "augs", multiple=True, help="Robust view generation at the method's preset place: mpd, lcm.")
 @click.option("--strategy", type=click.Choice(["fixed", "astra"]), default=None,
-              help="Attack strategy of adversarial SSL methods (acl, dynacl, rocl, deacl): fixed PGD or ASTrA's "
-                   "learned per-sample one.")
+              help="Attack strategy of adversarial SSL methods (acl, dynacl, dynacl++, rocl, advcl, deacl): fixed "
+                   "PGD or ASTrA's learned per-sample one.")
 @click.option("--list", "list_methods", is_flag=True, help="List the methods (paper, --strategy) and recipes.")
 @run_options
 @friendly_errors

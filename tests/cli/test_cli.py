@@ -49,6 +49,19 @@ def test_every_command_has_help_with_an_example(cmd):
     assert result.exit_code == 0 and "Example" in result.output and "robustbench" in result.output
 
 
+def test_pretrain_help_names_every_registered_method_and_every_self_at_one_under_strategy():
+    from ssl_robustbench.methods import METHODS
+    from ssl_robustbench.methods.self_at import SelfAT
+
+    import re
+
+    named = {p.name: set(re.findall(r"[a-z0-9+]+", p.help)) for p in main.commands["pretrain"].params}
+    self_at = {m for m in METHODS.names() if issubclass(METHODS.get(m), SelfAT)}
+    assert {"acl", "advcl", "dynacl++"} <= self_at
+    assert set(METHODS.names()) <= named["method"]
+    assert self_at <= named["strategy"]
+
+
 def test_zoo_list_and_show():
     listing = run("zoo", "list")
     assert listing.exit_code == 0 and "embedded-simclr-tinyr" in listing.output and "dino-vits16" in listing.output
