@@ -37,13 +37,17 @@ class Preprocess:
         """The eval transform for images of ``native_size`` (None: variable-size photos, e.g. ImageNet JPEGs).
 
         Images already at ``input_size`` (CIFAR for a 32-px model, the embedded set for a 64-px model) are only
-        converted; everything else is resized and center-cropped.
+        converted; everything else is resized and center-cropped on uint8 pixels before the float conversion, as
+        the reference eval transforms (timm, torchvision: PIL Resize + CenterCrop, then ToTensor) do: within one
+        grey level of PIL's output (a float resize differs by up to ~4 levels with bicubic overshoot) and about 2×
+        faster on ImageNet-size JPEGs.
         """
-        to_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+        to_float = v2.ToDtype(torch.float32, scale=True)
         if native_size == self.input_size:
-            return v2.Compose(to_tensor)
-        resize = [
+            return v2.Compose([v2.ToImage(), to_float])
+        return v2.Compose([
+            v2.ToImage(),
             v2.Resize(self.resize_size, interpolation=INTERPOLATIONS[self.interpolation], antialias=True),
             v2.CenterCrop(self.input_size),
-        ]
-        return v2.Compose(to_tensor + resize)
+            to_float,
+        ])

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ssl_robustbench.data import DataRequest, build_dataset
@@ -46,3 +47,18 @@ def test_preprocess_resize_crop_and_interpolation():
     assert p.transform(None)(img).shape == (3, 224, 224)
     small = Image.fromarray(np.zeros((32, 32, 3), np.uint8))
     assert Preprocess(input_size=32).transform(32)(small).shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_preprocess_matches_pil_resize_and_center_crop_within_one_grey_level(interpolation):
+    """The reference eval transform (timm / torchvision): PIL Resize(256) + CenterCrop(224) + ToTensor."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).resize((500, 375), Image.BICUBIC)
+    pil_filter = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[interpolation]
+    resized = photo.resize((341, 256), pil_filter)  # short side 256, long side 500 * 256 / 375 rounded
+    left, top = (341 - 224) // 2, (256 - 224) // 2
+    ref = torch.from_numpy(np.array(resized.crop((left, top, left + 224, top + 224)))).permute(2, 0, 1) / 255
+    out = Preprocess(input_size=224, crop_pct=0.875, interpolation=interpolation).transform(None)(photo)
+    assert out.dtype == torch.float32 and out.shape == (3, 224, 224)
+    diff = (out - ref).abs() * 255
+    assert float(diff.max()) <= 1.0 + 1e-4 and float(diff.mean()) < 0.05
