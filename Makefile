@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 perf: $(STAMP)
 	$(BIN)/python perf/eval_throughput.py
+	$(BIN)/python perf/data_path.py
 	$(BIN)/python perf/attack_throughput.py
 	$(BIN)/python perf/corruption_throughput.py
 	$(BIN)/python perf/corruption_agreement.py
