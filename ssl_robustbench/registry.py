@@ -40,6 +40,13 @@ class Registry(Generic[T]):
         except KeyError:
             raise UserError(unknown_name_message(self.kind, name, self._items)) from None
 
+    def name_of(self, obj: object) -> str:
+        """The name ``obj`` is registered under (KeyError if it is not registered)."""
+        for name, item in self._items.items():
+            if item is obj:
+                return name
+        raise KeyError(f"{obj!r} is not a registered {self.kind}")
+
     def names(self) -> list[str]:
         """Sorted registered names."""
         return sorted(self._items)

@@ -34,3 +34,19 @@ def test_project_registries_hold_their_builtins():
     assert "clean" in BENCHMARKS
     assert "simclr" in METHODS
     assert {"random_resized_crop", "color_jitter", "grayscale"} <= set(AUGMENTATIONS.names())
+
+
+def test_name_of_is_the_registered_name_of_that_very_object():
+    reg: Registry[type] = Registry("method")
+
+    class Base:
+        pass
+
+    class Child(Base):
+        pass
+
+    reg.register("base")(Base)
+    reg.register("child++")(Child)
+    assert (reg.name_of(Base), reg.name_of(Child)) == ("base", "child++")
+    with pytest.raises(KeyError, match="not a registered method"):
+        reg.name_of(int)

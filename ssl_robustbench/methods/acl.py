@@ -39,7 +39,6 @@ class ACLConfig(SelfATConfig):
 class ACL(SelfAT):
     Config = ACLConfig
     paper = 'Jiang et al., "Robust Pre-Training by Adversarial Contrastive Learning", NeurIPS 2020'
-    name = "acl"
     #: ACL / ASTrA's CIFAR views: RandomResizedCrop scale (0.1, 1), flip, jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale
     #: p 0.2 (SimCLR colour strength 0.5).
     default_views = (ViewSpec("global", 2, scale=(0.1, 1.0), color_strength=0.5),)
@@ -117,7 +116,6 @@ class DynACLConfig(ACLConfig):
 class DynACL(ACL):
     Config = DynACLConfig
     paper = 'Luo et al., "Rethinking the Effect of Data Augmentation in Adversarial Contrastive Learning", ICLR 2023'
-    name = "dynacl"
     ema_buffers = False
 
     def __init__(self, backbone: nn.Module, cfg: DynACLConfig) -> None:

@@ -75,7 +75,6 @@ class AdvCL(SelfAT):
     Config = AdvCLConfig
     paper = 'Fan et al., "When Does Contrastive Learning Preserve Adversarial Robustness from Pretraining to ' \
             'Finetuning?", NeurIPS 2021'
-    name = "advcl"
     default_views = (ViewSpec("global", 2, scale=(0.2, 1.0), color_strength=0.5),
                      ViewSpec("global", 1, pad=4, jitter_p=0.0, gray_p=0.0))
     frozen_networks = ("clusterer",)

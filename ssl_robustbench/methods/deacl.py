@@ -43,7 +43,6 @@ class DeACL(SelfAT):
     Config = DeACLConfig
     paper = 'Zhang et al., "Decoupled Adversarial Contrastive Learning for Self-supervised Adversarial Robustness", ' \
             'ECCV 2022'
-    name = "deacl"
     default_views = (ViewSpec("global", 1, pad=4, jitter_p=0.0, gray_p=0.0),)
     frozen_networks = ("teacher",)  # in eval mode throughout (base_for_adversarial_training.py)
 

@@ -66,7 +66,6 @@ class DynACLPP(DynACL):
     Config = DynACLPPConfig
     paper = 'Luo et al., "Rethinking the Effect of Data Augmentation in Adversarial Contrastive Learning", ICLR ' \
             '2023 (DynACL++: pseudo-label LP + AFT)'
-    name = "dynacl++"
 
     def __init__(self, backbone: nn.Module, cfg: DynACLPPConfig) -> None:
         super().__init__(backbone, cfg)

@@ -56,7 +56,6 @@ class RoCLConfig(SelfATConfig):
 class RoCL(SelfAT):
     Config = RoCLConfig
     paper = 'Kim et al., "Adversarial Self-Supervised Contrastive Learning", NeurIPS 2020'
-    name = "rocl"
     default_views = (ViewSpec("global", 2, scale=(0.08, 1.0), color_strength=0.5),)
 
     def __init__(self, backbone: nn.Module, cfg: RoCLConfig) -> None:

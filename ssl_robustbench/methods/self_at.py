@@ -22,7 +22,7 @@ from ssl_robustbench import distributed as ddp
 from ssl_robustbench.attacks.per_sample import per_sample_pgd
 from ssl_robustbench.config import check_fields
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.methods.base import Method
+from ssl_robustbench.methods.base import METHODS, Method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +58,10 @@ class SelfAT(Method):
     """Base of the Self-AT methods: the strategy, the eval-mode per-sample attack, the mixed-loss weight and the
     strategy's logs and plots. Single-process (the strategy network's own update does not fit DDP's reducer)."""
 
-    #: the registry name (cards name the method, ``<name>+astra`` with ASTrA; ACL + ASTrA is ``astra``)
-    name: str = ""
+    @property
+    def name(self) -> str:
+        """The registry name (cards name the method, ``<name>+astra`` with ASTrA; ACL + ASTrA is ``astra``)."""
+        return METHODS.name_of(type(self))
 
     def __init__(self, backbone: nn.Module, cfg: SelfATConfig) -> None:
         from ssl_robustbench.training.attack_strategy import STRATEGIES

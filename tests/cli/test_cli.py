@@ -50,10 +50,10 @@ def test_every_command_has_help_with_an_example(cmd):
 
 
 def test_pretrain_help_names_every_registered_method_and_every_self_at_one_under_strategy():
+    import re
+
     from ssl_robustbench.methods import METHODS
     from ssl_robustbench.methods.self_at import SelfAT
-
-    import re
 
     named = {p.name: set(re.findall(r"[a-z0-9+]+", p.help)) for p in main.commands["pretrain"].params}
     self_at = {m for m in METHODS.names() if issubclass(METHODS.get(m), SelfAT)}
