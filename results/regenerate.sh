@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds this project's result store (results/cards and the leaderboard rendered from them) from scratch:
-# every bundled checkpoint on the embedded test split (2,000 images), all suites it has cards for, one eval each
+# every bundled checkpoint on the embedded test split (2,000 images, the adversarial suite too), all suites it has cards for, one eval each
 # (each suite's card carries its own protocol hash, so the clean card of a clean+c+pd+e eval is the clean card).
 # About 25 minutes on 2 CPU cores (measured 26 min). Usage: bash results/regenerate.sh [RUNS_DIR]
 set -euo pipefail
@@ -15,12 +15,13 @@ eval_and_submit() {  # model, suites, extra options
   "$BIN/robustbench" submit "$RUNS/$model" --to results
 }
 for model in embedded-simclr-tinyresnet embedded-random-tinyresnet; do
-  eval_and_submit "$model" clean,c,pd,e,adversarial --n-adv 200
+  eval_and_submit "$model" clean,c,pd,e,adversarial --n-adv 2000
 done
 for model in embedded-simclr-mpd-tinyresnet embedded-simclr-lcm-tinyresnet; do
   eval_and_submit "$model" clean,c,pd,e
 done
-for model in embedded-acl-tinyresnet embedded-astra-tinyresnet; do
-  eval_and_submit "$model" clean,adversarial --n-adv 200
+# the adversarial checkpoints and their matched standard-SSL control (32-px recipe), on the whole test split
+for model in embedded-simclr32-tinyresnet embedded-acl-tinyresnet embedded-astra-tinyresnet; do
+  eval_and_submit "$model" clean,adversarial --n-adv 2000
 done
 "$BIN/robustbench" leaderboard build --store results --format latex
