@@ -144,6 +144,7 @@ def test_acl_and_astra_train_and_their_checkpoint_evaluates_adversarially(tmp_pa
         "--epochs", "1",
         "--arch", "tiny_resnet/8-16-16-32", "--batch-size", "32", "--device", "cpu", "--out", str(run),
         "--set", "data.train_limit=96", "--set", "view_size=32", "--set", "monitor_every=0",
+        "--set", "robust_monitor_every=0",
         "--set", "method_args.policy_interval=1", "--set", "method_args.strategy_arch=tiny_resnet/8-8-8-8"])
     assert result.exit_code == 0, result.output
     row = list(csv.DictReader((run / "log.csv").open()))[-1]
