@@ -25,7 +25,7 @@ from ssl_robustbench.attacks import ATTACKS, sanity
 from ssl_robustbench.attacks.base import ThreatModel, default_eps, require_eval_mode
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
-from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, finetune, load_recipe
+from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, FinetuneRecipe, finetune, load_recipe
 from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, EvalContext, Measurement, SuiteOption
 from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import fixed_subset
@@ -47,7 +47,7 @@ def _protocol_model(ctx: EvalContext, protocol: str, threat: ThreatModel) -> tor
     adv = ctx.cfg.adv
     if protocol == "probe":
         return ctx.model
-    recipe = load_recipe(protocol, epochs=adv.epochs)
+    recipe = adv.recipe()
     model = copy.deepcopy(ctx.model)
     path = ctx.run_dir / "adversarial" / f"{protocol}.safetensors"
     if path.is_file():
@@ -75,7 +75,10 @@ class AdversarialConfig:
     ``eps`` None means RobustBench's budget (``attacks.base.default_eps``: L∞ 8/255 up to 96 px, 4/255 above; L2
     0.5 / 3.0); ``pgd_step_size`` None means ε/4.
     ``protocol`` is ``slf``, ``alf``, ``aff`` (recipes in ``benchmarks/adversarial/``) or ``probe`` (the shared
-    head); ``epochs`` overrides the recipe's epochs. ``attacks``: registered attack names (``ATTACKS``), each run
+    head); ``epoch_scale`` k stretches the recipe k-fold (epochs and lr milestones × k; 1: as published — for a
+    training set much smaller than the recipe's, where the published epochs leave the head underfit; the head's
+    kind then reads e.g. ``slf x10 epochs``); ``epochs`` overrides the recipe's epochs. ``attacks``: registered
+    attack names (``ATTACKS``), each run
     as its own cascade on the same subset; ``autoattack`` is the AutoAttack version (``none`` drops it).
     """
 
@@ -90,6 +93,7 @@ class AdversarialConfig:
     autoattack: str = "standard"
     protocol: str = "slf"
     epochs: int | None = bounded(None, low=1)
+    epoch_scale: int = bounded(1, low=1)
     batch_size: int = bounded(250, low=1)
     amp: bool = False
 
@@ -104,6 +108,10 @@ class AdversarialConfig:
             raise UserError(f"adv.protocol must be one of {', '.join(PROTOCOLS_AND_PROBE)}, not {self.protocol!r}")
         for name in self.attacks:
             ATTACKS.get(name)  # unknown names fail here, with close names
+
+    def recipe(self) -> FinetuneRecipe:
+        """The SLF/ALF/AFF recipe this config runs: its YAML file stretched ``epoch_scale``-fold, then ``epochs``."""
+        return load_recipe(self.protocol, epochs=self.epochs, scale=self.epoch_scale)
 
     def attack_names(self) -> list[str]:
         return [a for a in self.attacks if not (a == "autoattack" and self.autoattack == "none")]
@@ -126,8 +134,9 @@ class AdversarialBenchmark(Benchmark):
     def head(self, cfg: Any) -> dict[str, Any] | None:
         if cfg.adv.protocol == "probe":
             return None
-        recipe = load_recipe(cfg.adv.protocol, epochs=cfg.adv.epochs)
-        return {"kind": cfg.adv.protocol, "recipe": dataclasses.asdict(recipe)}
+        scale = cfg.adv.epoch_scale
+        kind = cfg.adv.protocol if scale == 1 else f"{cfg.adv.protocol} x{scale} epochs"
+        return {"kind": kind, "recipe": dataclasses.asdict(cfg.adv.recipe())}
 
     def threat(self, cfg: Any, input_size: int) -> ThreatModel:
         adv = cfg.adv
@@ -153,7 +162,7 @@ class AdversarialBenchmark(Benchmark):
             raise UserError("the adversarial suite runs in one process (its resumable attack state is per sample); "
                             "run it without torchrun")
         if cfg.adv.protocol != "probe":
-            load_recipe(cfg.adv.protocol, epochs=cfg.adv.epochs)
+            cfg.adv.recipe()
 
     def rank_metrics(self) -> tuple[str, ...]:
         return ("aa", "ra", "sa")  # AA ranks, as in RobustBench; RA where AutoAttack was not run

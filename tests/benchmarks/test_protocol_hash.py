@@ -87,3 +87,30 @@ def test_a_finetune_recipe_file_counts_in_the_adversarial_hash(tmp_path, monkeyp
     assert protocol_hash(cfg, "adversarial", eval_data=data, train_data=data) != before
     assert protocol_hash(cfg, "clean", eval_data=data, train_data=data) == protocol_hash(
         build(EvalConfig, {}), "clean", eval_data=data, train_data=data)
+
+
+def test_a_stretched_finetune_recipe_is_another_protocol_with_its_own_head_label():
+    """adv.epoch_scale k: epochs and lr milestones × k (k × the steps, same schedule shape); its rows never share a
+    protocol with the published recipe's, and the head says so."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+    from ssl_robustbench.benchmarks.adversarial_finetune import load_recipe
+    from ssl_robustbench.benchmarks.base import protocol_hash
+    from ssl_robustbench.config import build
+    from ssl_robustbench.errors import UserError
+    from ssl_robustbench.eval_config import EvalConfig
+
+    published = load_recipe("slf")
+    stretched = load_recipe("slf", scale=10)
+    assert (published.epochs, published.milestones) == (25, (10, 20))  # ACL / ASTrA test_LF.py
+    assert (stretched.epochs, stretched.milestones) == (250, (100, 200))
+    assert {**vars(stretched), "epochs": 25, "milestones": (10, 20)} == vars(published)  # lr, batch, crops: as is
+    assert load_recipe("slf", scale=10, epochs=2).epochs == 2  # a test's scaled-down run still wins
+    data = {"kind": "x"}
+    cfgs = [build(EvalConfig, {"suites": ["adversarial"], "adv": {"epoch_scale": k}}) for k in (1, 10)]
+    hashes = [protocol_hash(c, "adversarial", eval_data=data, train_data=data) for c in cfgs]
+    assert hashes[0] != hashes[1]
+    heads = [BENCHMARKS.get("adversarial")().head(c) for c in cfgs]
+    assert [h["kind"] for h in heads] == ["slf", "slf x10 epochs"] and heads[1]["recipe"]["epochs"] == 250
+    for bad in (0, -3):
+        with pytest.raises(UserError, match="epoch_scale"):
+            build(EvalConfig, {"adv": {"epoch_scale": bad}})
