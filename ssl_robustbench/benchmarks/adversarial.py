@@ -78,8 +78,8 @@ class AdversarialConfig:
     head); ``epoch_scale`` k stretches the recipe k-fold (epochs and lr milestones × k; 1: as published — for a
     training set much smaller than the recipe's, where the published epochs leave the head underfit; the head's
     kind then reads e.g. ``slf x10 epochs``); ``epochs`` overrides the recipe's epochs. ``attacks``: registered
-    attack names (``ATTACKS``), each run
-    as its own cascade on the same subset; ``autoattack`` is the AutoAttack version (``none`` drops it).
+    attack names (``ATTACKS``), each run as its own cascade on the same subset; ``autoattack`` is the AutoAttack
+    version (``none`` drops it).
     """
 
     norm: str = "Linf"
