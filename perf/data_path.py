@@ -73,16 +73,18 @@ def float_first(p: Preprocess) -> v2.Compose:
                        v2.CenterCrop(p.input_size)])
 
 
-def drain(loader: DataLoader) -> int:
-    return sum(len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch) for batch in loader)
+def drain(loader: DataLoader) -> None:
+    for _ in loader:
+        pass
 
 
-def gpu_decode_rate(files: list[Path], device: torch.device, batch: int, repeats: int) -> float:
-    """images/s of batched ``decode_jpeg`` on the device, resize 256 and crop 224 there (file reads excluded)."""
+def gpu_decode_rate(files: list[Path], p: Preprocess, device: torch.device, batch: int, repeats: int) -> float:
+    """images/s of batched ``decode_jpeg`` on the device, then ``p``'s resize and crop there (file reads excluded)."""
     from torchvision.io import decode_jpeg
 
     data = [torch.frombuffer(bytearray(f.read_bytes()), dtype=torch.uint8) for f in files]
-    resize, crop = v2.Resize(256, antialias=True), v2.CenterCrop(224)
+    resize = v2.Resize(p.resize_size, interpolation=INTERPOLATIONS[p.interpolation], antialias=True)
+    crop = v2.CenterCrop(p.input_size)
 
     def run() -> None:
         for i in range(0, len(data), batch):
@@ -122,7 +124,7 @@ def main() -> None:
         print(f"  float-first order (before)       {rates['old']:8.1f} img/s   "
               f"{rates['old'] / rates['decode']:5.2f}x of decode")
         if cuda:
-            rate = gpu_decode_rate(files, device, args.batch_size, args.repeats)
+            rate = gpu_decode_rate(files, p, device, args.batch_size, args.repeats)
             print(f"decode_jpeg on {device} + resize/crop {rate:8.1f} img/s")
         import torchvision
 
