@@ -183,11 +183,24 @@ def test_jpeg_roundtrip_gives_pils_pixels_whichever_bindings_run(size, monkeypat
     smooth = torch.nn.functional.interpolate(torch.rand(3, 3, 4, 4, generator=g), size=size, mode="bicubic")
     for x in (noise, smooth.clamp(0, 1)):
         for q in (85, 25, 18, 15, 10, 7, 80, 40):
-            pil = ops._pil_jpeg_roundtrip(ops.to_uint8(x), q).float() / 255
+            pil = ops._stack(ops._pil_jpeg_roundtrip(ops.to_uint8(x), q)).float() / 255
             assert torch.equal(ops.jpeg_roundtrip(x, q), pil), q
     ops._torchvision_jpeg_is_pils.cache_clear()
-    monkeypatch.setattr(ops, "_torchvision_jpeg_roundtrip", lambda images, q: images)  # a build that disagrees
+    monkeypatch.setattr(ops, "_torchvision_jpeg_roundtrip", lambda images, q: list(images))  # a build that disagrees
     assert not ops._torchvision_jpeg_is_pils()
-    pil = ops._pil_jpeg_roundtrip(ops.to_uint8(noise), 85).float() / 255
+    pil = ops._stack(ops._pil_jpeg_roundtrip(ops.to_uint8(noise), 85)).float() / 255
     assert torch.equal(ops.jpeg_roundtrip(noise, 85), pil)  # falls back to PIL
     ops._torchvision_jpeg_is_pils.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["reflect", "nearest"])
+@pytest.mark.parametrize("sigma", [1.0, 19.52, 170.8])  # short taps; elastic s2 and s1 (matrix path, folded)
+def test_gaussian_blur_equals_scipy_for_short_and_long_kernels(mode, sigma):
+    from scipy import ndimage
+
+    from ssl_robustbench.transforms.corruptions import ops
+
+    field = torch.rand(2, 48, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ours = ops.gaussian_blur(field, sigma, mode=mode, truncate=3).numpy()
+    theirs = np.stack([ndimage.gaussian_filter(f, sigma, mode=mode, truncate=3) for f in field.numpy()])
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)

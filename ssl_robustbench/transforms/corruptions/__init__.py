@@ -25,7 +25,7 @@ import torch
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import effects
 from ssl_robustbench.transforms.corruptions.effects import Draws
-from ssl_robustbench.transforms.corruptions.ops import jpeg_roundtrip
+from ssl_robustbench.transforms.corruptions.ops import jpeg_roundtrip_uint8
 from ssl_robustbench.transforms.corruptions.params import IMAGECORRUPTIONS, PARAMS
 
 GROUPS = {
@@ -121,10 +121,11 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
         part = x[start:start + chunk]
         # the reference takes uint8 images: start from the uint8 grid
         y = effect(torch.round(part.float() * 255).div_(255), params, rnd)
-        if name not in ON_GRID:
-            # to the uint8 grid by truncation, as np.uint8 does (float32 paths get a 1e-4 margin for rounding)
-            y = y.clamp_(0, 1).mul_(255).add_(0 if y.dtype == torch.float64 else 1e-4).floor_().div_(255)
+        if name in ON_GRID:
+            levels = y.mul(255).round_()
+        else:  # to the uint8 grid by truncation, as np.uint8 does (float32 paths get a 1e-4 margin for rounding)
+            levels = y.clamp_(0, 1).mul_(255).add_(0 if y.dtype == torch.float64 else 1e-4).floor_()
         if quality is not None:
-            y = jpeg_roundtrip(y, quality)
-        out[start:start + chunk] = y
-    return out
+            levels = jpeg_roundtrip_uint8(levels.to(torch.uint8).cpu(), quality).to(x.device)
+        out[start:start + chunk] = levels
+    return out.div_(255)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -54,8 +55,13 @@ def _correlate1d(x: torch.Tensor, kernel: torch.Tensor, dim: int, out_len: int) 
 
 
 def _separable(x: torch.Tensor, ky: torch.Tensor | None, kx: torch.Tensor | None, mode: str) -> torch.Tensor:
-    """Correlates the last two axes with 1-D kernels (odd lengths, centred), borders padded by ``mode``."""
+    """Correlates the last two axes with 1-D kernels (odd lengths, centred), borders padded by ``mode``. A kernel
+    longer than a fifth of its axis is applied as that axis's banded matrix (one matrix product instead of
+    one pass per tap: elastic's σ = 170 px kernel has 1,021 taps on a 224-pixel axis)."""
     h, w = x.shape[-2:]
+    if (ky is not None and len(ky) > h // 5) or (kx is not None and len(kx) > w // 5):
+        y = x if kx is None else x @ _correlation_matrix(kx, w, mode, x.dtype, x.device).T
+        return y if ky is None else _correlation_matrix(ky, h, mode, x.dtype, x.device) @ y
     ry = len(ky) // 2 if ky is not None else 0
     rx = len(kx) // 2 if kx is not None else 0
     y = pad2d(x, ry, rx, mode)
@@ -64,6 +70,26 @@ def _separable(x: torch.Tensor, ky: torch.Tensor | None, kx: torch.Tensor | None
     if ky is not None:
         y = _correlate1d(y, ky, -2, h)
     return y
+
+
+def _correlation_matrix(kernel: torch.Tensor, n: int, mode: str, dtype: torch.dtype, device: torch.device
+                        ) -> torch.Tensor:
+    """The [n, n] matrix of correlating an axis of length n with ``kernel`` under the border rule ``mode``:
+    each tap's weight added at the source index the padded position maps to (reflections fold back in)."""
+    key = (tuple(kernel.tolist()), n, mode)
+    return _cached_matrix(key).to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_matrix(key: tuple) -> torch.Tensor:
+    taps, n, mode = key
+    r = len(taps) // 2
+    source = pad_index(n, r, r, mode, torch.device("cpu"))
+    rows = torch.arange(n).repeat_interleave(len(taps))
+    cols = source.unfold(0, len(taps), 1).reshape(-1)
+    matrix = torch.zeros(n * n, dtype=torch.float64)
+    matrix.index_add_(0, rows * n + cols, torch.tensor(taps, dtype=torch.float64).repeat(n))
+    return matrix.view(n, n)
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> torch.Tensor:
@@ -293,21 +319,32 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def _pil_jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """uint8 [B, 3, H, W] through PIL's JPEG encoder and decoder (what the reference scripts call)."""
-    out = torch.empty_like(images)
-    for i, image in enumerate(images.permute(0, 2, 3, 1).numpy()):
+def _pil_jpeg_roundtrip(images: torch.Tensor, quality: int) -> list[np.ndarray]:
+    """uint8 [B, 3, H, W] through PIL's JPEG encoder and decoder (what the reference scripts call): [H, W, 3]
+    arrays. No torch operation runs here (see ``jpeg_roundtrip_uint8``)."""
+    out = []
+    for image in images.numpy().transpose(0, 2, 3, 1):
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-        out[i] = torch.from_numpy(np.array(Image.open(buffer))).permute(2, 0, 1)
+        out.append(np.asarray(Image.open(buffer)))
     return out
 
 
-def _torchvision_jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """The same round trip through torchvision's libjpeg bindings, a batch per call."""
+def _torchvision_jpeg_roundtrip(images: torch.Tensor, quality: int) -> list[torch.Tensor]:
+    """The same round trip through torchvision's libjpeg bindings, a batch per call: [3, H, W] tensors."""
     from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
-    return torch.stack(decode_jpeg(encode_jpeg(list(images), quality=quality), mode=ImageReadMode.RGB))
+    # CHW views of HWC memory: the encoder's own permute to HWC is then already contiguous, no copy
+    hwc = images.permute(0, 2, 3, 1)
+    return decode_jpeg(encode_jpeg([image.permute(2, 0, 1) for image in hwc], quality=quality),
+                       mode=ImageReadMode.RGB)
+
+
+def _stack(images: list) -> torch.Tensor:
+    """The round trips' images as one uint8 [B, 3, H, W] tensor."""
+    if isinstance(images[0], np.ndarray):
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return torch.stack(images)
 
 
 @functools.cache
@@ -319,16 +356,30 @@ def _torchvision_jpeg_is_pils() -> bool:
               F.interpolate(torch.rand(2, 3, 4, 4, generator=g), size=(64, 48), mode="bilinear").mul(255).round()
               .to(torch.uint8)]
     try:
-        return all(torch.equal(_pil_jpeg_roundtrip(p, q), _torchvision_jpeg_roundtrip(p, q))
+        return all(torch.equal(_stack(_pil_jpeg_roundtrip(p, q)), _stack(_torchvision_jpeg_roundtrip(p, q)))
                    for p in probes for q in (85, 25, 7))
     except (ImportError, RuntimeError):
         return False
 
 
+def jpeg_roundtrip_uint8(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """uint8 [B, 3, H, W] (CPU) through a JPEG encode/decode at ``quality`` with PIL's encoder (the reference's):
+    torchvision's faster bindings when they give PIL's pixels on this machine (checked once), else PIL. The
+    batch is split over torch's intra-op thread count: both libraries release the GIL while they code. The
+    threads run no torch operation (one would start a second OpenMP team, spinning against the first)."""
+    roundtrip = _torchvision_jpeg_roundtrip if _torchvision_jpeg_is_pils() else _pil_jpeg_roundtrip
+    parts = images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).tensor_split(
+        min(torch.get_num_threads(), len(images)))
+    if len(parts) == 1:
+        return _stack(roundtrip(images, quality))
+    return _stack([image for part in _jpeg_pool().map(roundtrip, parts, [quality] * len(parts)) for image in part])
+
+
+@functools.cache
+def _jpeg_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1), thread_name_prefix="jpeg")
+
+
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG encode/decode at ``quality`` with PIL's encoder (the reference's) — run through torchvision's faster
-    bindings when they give PIL's pixels on this machine (checked once), else through PIL; [0, 1] in and out."""
-    images = to_uint8(x).cpu()
-    fast = _torchvision_jpeg_is_pils()
-    out = _torchvision_jpeg_roundtrip(images, quality) if fast else _pil_jpeg_roundtrip(images, quality)
-    return out.to(x.dtype).div_(255).to(x.device)
+    """``jpeg_roundtrip_uint8`` for [0, 1] floats on the uint8 grid, in and out (same device)."""
+    return jpeg_roundtrip_uint8(to_uint8(x).cpu(), quality).to(x.dtype).div_(255).to(x.device)
