@@ -246,22 +246,19 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     return torch.stack((h, s, v), 1)
 
 
+#: per hue sector of skimage's hsv2rgb, which of (v, p, q, t) each of R, G, B takes
+_SECTOR_SOURCES = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
+
+
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """skimage.color.hsv2rgb on [B, 3, H, W]."""
+    """skimage.color.hsv2rgb on [B, 3, H, W]: the same p, q, t arithmetic, each channel gathered from the four
+    candidate planes by its hue sector."""
     h, s, v = x.unbind(1)
     hi = torch.floor(h * 6)
     f = h * 6 - hi
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    hi = (hi.long() % 6).unsqueeze(1)
-    table = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v),
-                                                     (v, p, q))], 0)
-    return _select_sector(table, hi)
-
-
-def _select_sector(table: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """Picks, per pixel, the RGB triple of its hue sector (``table``: [6, B, 3, H, W]; ``hi``: [B, 1, H, W])."""
-    index = hi.unsqueeze(0).expand(1, -1, 3, -1, -1)
-    return torch.gather(table, 0, index).squeeze(0)
+    candidates = torch.stack((v, v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)), 1)
+    sources = _SECTOR_SOURCES.to(x.device)[hi.long() % 6].permute(0, 3, 1, 2)
+    return torch.gather(candidates, 1, sources)
 
 
 @functools.lru_cache(maxsize=64)
