@@ -27,11 +27,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ssl_robustbench tests perf
 
-perf: $(STAMP)
+PEERS := .perf-peers
+
+$(PEERS)/.installed: perf/requirements-peers.txt $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --target $(PEERS) -r perf/requirements-peers.txt
+	touch $@
+
+perf: $(STAMP) $(PEERS)/.installed
 	$(BIN)/python perf/eval_throughput.py
 	$(BIN)/python perf/data_path.py
 	$(BIN)/python perf/attack_throughput.py
-	$(BIN)/python perf/corruption_throughput.py
+	$(BIN)/python perf/corruption_throughput.py --peers $(PEERS)
 	$(BIN)/python perf/corruption_agreement.py
 	$(BIN)/python perf/shift_eval_throughput.py --memory
 	$(BIN)/python perf/pretrain_throughput.py

@@ -1,4 +1,4 @@
-"""The one timing rule of the perf scripts: best wall time of ``repeats`` calls, CUDA synchronized around each."""
+"""The one timing rule of the perf scripts: wall times of ``repeats`` calls, CUDA synchronized around each."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable
 import torch
 
 
-def best_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
-    """Seconds of the fastest of ``repeats`` calls of ``fn``."""
-    best = float("inf")
+def times_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn``."""
+    times = []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -18,5 +18,10 @@ def best_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) ->
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def best_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``fn``."""
+    return min(times_of(fn, device, repeats))

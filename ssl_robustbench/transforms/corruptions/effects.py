@@ -325,11 +325,9 @@ def pixelate(x, p, rnd):
     h, w = x.shape[-2:]
     # PIL resizes uint8 images horizontally, then vertically, rounding half up after each pass; window means of
     # integer levels are exact up to float error far below the 1/(2·window) gap around a tie, hence the 1e-3
-    small = torch.floor(ops.box_resize(x, int(w * scale), -1).mul_(255).add_(0.5 + 1e-3))
+    small = torch.floor(ops.box_resize(torch.round(x * 255), int(w * scale), -1).add_(0.5 + 1e-3))
     small = torch.floor(ops.box_resize(small, int(h * scale), -2).add_(0.5 + 1e-3)).div_(255)
-    if up == "box":
-        return torch.floor(ops.resample(small, (h, w), "box") * 255 + 0.5 + 1e-3) / 255
-    return ops.nearest_resize(small, (h, w))
+    return ops.resample(small, (h, w), up)  # upscaling: one source pixel per output pixel, box or nearest
 
 
 def jpeg_compression(x, quality, rnd):

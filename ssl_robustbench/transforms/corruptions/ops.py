@@ -262,9 +262,11 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)
 def pil_resample_matrix(n_in: int, n_out: int, resample: str) -> torch.Tensor:
     """PIL's 1-D resampling weights [n_out, n_in] for ``box`` (antialiasing box filter, as ``Image.BOX``) or
-    ``nearest`` (``Image.NEAREST``: PIL steps a float source coordinate from scale/2 by scale and truncates)."""
+    ``nearest`` (``Image.NEAREST``: PIL steps a float source coordinate from scale/2 by scale and truncates).
+    Cached: do not modify the result."""
     scale = n_in / n_out
     weights = torch.zeros(n_out, n_in, dtype=torch.float64)
     if resample == "nearest":
@@ -288,27 +290,28 @@ def pil_resample_matrix(n_in: int, n_out: int, resample: str) -> torch.Tensor:
 
 
 def resample(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Separable PIL-style resize of the last two axes to ``size`` (height, width)."""
-    wy = pil_resample_matrix(x.shape[-2], size[0], mode).to(x)
-    wx = pil_resample_matrix(x.shape[-1], size[1], mode).to(x)
-    return torch.einsum("oh,...hw,pw->...op", wy, x, wx)
+    """Separable PIL-style resize of the last two axes to ``size`` (height, width). Where every output pixel
+    takes one source pixel (nearest; box when upscaling) the resize is a gather, exact and far cheaper."""
+    wy = pil_resample_matrix(x.shape[-2], size[0], mode)
+    wx = pil_resample_matrix(x.shape[-1], size[1], mode)
+    if bool((wy == 1).any(1).all()) and bool((wx == 1).any(1).all()):
+        rows, cols = wy.argmax(1).to(x.device), wx.argmax(1).to(x.device)
+        return x.index_select(-2, rows).index_select(-1, cols)
+    return torch.einsum("oh,...hw,pw->...op", wy.to(x), x, wx.to(x))
 
 
-def box_resize(x: torch.Tensor, n_out: int, dim: int) -> torch.Tensor:
-    """PIL's box downscaling of one axis (-1 or -2): window sums by a 0/1 matrix product, then division by the
-    window sizes, so integer levels give the exact means PIL rounds."""
-    window = (pil_resample_matrix(x.shape[dim], n_out, "box") > 0).to(x)
+def box_resize(levels: torch.Tensor, n_out: int, dim: int) -> torch.Tensor:
+    """PIL's box downscaling of one axis (-1 or -2) of integer levels: each output is the mean of a contiguous
+    window, its sum taken as a difference of running sums (exact for integers, linear in the axis length)."""
+    window = pil_resample_matrix(levels.shape[dim], n_out, "box") > 0
+    starts = window.to(torch.uint8).argmax(1)
     sizes = window.sum(1)
-    if dim == -1:
-        return (x @ window.T) / sizes
-    return (window @ x) / sizes.view(-1, 1)
-
-
-def nearest_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """PIL's ``Image.NEAREST`` resize of the last two axes."""
-    rows = pil_resample_matrix(x.shape[-2], size[0], "nearest").argmax(1).to(x.device)
-    cols = pil_resample_matrix(x.shape[-1], size[1], "nearest").argmax(1).to(x.device)
-    return x.index_select(-2, rows).index_select(-1, cols)
+    running = torch.cumsum(levels, dim)
+    running = F.pad(running, (1, 0) if dim == -1 else (0, 0, 1, 0))
+    sums = running.index_select(dim, (starts + sizes).to(levels.device)) - running.index_select(
+        dim, starts.to(levels.device))
+    sizes = sizes.to(levels)
+    return sums / (sizes if dim == -1 else sizes.view(-1, 1))
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
