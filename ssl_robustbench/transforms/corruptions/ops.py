@@ -140,9 +140,22 @@ def _fft_correlate(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """'valid' correlation by FFT, for large kernels (defocus blur)."""
     kh, kw = kernel.shape
     h, w = y.shape[-2:]
-    fk = torch.fft.rfft2(kernel.flip(0, 1), s=(h, w))
-    out = torch.fft.irfft2(torch.fft.rfft2(y) * fk, s=(h, w))
-    return out[..., kh - 1:, kw - 1:]
+    size = (_fft_size(h), _fft_size(w))  # zero-padded to a 2·3·5-smooth length: the valid part is unchanged
+    fk = torch.fft.rfft2(kernel.flip(0, 1), s=size)
+    out = torch.fft.irfft2(torch.fft.rfft2(y, s=size) * fk, s=size)
+    return out[..., kh - 1:h, kw - 1:w]
+
+
+def _fft_size(n: int) -> int:
+    """The smallest length ≥ n whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
 
 
 def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor, *, stop_at_edge: bool = False
