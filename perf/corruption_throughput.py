@@ -26,12 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from peers import DEFAULT_ROOT, load_imaug, pil_jpeg_roundtrip  # noqa: E402
+from peers import DEFAULT_ROOT, load_imaug  # noqa: E402
 
 from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, corrupt  # noqa: E402
+from ssl_robustbench.transforms.corruptions.ops import _pil_jpeg_roundtrip  # noqa: E402
 
-from corruption_reference import load_reference  # noqa: E402
+from corruption_reference import load_reference, reference_batch  # noqa: E402
 from timing import times_of  # noqa: E402
 
 
@@ -50,22 +51,17 @@ def per_image(apply, x: torch.Tensor) -> list[np.ndarray]:
     return [np.array(apply((image * 255).round().byte().permute(1, 2, 0).numpy()), dtype=np.uint8) for image in x]
 
 
-def peer_floats(apply, x: torch.Tensor) -> torch.Tensor:
-    """``per_image`` back to a float [B, 3, H, W] batch, as an eval loop needs."""
-    return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in per_image(apply, x)]).float() / 255
-
-
-def save_all(arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """PIL's JPEG-85 round trip of each array (how make_imagenet_c.py stores the peers' outputs)."""
-    return [pil_jpeg_roundtrip(a) for a in arrays]
+def peer_floats(apply, x: torch.Tensor, keep: list) -> torch.Tensor:
+    """``per_image`` back to a float [B, 3, H, W] batch, as an eval loop needs; ``keep`` receives the uint8
+    outputs (the JPEG-85 timing reuses them rather than running the peer again)."""
+    keep[:] = per_image(apply, x)
+    return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in keep]).float() / 255
 
 
 def peers(args) -> dict:
     """name → apply(array, corruption, severity) for the peers installed here."""
-    from PIL import Image
-
     ref = load_reference()
-    found = {"imagecorruptions": lambda a, n, s: getattr(ref, n)(Image.fromarray(a), s)}
+    found = {"imagecorruptions": lambda a, n, s: reference_batch(ref, n, s, a[None])[0]}
     imaug = load_imaug(Path(args.peers))
     if imaug is None:
         print(f"imagecorruptions-imaug is not installed in {args.peers} (make perf installs it); timing one peer")
@@ -112,11 +108,12 @@ def main() -> None:
             ours = times_of(functools.partial(corrupt, x, name, severity, generator=g), device, args.repeats)
             best["runs"] += max(ours) / args.batch
             cond = {"ours": min(ours) / args.batch}
+            outputs: list[np.ndarray] = []
             for peer, apply in applies.items():
-                run = functools.partial(peer_floats, functools.partial(apply, n=name, s=severity), x_ref)
+                run = functools.partial(peer_floats, functools.partial(apply, n=name, s=severity), x_ref, outputs)
                 cond[peer] = min(times_of(run, device, args.repeats)) / len(x_ref)
-            outputs = per_image(functools.partial(applies["imagecorruptions"], n=name, s=severity), x_ref)
-            save = functools.partial(save_all, outputs)
+            # PIL's JPEG-85 save + load of the last peer's outputs, as make_imagenet_c.py stores each image
+            save = functools.partial(_pil_jpeg_roundtrip, torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2), 85)
             cond["jpeg"] = min(times_of(save, device, args.repeats)) / len(x_ref)
             for key in sums:
                 sums[key] += cond[key]
@@ -124,7 +121,7 @@ def main() -> None:
             rows.append((faster / cond["ours"], (faster + cond["jpeg"]) / cond["ours"], severity))
         for key in ("ours", *applies):
             best[key] += sums[key]
-        bare, jpeg, _ = min(rows), min(rows, key=lambda r: r[1]), None
+        bare, jpeg = min(rows), min(rows, key=lambda r: r[1])
         worst_bare = min(worst_bare, (bare[0], f"{name} s{bare[2]}"))
         worst_jpeg = min(worst_jpeg, (jpeg[1], f"{name} s{jpeg[2]}"))
         print(f"{name:18s} {1000 * sums['ours']:7.1f} " + " ".join(f"{1000 * sums[p]:7.1f}" for p in applies)

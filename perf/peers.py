@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import sys
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / ".perf-peers"
 
@@ -30,9 +26,3 @@ def load_imaug(root: Path = DEFAULT_ROOT):
     spec.loader.exec_module(module)
     return module
 
-
-def pil_jpeg_roundtrip(image: np.ndarray, quality: int = 85) -> np.ndarray:
-    """One uint8 HWC image saved and reloaded as JPEG by PIL, as ``make_imagenet_c.py`` stores each image."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer))

@@ -275,7 +275,6 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=64)
 def pil_resample_matrix(n_in: int, n_out: int, resample: str) -> torch.Tensor:
     """PIL's 1-D resampling weights [n_out, n_in] for ``box`` (antialiasing box filter, as ``Image.BOX``) or
     ``nearest`` (``Image.NEAREST``: PIL steps a float source coordinate from scale/2 by scale and truncates).
