@@ -88,8 +88,8 @@ def main() -> None:
     scale = args.batch / len(x_ref)
     severities = [int(s) for s in args.severities.split(",")]
     names = args.corruptions.split(",")
-    for name in ("fog", "jpeg_compression", "glass_blur"):  # warm-up: lazy imports, textures, numba's compile
-        corrupt(x[:2], name, 1)
+    for name in names:  # warm-up: lazy imports, textures, allocator pools, numba's compile
+        corrupt(x[:8], name, 1)
         for apply in applies.values():
             per_image(functools.partial(apply, n=name, s=1), x_ref[:1])
     print(f"{args.batch} images {args.size}², device {device}, {torch.get_num_threads()} threads; peers timed on "

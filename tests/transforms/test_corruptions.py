@@ -20,7 +20,7 @@ from PIL import Image
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import ALL_CORRUPTIONS, corrupt, table_for
-from ssl_robustbench.transforms.corruptions.effects import frost_textures
+from ssl_robustbench.transforms.corruptions.effects import PER_IMAGE_CPU, frost_textures
 
 from corruption_reference import RecordingDraws, load_hendrycks, load_reference, reference_batch, wand_missing
 
@@ -79,6 +79,24 @@ def test_imagecorruptions_reference_matches_that_package_per_pixel(ref, name):
         diff = ours - theirs.astype(float)
         assert np.abs(diff).max() <= 1, (name, severity, np.abs(diff).max())
         assert abs(diff.mean()) <= 0.04 and (diff != 0).mean() < 0.04, (name, severity, diff.mean())
+
+
+@pytest.mark.parametrize("name", sorted(PER_IMAGE_CPU))
+@pytest.mark.parametrize("reference", ["hendrycks", "imagecorruptions"])
+def test_batched_effect_equals_the_per_image_library_call(name, reference, monkeypatch):
+    """On the CPU these corruptions run the reference's own call per image (PER_IMAGE_CPU); elsewhere (CUDA) the
+    batched tensor effect runs. It must give the same images: here forced on the CPU, at both tables' sizes."""
+    for size in ((224, 224), (150, 200), (40, 48)):
+        x = _images(3, *size, seed=1).float() / 255
+        for severity in (1, 2, 3, 4, 5):
+            for faithful in (False, True):
+                per_image = corrupt(x, name, severity, faithful=faithful, reference=reference)
+                with monkeypatch.context() as m:
+                    m.setattr("ssl_robustbench.transforms.corruptions.effects.PER_IMAGE_CPU", {})
+                    batched = corrupt(x, name, severity, faithful=faithful, reference=reference)
+                assert per_image.shape == batched.shape and per_image.dtype == batched.dtype
+                _assert_agrees((per_image * 255).round().numpy(), (batched * 255).round().numpy(),
+                               (name, size, severity, faithful))
 
 
 @pytest.mark.parametrize("name", sorted(UNREPLAYABLE))

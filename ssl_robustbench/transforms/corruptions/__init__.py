@@ -20,12 +20,14 @@ than to ImageNet's). ``table=`` forces one.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import effects
 from ssl_robustbench.transforms.corruptions.effects import Draws
-from ssl_robustbench.transforms.corruptions.ops import jpeg_roundtrip_uint8
+from ssl_robustbench.transforms.corruptions.ops import jpeg_roundtrip_uint8, map_images
 from ssl_robustbench.transforms.corruptions.params import IMAGECORRUPTIONS, PARAMS
 
 GROUPS = {
@@ -101,7 +103,8 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
 
     On the CPU the batch is processed ``chunk`` images at a time (default: about 400k pixels, 8 images of 224²):
     every step then works in cache, 2–3× faster than whole-batch passes. Random draws are made per chunk, so a
-    seed gives the same result for the same chunk size."""
+    seed gives the same result for the same chunk size. On the CPU, ``effects.PER_IMAGE_CPU`` (defocus blur,
+    pixelate, JPEG compression) run as the reference's own library call per image instead."""
     check(name, severity)
     if x.ndim != 4 or x.shape[1] != 3:
         raise UserError(f"corrupt expects a [B, 3, H, W] batch, got {tuple(x.shape)}")
@@ -114,6 +117,9 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
     if chunk is None:
         pixels = x.shape[-1] * x.shape[-2]
         chunk = max(1, CHUNK_PIXELS // pixels) if x.device.type == "cpu" and draws is None else len(x)
+    per_image = effects.PER_IMAGE_CPU.get(name) if x.device.type == "cpu" else None
+    if per_image is not None:  # the reference's own library call on each uint8 image, threaded
+        return map_images(x, functools.partial(per_image, p=params), quality).to(x.dtype)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     variants = effects.IMAGECORRUPTIONS if reference == "imagecorruptions" else {}
     effect = variants.get(name) or getattr(effects, name)

@@ -367,5 +367,37 @@ def _spatter_distance(liquid: torch.Tensor) -> torch.Tensor:
     return torch.stack(out).unsqueeze(1)
 
 
+def _defocus_blur_image(a: np.ndarray, p) -> np.ndarray:
+    """The reference's own call on one uint8 [H, W, 3] image: OpenCV filter2D of the float64 image with the
+    float32 disk (truncated to uint8 as there)."""
+    import cv2
+
+    return (np.clip(cv2.filter2D(a / 255.0, -1, _disk_array(*p)), 0, 1) * 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _disk_array(radius: float, alias_blur: float) -> np.ndarray:
+    return ops.disk_kernel(radius, alias_blur).float().numpy()
+
+
+def _pixelate_image(a: np.ndarray, p) -> np.ndarray:
+    """PIL's box downscale and box (or nearest) upscale of one uint8 [H, W, 3] image, as the reference."""
+    scale, up = p
+    h, w = a.shape[:2]
+    small = Image.fromarray(a).resize((int(w * scale), int(h * scale)), Image.BOX)
+    return np.array(small.resize((w, h), Image.BOX if up == "box" else Image.NEAREST))
+
+
+def _jpeg_compression_image(a: np.ndarray, p: int) -> np.ndarray:
+    return ops.jpeg_image(a, p)
+
+
+#: CPU: deterministic corruptions whose reference is one library call per image (OpenCV, PIL, libjpeg). On the
+#: CPU, ``corrupt`` makes that call on uint8 images, split over threads (``ops.map_images``): 2–4× the
+#: batched tensor effect above, which runs on other devices and equals it (``tests/transforms``)
+PER_IMAGE_CPU = {"defocus_blur": _defocus_blur_image, "pixelate": _pixelate_image,
+                 "jpeg_compression": _jpeg_compression_image}
+
+
 #: the effects the ``imagecorruptions`` package computes differently from make_imagenet_c.py
 IMAGECORRUPTIONS = {"motion_blur": _motion_blur_imagecorruptions, "snow": _snow_imagecorruptions}

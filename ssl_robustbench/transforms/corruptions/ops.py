@@ -387,6 +387,39 @@ def jpeg_roundtrip_uint8(images: torch.Tensor, quality: int) -> torch.Tensor:
     return _stack([image for part in _jpeg_pool().map(roundtrip, parts, [quality] * len(parts)) for image in part])
 
 
+def map_images(x: torch.Tensor, per_image, quality: int | None) -> torch.Tensor:
+    """[B, 3, H, W] in [0, 1] on the uint8 grid (CPU) → float32: each image, as a uint8 [H, W, 3] array, through
+    ``per_image`` (the reference's own OpenCV / PIL / libjpeg call), then the JPEG round trip at ``quality``
+    (None: none). Every step of an image runs in one of the threads (no torch operation there, see above), so the
+    image stays in cache from the float input to the float output."""
+    src = x.detach().float().contiguous().numpy()
+    out = np.empty_like(src)
+    _torchvision_jpeg_is_pils()  # decided in this thread: the check runs torch operations
+    bounds = np.linspace(0, len(src), min(max(torch.get_num_threads(), 1), len(src)) + 1).astype(int).tolist()
+    work = functools.partial(_map_range, src, out, per_image, quality)
+    list(_jpeg_pool().map(work, bounds[:-1], bounds[1:]))
+    return torch.from_numpy(out)
+
+
+def _map_range(src: np.ndarray, out: np.ndarray, per_image, quality: int | None, start: int, stop: int) -> None:
+    """One thread's share of ``map_images``: images ``start`` to ``stop``."""
+    for i in range(start, stop):
+        scaled = src[i] * np.float32(255)
+        np.clip(np.rint(scaled, out=scaled), 0, 255, out=scaled)
+        levels = per_image(np.ascontiguousarray(scaled.astype(np.uint8).transpose(1, 2, 0)))  # HWC in memory
+        if quality is not None:
+            levels = jpeg_image(levels, quality)
+        np.divide(levels.transpose(2, 0, 1), np.float32(255), out=out[i], dtype=np.float32)
+
+
+def jpeg_image(image: np.ndarray, quality: int) -> np.ndarray:
+    """One uint8 [H, W, 3] image (writeable) through the round trip of ``jpeg_roundtrip_uint8``; the bindings
+    check must have run before in the main thread (``map_images`` runs it)."""
+    roundtrip = _torchvision_jpeg_roundtrip if _torchvision_jpeg_is_pils() else _pil_jpeg_roundtrip
+    out = roundtrip(torch.from_numpy(image).permute(2, 0, 1)[None], quality)[0]
+    return out if isinstance(out, np.ndarray) else out.permute(1, 2, 0).numpy()
+
+
 @functools.cache
 def _jpeg_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1), thread_name_prefix="jpeg")
