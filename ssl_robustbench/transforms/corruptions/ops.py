@@ -178,7 +178,7 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor
             dx = -math.ceil(((i * px) / hyp) - 0.5)
             if stop_at_edge and (abs(dy) >= h or abs(dx) >= w):
                 break
-            out[b] += float(taps[i]) * padded[b, ..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
+            out[b].add_(padded[b, ..., pad - dy:pad - dy + h, pad - dx:pad - dx + w], alpha=float(taps[i]))
     return out
 
 
