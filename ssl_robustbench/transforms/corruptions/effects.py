@@ -367,36 +367,36 @@ def _spatter_distance(liquid: torch.Tensor) -> torch.Tensor:
     return torch.stack(out).unsqueeze(1)
 
 
-def _defocus_blur_image(a: np.ndarray, p) -> np.ndarray:
-    """The reference's own call on one uint8 [H, W, 3] image: OpenCV filter2D of the float64 image with the
-    float32 disk (truncated to uint8 as there)."""
+def _defocus_blur_cpu(p):
+    """The reference's own call per uint8 [H, W, 3] image: OpenCV filter2D of the float64 image with the float32
+    disk, truncated to uint8 as there."""
     import cv2
 
-    return (np.clip(cv2.filter2D(a / 255.0, -1, _disk_array(*p)), 0, 1) * 255).astype(np.uint8)
+    kernel = ops.disk_kernel(*p).float().numpy()  # torch work: here, in the calling thread
+    return lambda a: (np.clip(cv2.filter2D(a / 255.0, -1, kernel), 0, 1) * 255).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=16)
-def _disk_array(radius: float, alias_blur: float) -> np.ndarray:
-    return ops.disk_kernel(radius, alias_blur).float().numpy()
-
-
-def _pixelate_image(a: np.ndarray, p) -> np.ndarray:
-    """PIL's box downscale and box (or nearest) upscale of one uint8 [H, W, 3] image, as the reference."""
+def _pixelate_cpu(p):
+    """PIL's box downscale and box (or nearest) upscale of each uint8 [H, W, 3] image, as the reference."""
     scale, up = p
-    h, w = a.shape[:2]
-    small = Image.fromarray(a).resize((int(w * scale), int(h * scale)), Image.BOX)
-    return np.array(small.resize((w, h), Image.BOX if up == "box" else Image.NEAREST))
+
+    def pixelate_image(a: np.ndarray) -> np.ndarray:
+        h, w = a.shape[:2]
+        small = Image.fromarray(a).resize((int(w * scale), int(h * scale)), Image.BOX)
+        return np.array(small.resize((w, h), Image.BOX if up == "box" else Image.NEAREST))
+    return pixelate_image
 
 
-def _jpeg_compression_image(a: np.ndarray, p: int) -> np.ndarray:
-    return ops.jpeg_image(a, p)
+def _jpeg_compression_cpu(quality):
+    return functools.partial(ops.jpeg_image, quality=quality)
 
 
 #: CPU: deterministic corruptions whose reference is one library call per image (OpenCV, PIL, libjpeg). On the
-#: CPU, ``corrupt`` makes that call on uint8 images, split over threads (``ops.map_images``): 2–4× the
-#: batched tensor effect above, which runs on other devices and equals it (``tests/transforms``)
-PER_IMAGE_CPU = {"defocus_blur": _defocus_blur_image, "pixelate": _pixelate_image,
-                 "jpeg_compression": _jpeg_compression_image}
+#: CPU, ``corrupt`` makes that call on uint8 images, split over threads (``ops.map_images``): 2–4× the batched
+#: tensor effect above, which runs on other devices and is tested equal to it. Each entry maps a severity's
+#: constants to the per-image function (made in the calling thread: no torch operation may run in the workers)
+PER_IMAGE_CPU = {"defocus_blur": _defocus_blur_cpu, "pixelate": _pixelate_cpu,
+                 "jpeg_compression": _jpeg_compression_cpu}
 
 
 #: the effects the ``imagecorruptions`` package computes differently from make_imagenet_c.py
