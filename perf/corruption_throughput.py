@@ -33,7 +33,7 @@ from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, corrup
 from ssl_robustbench.transforms.corruptions.ops import _pil_jpeg_roundtrip  # noqa: E402
 
 from corruption_reference import load_reference, reference_batch  # noqa: E402
-from timing import times_of  # noqa: E402
+from timing import times_of, tune_malloc  # noqa: E402
 
 
 def images(n: int, size: int) -> torch.Tensor:
@@ -94,7 +94,7 @@ def main() -> None:
             per_image(functools.partial(apply, n=name, s=1), x_ref[:1])
     print(f"{args.batch} images {args.size}², device {device}, {torch.get_num_threads()} threads; peers timed on "
           f"{len(x_ref)} images and scaled; best of {args.repeats}; ms per image summed over severities "
-          f"{args.severities}")
+          f"{args.severities}; malloc {'tuned as the CLI does' if tune_malloc() else 'glibc defaults'}")
     short = {"imagecorruptions": "ic", "imagecorruptions-imaug": "imaug"}
     print(f"{'corruption':18s} {'ours':>7s} " + " ".join(f"{short[p]:>7s}" for p in applies)
           + f" {'JPEG85':>7s} {'worst÷faster':>13s} {'+JPEG85':>8s}")

@@ -1,4 +1,6 @@
-"""The one timing rule of the perf scripts: wall times of ``repeats`` calls, CUDA synchronized around each."""
+"""The one timing rule of the perf scripts: wall times of ``repeats`` calls, CUDA synchronized around each, in a
+process set up as the ``robustbench`` command sets up its own (glibc's malloc thresholds, ``ssl_robustbench.allocator``;
+``SSL_ROBUSTBENCH_DEFAULT_MALLOC=1`` times glibc's defaults instead)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ import time
 from collections.abc import Callable
 
 import torch
+
+from ssl_robustbench.allocator import tune_malloc
+
+tune_malloc()
 
 
 def times_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> list[float]:
