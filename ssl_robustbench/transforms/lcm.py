@@ -26,19 +26,28 @@ from ssl_robustbench.transforms.mobius import BACKGROUNDS
 
 def lcm_grid(lam_real: torch.Tensor, lam_imag: torch.Tensor, height: int, width: int, *,
              zoom: torch.Tensor | float = 1.0, rotation: torch.Tensor | float = 0.0, padded: bool) -> torch.Tensor:
-    """Sampling grid [B, H, W, 2] of z(w) = (exp(λ w) − 1) / (λ r e^{iθ}) for per-sample λ (``lam_*``: [B])."""
+    """Sampling grid [B, H, W, 2] of z(w) = (exp(λ w) − 1) / (λ r e^{iθ}) for per-sample λ (``lam_*``: [B]).
+
+    In real arithmetic: with λw = u + iv, exp(λw) − 1 = (eᵘ cos v − 1) + i eᵘ sin v, times the per-sample constant
+    κ = 1 / (λ r e^{iθ}) (for |λ| < 1e-6, where the quotient loses its digits: z = w / (r e^{iθ}), the limit)."""
     dev = lam_real.device
-    y, x = torch.meshgrid(torch.linspace(-1, 1, height, device=dev), torch.linspace(-1, 1, width, device=dev),
-                          indexing="ij")
-    w = torch.complex(x, y).unsqueeze(0)
-    lam = torch.complex(lam_real, lam_imag).view(-1, 1, 1)
-    small = lam.abs() < 1e-6
-    lam_safe = torch.where(small, torch.ones_like(lam), lam)
-    z = torch.where(small, w, (torch.exp(lam_safe * w) - 1) / lam_safe)
-    zoom_t = torch.as_tensor(zoom, dtype=x.dtype, device=dev).view(-1, 1, 1)
-    rot_t = torch.as_tensor(rotation, dtype=x.dtype, device=dev).view(-1, 1, 1)
-    z = z / torch.polar(zoom_t, rot_t)
-    xt, yt = z.real, z.imag
+    y = torch.linspace(-1, 1, height, device=dev).view(1, -1, 1)
+    x = torch.linspace(-1, 1, width, device=dev).view(1, 1, -1)
+    a, b = lam_real.float().view(-1, 1, 1), lam_imag.float().view(-1, 1, 1)
+    zoom_t = torch.as_tensor(zoom, dtype=torch.float32, device=dev).view(-1, 1, 1)
+    rot_t = torch.as_tensor(rotation, dtype=torch.float32, device=dev).view(-1, 1, 1)
+    small = torch.hypot(a, b) < 1e-6
+    lam = torch.complex(torch.where(small, torch.ones_like(a), a), torch.where(small, torch.zeros_like(b), b))
+    kappa = 1 / (lam * torch.polar(zoom_t, rot_t))
+    e = torch.exp(a * x - b * y)
+    v = a * y + b * x
+    re, im = e * torch.cos(v) - 1, e * torch.sin(v)
+    xt = re * kappa.real - im * kappa.imag
+    yt = re * kappa.imag + im * kappa.real
+    if bool(small.any()):
+        limit = 1 / torch.polar(zoom_t, rot_t)
+        xt = torch.where(small, x * limit.real - y * limit.imag, xt)
+        yt = torch.where(small, x * limit.imag + y * limit.real, yt)
     if padded:
         xt, yt = xt.clamp(-1, 1), yt.clamp(-1, 1)
     return torch.stack((xt, yt), dim=-1)

@@ -69,6 +69,19 @@ def test_lcm_grid_is_the_inverse_of_the_log_map():
             assert w == pytest.approx(complex(float(xs[j]), float(ys[i])), abs=1e-5)
 
 
+def test_lcm_grid_equals_the_complex_formula_with_zoom_rotation_and_zero_lambda():
+    lam = torch.tensor([complex(0.4, -0.3), complex(-0.8, 0.1), 0j, complex(0.05, 0.6)], dtype=torch.complex128)
+    zoom, rotation = torch.tensor([1.0, 1.3, 0.8, 1.1]), torch.tensor([0.0, 0.5, -0.3, 1.2])
+    grid = lcm_grid(lam.real.float(), lam.imag.float(), 9, 11, zoom=zoom, rotation=rotation, padded=False)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 9, dtype=torch.float64), torch.linspace(-1, 1, 11, dtype=torch.float64),
+                            indexing="ij")
+    w = torch.complex(xs, ys)
+    for i in range(len(lam)):
+        quotient = w if lam[i] == 0 else (torch.exp(lam[i] * w) - 1) / lam[i]
+        z = quotient / torch.polar(zoom[i].double(), rotation[i].double())
+        assert torch.allclose(grid[i].double(), torch.stack((z.real, z.imag), -1), atol=2e-6), i
+
+
 def test_lcm_warp_identity_background_and_effect():
     x = torch.rand(3, 3, 32, 32)
     zero = torch.zeros(3)
