@@ -73,8 +73,8 @@ def test_lcm_grid_equals_the_complex_formula_with_zoom_rotation_and_zero_lambda(
     lam = torch.tensor([complex(0.4, -0.3), complex(-0.8, 0.1), 0j, complex(0.05, 0.6)], dtype=torch.complex128)
     zoom, rotation = torch.tensor([1.0, 1.3, 0.8, 1.1]), torch.tensor([0.0, 0.5, -0.3, 1.2])
     grid = lcm_grid(lam.real.float(), lam.imag.float(), 9, 11, zoom=zoom, rotation=rotation, padded=False)
-    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 9, dtype=torch.float64), torch.linspace(-1, 1, 11, dtype=torch.float64),
-                            indexing="ij")
+    f64 = torch.float64
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 9, dtype=f64), torch.linspace(-1, 1, 11, dtype=f64), indexing="ij")
     w = torch.complex(xs, ys)
     for i in range(len(lam)):
         quotient = w if lam[i] == 0 else (torch.exp(lam[i] * w) - 1) / lam[i]
