@@ -39,3 +39,15 @@ def test_split_cache_and_dataset_view(cache_dir):
     sub = build_dataset("embedded", DataRequest(split="val", preprocess=Preprocess(input_size=64),
                                                 cache_dir=cache_dir), limit=50)
     assert len(sub) == 50 and sub.classes == list(CLASSES)
+
+
+def test_batched_items_equal_single_items_through_a_loader(cache_dir):
+    from torch.utils.data import DataLoader
+
+    for size in (64, 96):  # without a transform (batched conversion) and with one (per image)
+        ds = build_dataset("embedded", DataRequest(split="val", preprocess=Preprocess(input_size=size),
+                                                   cache_dir=cache_dir), limit=40)
+        x, y = next(iter(DataLoader(ds, batch_size=16)))
+        singles = [ds[i] for i in range(16)]
+        assert torch.equal(x, torch.stack([s[0] for s in singles])) and x.dtype == torch.float32
+        assert y.tolist() == [s[1] for s in singles]
