@@ -222,3 +222,23 @@ def test_gaussian_blur_equals_scipy_for_short_and_long_kernels(mode, sigma):
     ours = ops.gaussian_blur(field, sigma, mode=mode, truncate=3).numpy()
     theirs = np.stack([ndimage.gaussian_filter(f, sigma, mode=mode, truncate=3) for f in field.numpy()])
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+class _CorruptedImages(torch.utils.data.Dataset):
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return corrupt(self.x[i:i + 1], "pixelate", 2)[0]
+
+
+def test_threaded_corruptions_work_in_forked_loader_workers():
+    # the engine's thread pool started in this process must not be inherited (dead) by a forked worker
+    x = _images(4, 64, 64).float() / 255
+    expected = corrupt(x, "pixelate", 2)  # starts the pool here
+    loader = torch.utils.data.DataLoader(_CorruptedImages(x), batch_size=2, num_workers=1,
+                                         multiprocessing_context="fork", timeout=120)
+    assert torch.equal(torch.cat(list(loader)), expected)

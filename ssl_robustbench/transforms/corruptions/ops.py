@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -420,9 +421,15 @@ def jpeg_image(image: np.ndarray, quality: int) -> np.ndarray:
     return out if isinstance(out, np.ndarray) else out.permute(1, 2, 0).numpy()
 
 
-@functools.cache
 def _jpeg_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1), thread_name_prefix="jpeg")
+    """This process's worker threads: a process forked after the pool started (a DataLoader worker) gets its own,
+    as the parent's threads do not exist there."""
+    return _pool_of(os.getpid())
+
+
+@functools.cache
+def _pool_of(pid: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1), thread_name_prefix="engine")
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
