@@ -97,6 +97,15 @@ def test_batched_effect_equals_the_per_image_library_call(name, reference, monke
                 assert per_image.shape == batched.shape and per_image.dtype == batched.dtype
                 _assert_agrees((per_image * 255).round().numpy(), (batched * 255).round().numpy(),
                                (name, size, severity, faithful))
+    # float64 in, float64 out, on the grid exactly as the batched path gives it (k / 255 in float64)
+    x64 = _images(2, 64, 64, seed=2).double() / 255
+    with monkeypatch.context() as m:
+        m.setattr("ssl_robustbench.transforms.corruptions.effects.PER_IMAGE_CPU", {})
+        batched = corrupt(x64, name, 3, reference=reference)
+    per_image = corrupt(x64, name, 3, reference=reference)
+    assert per_image.dtype == batched.dtype == torch.float64
+    for out in (per_image, batched):
+        assert torch.equal(out, (out * 255).round() / 255)
 
 
 @pytest.mark.parametrize("name", sorted(UNREPLAYABLE))

@@ -117,7 +117,7 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
         chunk = max(1, CHUNK_PIXELS // pixels) if x.device.type == "cpu" and draws is None else len(x)
     per_image = effects.PER_IMAGE_CPU.get(name) if x.device.type == "cpu" else None
     if per_image is not None:  # the reference's own library call on each uint8 image, threaded
-        return map_images(x, per_image(params), quality).to(x.dtype)
+        return map_images(x, per_image(params), quality)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     variants = effects.IMAGECORRUPTIONS if reference == "imagecorruptions" else {}
     effect = variants.get(name) or getattr(effects, name)

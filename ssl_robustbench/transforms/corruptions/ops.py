@@ -389,28 +389,29 @@ def jpeg_roundtrip_uint8(images: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def map_images(x: torch.Tensor, per_image, quality: int | None) -> torch.Tensor:
-    """[B, 3, H, W] in [0, 1] on the uint8 grid (CPU) → float32: each image, as a uint8 [H, W, 3] array, through
+    """[B, 3, H, W] in [0, 1] on the uint8 grid (CPU) → the same dtype: each image, as a uint8 [H, W, 3] array, through
     ``per_image`` (the reference's own OpenCV / PIL / libjpeg call), then the JPEG round trip at ``quality``
     (None: none). Every step of an image runs in one of the threads (no torch operation there, see above), so the
     image stays in cache from the float input to the float output."""
-    src = x.detach().float().contiguous().numpy()
+    src = x.detach().to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous().numpy()
     out = np.empty_like(src)
     _torchvision_jpeg_is_pils()  # decided in this thread: the check runs torch operations
     bounds = np.linspace(0, len(src), min(max(torch.get_num_threads(), 1), len(src)) + 1).astype(int).tolist()
     work = functools.partial(_map_range, src, out, per_image, quality)
     list(_jpeg_pool().map(work, bounds[:-1], bounds[1:]))
-    return torch.from_numpy(out)
+    return torch.from_numpy(out).to(x.dtype)
 
 
 def _map_range(src: np.ndarray, out: np.ndarray, per_image, quality: int | None, start: int, stop: int) -> None:
     """One thread's share of ``map_images``: images ``start`` to ``stop``."""
+    scale = src.dtype.type(255)
     for i in range(start, stop):
-        scaled = src[i] * np.float32(255)
+        scaled = src[i] * scale
         np.clip(np.rint(scaled, out=scaled), 0, 255, out=scaled)
         levels = per_image(np.ascontiguousarray(scaled.astype(np.uint8).transpose(1, 2, 0)))  # HWC in memory
         if quality is not None:
             levels = jpeg_image(levels, quality)
-        np.divide(levels.transpose(2, 0, 1), np.float32(255), out=out[i], dtype=np.float32)
+        np.divide(levels.transpose(2, 0, 1), scale, out=out[i], dtype=out.dtype)
 
 
 def jpeg_image(image: np.ndarray, quality: int) -> np.ndarray:
