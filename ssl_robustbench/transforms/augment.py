@@ -28,6 +28,19 @@ def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device: torch.dev
     return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
 
 
+def on_rows(x: torch.Tensor, chosen: torch.Tensor, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+            ) -> torch.Tensor:
+    """``fn(x[rows], rows)`` on the rows of ``x`` where ``chosen`` ([B] bool) holds, the other rows unchanged:
+    a per-sample augmentation applied with probability p does only the work of the images it changes."""
+    rows = chosen.nonzero().squeeze(1)
+    if len(rows) == len(x):
+        return fn(x, rows)
+    out = x.clone()
+    if len(rows):
+        out.index_copy_(0, rows, fn(x.index_select(0, rows), rows))
+    return out
+
+
 def gray(x: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma, [B,1,H,W]."""
     w = x.new_tensor(_GRAY).view(1, 3, 1, 1)

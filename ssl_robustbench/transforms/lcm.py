@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.transforms.augment import AUGMENTATIONS, Augment
+from ssl_robustbench.transforms.augment import AUGMENTATIONS, Augment, on_rows
 from ssl_robustbench.transforms.mobius import BACKGROUNDS
 
 
@@ -79,9 +79,9 @@ def lcm(*, p: float = 0.8, low: float = 0.3, high: float = 0.8, zoom: tuple[floa
         angle = torch.rand(n, generator=g, device=dev) * 2 * math.pi
         r = torch.rand(n, generator=g, device=dev) * (zoom[1] - zoom[0]) + zoom[0]
         theta = (torch.rand(n, generator=g, device=dev) * 2 - 1) * rotation
-        keep = torch.rand(n, generator=g, device=dev) >= p
-        warped = lcm_warp(x, magnitude * torch.cos(angle), magnitude * torch.sin(angle), zoom=r, rotation=theta,
-                          background=background)
-        return torch.where(keep.view(-1, 1, 1, 1), x, warped)
+        warp = torch.rand(n, generator=g, device=dev) < p
+        lam_real, lam_imag = magnitude * torch.cos(angle), magnitude * torch.sin(angle)
+        return on_rows(x, warp, lambda rows_x, rows: lcm_warp(rows_x, lam_real[rows], lam_imag[rows], zoom=r[rows],
+                                                              rotation=theta[rows], background=background))
 
     return apply

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.transforms.augment import AUGMENTATIONS, Augment
+from ssl_robustbench.transforms.augment import AUGMENTATIONS, Augment, on_rows
 
 BACKGROUNDS = ("black", "padded")
 
@@ -69,8 +69,8 @@ def mpd(*, p: float = 0.8, low: float = 0.1, high: float = 0.3, d: float = 1.0, 
 
     def apply(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         c_real, c_imag = draw_c(len(x), low=low, high=high, g=g, device=x.device)
-        keep = torch.rand(len(x), generator=g, device=x.device) >= p
-        warped = mobius_warp(x, c_real, c_imag, d=d, background=background)
-        return torch.where(keep.view(-1, 1, 1, 1), x, warped)
+        warp = torch.rand(len(x), generator=g, device=x.device) < p
+        return on_rows(x, warp, lambda rows_x, rows: mobius_warp(rows_x, c_real[rows], c_imag[rows], d=d,
+                                                                 background=background))
 
     return apply

@@ -4,6 +4,7 @@ augmentation preview."""
 from __future__ import annotations
 
 import cmath
+import math
 
 import pytest
 import torch
@@ -104,3 +105,27 @@ def test_augment_preview_writes_a_grid(tmp_path, cache_dir):
     assert result.exit_code == 0, result.output
     img = Image.open(out)
     assert img.height == 5 * (64 + 4) and img.width > 4 * 64  # original, mpd, lcm and two views
+
+
+@pytest.mark.parametrize("name", ["mpd", "lcm"])
+@pytest.mark.parametrize("p", [0.0, 0.5, 0.8, 1.0])
+def test_warping_only_the_chosen_images_equals_warping_all_and_keeping_the_rest(name, p):
+    """MPD / LCM with probability p warp only the images they change: the same images as warping the whole batch
+    with the same draws and keeping the originals where the draw says so."""
+    from ssl_robustbench.transforms.mobius import draw_c, mobius_warp
+
+    x = torch.rand(12, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    out = AUGMENTATIONS.get(name)(p=p)(x, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)  # the draws, replayed in the augmentation's order
+    if name == "mpd":
+        c_real, c_imag = draw_c(len(x), low=0.1, high=0.3, g=g)
+        keep = torch.rand(len(x), generator=g) >= p
+        full = mobius_warp(x, c_real, c_imag)
+    else:
+        magnitude, angle = torch.rand(len(x), generator=g) * 0.5 + 0.3, torch.rand(len(x), generator=g) * 2 * math.pi
+        r, theta = torch.rand(len(x), generator=g) * 0 + 1.0, (torch.rand(len(x), generator=g) * 2 - 1) * 0.0
+        keep = torch.rand(len(x), generator=g) >= p
+        full = lcm_warp(x, magnitude * torch.cos(angle), magnitude * torch.sin(angle), zoom=r, rotation=theta)
+    assert torch.allclose(out, torch.where(keep.view(-1, 1, 1, 1), x, full), atol=1e-6)
+    if 0 < p < 1:  # this seed gives both kinds of rows, so both paths of the augmentation run
+        assert 0 < int(keep.sum()) < len(x)
