@@ -28,12 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from peers import DEFAULT_ROOT, load_imaug  # noqa: E402
 
+from ssl_robustbench.allocator import tune_malloc  # noqa: E402
 from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.corruptions import BENCHMARK_CORRUPTIONS, corrupt  # noqa: E402
 from ssl_robustbench.transforms.corruptions.ops import _pil_jpeg_roundtrip  # noqa: E402
 
 from corruption_reference import load_reference, reference_batch  # noqa: E402
-from timing import times_of, tune_malloc  # noqa: E402
+from timing import times_of  # noqa: E402
 
 
 def images(n: int, size: int) -> torch.Tensor:

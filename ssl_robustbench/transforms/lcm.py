@@ -38,14 +38,15 @@ def lcm_grid(lam_real: torch.Tensor, lam_imag: torch.Tensor, height: int, width:
     rot_t = torch.as_tensor(rotation, dtype=torch.float32, device=dev).view(-1, 1, 1)
     small = torch.hypot(a, b) < 1e-6
     lam = torch.complex(torch.where(small, torch.ones_like(a), a), torch.where(small, torch.zeros_like(b), b))
-    kappa = 1 / (lam * torch.polar(zoom_t, rot_t))
+    similarity = torch.polar(zoom_t, rot_t)  # r e^{iθ}
+    kappa = 1 / (lam * similarity)
     e = torch.exp(a * x - b * y)
     v = a * y + b * x
     re, im = e * torch.cos(v) - 1, e * torch.sin(v)
     xt = re * kappa.real - im * kappa.imag
     yt = re * kappa.imag + im * kappa.real
     if bool(small.any()):
-        limit = 1 / torch.polar(zoom_t, rot_t)
+        limit = 1 / similarity
         xt = torch.where(small, x * limit.real - y * limit.imag, xt)
         yt = torch.where(small, x * limit.imag + y * limit.real, yt)
     if padded:

@@ -375,12 +375,17 @@ def _torchvision_jpeg_is_pils() -> bool:
         return False
 
 
+def _jpeg_roundtrip_of_this_machine():
+    """The batch round trip to use: torchvision's bindings where they give PIL's pixels here, else PIL's."""
+    return _torchvision_jpeg_roundtrip if _torchvision_jpeg_is_pils() else _pil_jpeg_roundtrip
+
+
 def jpeg_roundtrip_uint8(images: torch.Tensor, quality: int) -> torch.Tensor:
     """uint8 [B, 3, H, W] (CPU) through a JPEG encode/decode at ``quality`` with PIL's encoder (the reference's):
     torchvision's faster bindings when they give PIL's pixels on this machine (checked once), else PIL. The
     batch is split over torch's intra-op thread count: both libraries release the GIL while they code. The
     threads run no torch operation (one would start a second OpenMP team, spinning against the first)."""
-    roundtrip = _torchvision_jpeg_roundtrip if _torchvision_jpeg_is_pils() else _pil_jpeg_roundtrip
+    roundtrip = _jpeg_roundtrip_of_this_machine()
     parts = images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).tensor_split(
         min(torch.get_num_threads(), len(images)))
     if len(parts) == 1:
@@ -417,7 +422,7 @@ def _map_range(src: np.ndarray, out: np.ndarray, per_image, quality: int | None,
 def jpeg_image(image: np.ndarray, quality: int) -> np.ndarray:
     """One uint8 [H, W, 3] image (writeable) through the round trip of ``jpeg_roundtrip_uint8``; the bindings
     check must have run before in the main thread (``map_images`` runs it)."""
-    roundtrip = _torchvision_jpeg_roundtrip if _torchvision_jpeg_is_pils() else _pil_jpeg_roundtrip
+    roundtrip = _jpeg_roundtrip_of_this_machine()
     out = roundtrip(torch.from_numpy(image).permute(2, 0, 1)[None], quality)[0]
     return out if isinstance(out, np.ndarray) else out.permute(1, 2, 0).numpy()
 
