@@ -7,7 +7,10 @@ after its own number of steps, while the loop runs to the batch's largest step c
 With ``embed`` (a per-sample encoder: the model in eval mode, so one image's embedding does not depend on the
 others), a frozen sample leaves the forward pass: its embedding is computed once, after its last step, and enters
 the batch loss as a constant — the same loss and gradients as running every sample to the largest step count, at
-the cost of the steps actually taken (ASTrA's step counts spread over 3…14)."""
+the cost of the steps actually taken (ASTrA's step counts spread over 3…14). Each forward pass is padded with frozen
+rows to a multiple of ``ROW_BUCKET`` rows: the number of moving samples changes from step to step, and on the CPU
+every new batch size builds new oneDNN convolution kernels (1,024 are cached, a network needs a few dozen per size),
+which cost ~10 % of ASTrA's attack before; the padding costs ~2 % (``perf/pretrain_throughput.py``)."""
 
 from __future__ import annotations
 
@@ -18,12 +21,15 @@ import torch
 from ssl_robustbench.errors import UserError
 
 START_EPS = 8 / 255
+#: forward passes of the ``embed`` form see batch sizes in multiples of this (``_bucketed``)
+ROW_BUCKET = 32
 
 
 def per_sample_pgd(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: torch.Tensor,
                    steps: torch.Tensor, step_size: torch.Tensor, *, generator: torch.Generator | None = None,
                    start_eps: float = START_EPS,
-                   embed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                   embed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                   row_bucket: int = ROW_BUCKET) -> torch.Tensor:
     """Adversarial examples for ``x`` [B, C, H, W] in [0, 1] maximizing a scalar batch loss.
 
     Args:
@@ -34,6 +40,8 @@ def per_sample_pgd(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
         generator: draws the random start.
         embed: ``embed(images, rows)`` → the embeddings of those rows of the batch (``rows`` their indices),
             computed per sample; frozen samples then skip the forward pass.
+        row_bucket: with ``embed``, each forward pass is padded with frozen rows to a multiple of this many rows
+            (1: no padding), so it sees a few batch sizes only (see ``_bucketed``).
     """
     b = len(x)
     if not (eps.shape == steps.shape == step_size.shape == (b,)):
@@ -45,7 +53,7 @@ def per_sample_pgd(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     delta = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * start_eps
     remaining = steps.to(x.device).long().clone()
     if embed is not None:
-        return _per_sample_pgd_skipping_frozen(loss_fn, embed, x, delta, eps_, size_, remaining)
+        return _per_sample_pgd_skipping_frozen(loss_fn, embed, x, delta, eps_, size_, remaining, row_bucket)
     for _ in range(int(steps.max()) if b else 0):
         active = (remaining >= 1).to(x.dtype).view(view)
         delta.requires_grad_(True)
@@ -57,30 +65,42 @@ def per_sample_pgd(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     return (x + delta).detach()
 
 
-def _per_sample_pgd_skipping_frozen(loss_fn, embed, x, delta, eps_, size_, remaining) -> torch.Tensor:
-    """The ``embed`` form of ``per_sample_pgd``: only samples with steps left are embedded with gradients; the
-    others' embeddings are cached constants."""
-    cache = None
-    if len(x) and int(remaining.max()) > 0:  # samples without steps still get the loop's clip to ε and the box
-        still = remaining < 1
-        delta[still] = torch.maximum(torch.minimum(delta[still], eps_[still]), -eps_[still]).clamp(
-            -x[still], 1 - x[still])
-    for _ in range(int(remaining.max()) if len(x) else 0):
+def _per_sample_pgd_skipping_frozen(loss_fn, embed, x, delta, eps_, size_, remaining, row_bucket) -> torch.Tensor:
+    """The ``embed`` form of ``per_sample_pgd``: each step embeds, with gradients, only the samples with steps left
+    (``moving``), plus the frozen samples whose cached embedding is stale (those with no steps at all on the first
+    step, then those that have just taken their last step), padded with other frozen samples to a multiple of
+    ``row_bucket`` rows; the cached embeddings of the frozen samples enter the batch loss as constants."""
+    b = len(x)
+    if not b or int(remaining.max()) <= 0:
+        return (x + delta).detach()
+    still = remaining < 1  # samples without steps still get the loop's clip to ε and the box
+    delta[still] = torch.maximum(torch.minimum(delta[still], eps_[still]), -eps_[still]).clamp(-x[still], 1 - x[still])
+    cache, stale = None, still.nonzero()[:, 0]
+    for _ in range(int(remaining.max())):
         rows = (remaining >= 1).nonzero()[:, 0]
+        batch = _bucketed(torch.cat([rows, stale]), remaining < 1, row_bucket)
         moving = delta[rows].requires_grad_(True)
-        emb = embed(x[rows] + moving, rows)
-        if cache is None:  # the first step: samples with no steps at all are embedded once, as constants
-            cache = emb.new_zeros((len(x), *emb.shape[1:]))
-            still = (remaining < 1).nonzero()[:, 0]
-            if len(still):
-                with torch.no_grad():
-                    cache[still] = embed(x[still] + delta[still], still)
-        grad, = torch.autograd.grad(loss_fn(cache.index_put((rows,), emb)), moving)
+        rest = batch[len(rows):]
+        emb = embed(torch.cat([x[rows] + moving, x[rest] + delta[rest]]), batch)
+        if cache is None:
+            cache = emb.detach().new_zeros((b, *emb.shape[1:]))
+        cache[stale] = emb[len(rows):len(rows) + len(stale)].detach()
+        grad, = torch.autograd.grad(loss_fn(cache.index_put((rows,), emb[:len(rows)])), moving)
         with torch.no_grad():
             stepped = torch.maximum(torch.minimum(moving + size_[rows] * grad.sign(), eps_[rows]), -eps_[rows])
             delta[rows] = torch.maximum(torch.minimum(stepped, 1 - x[rows]), -x[rows])
             remaining[rows] -= 1
-            done = rows[remaining[rows] == 0]
-            if len(done) and int(remaining.max()) > 0:  # their final embedding, for the steps still to come
-                cache[done] = embed(x[done] + delta[done], done).to(cache.dtype)
+            stale = rows[remaining[rows] == 0]
     return (x + delta).detach()
+
+
+def _bucketed(batch: torch.Tensor, frozen: torch.Tensor, row_bucket: int) -> torch.Tensor:
+    """``batch`` (row indices) followed by other frozen rows up to a multiple of ``row_bucket`` rows (or all rows):
+    a forward pass then sees a few batch sizes only, and the CPU's oneDNN kernels (one per shape, 1,024 cached)
+    are built once instead of on almost every step."""
+    n = -(-len(batch) // row_bucket) * row_bucket
+    if n <= len(batch):
+        return batch
+    free = frozen.clone()
+    free[batch] = False
+    return torch.cat([batch, free.nonzero()[:n - len(batch), 0]])

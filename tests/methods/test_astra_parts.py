@@ -54,11 +54,19 @@ def test_frozen_samples_leaving_the_forward_change_nothing():
         embedded_rows.append(len(rows))
         return encode(z)
 
-    skipping = per_sample_pgd(loss, x, eps, steps, size, generator=torch.Generator().manual_seed(1), embed=embed)
+    skipping = per_sample_pgd(loss, x, eps, steps, size, generator=torch.Generator().manual_seed(1), embed=embed,
+                              row_bucket=1)
     assert torch.allclose(full, skipping, atol=1e-12, rtol=0)
     finished_early = int(((steps > 0) & (steps < steps.max())).sum())  # their final embedding is computed once
     assert sum(embedded_rows) == int(steps.sum()) + int((steps == 0).sum()) + finished_early
     assert sum(embedded_rows) < 8 * 14 * 0.75  # instead of 8 × 14
+    # padded to multiples of 3 rows with frozen ones (or the whole batch): the same adversarial views
+    embedded_rows.clear()
+    bucketed = per_sample_pgd(loss, x, eps, steps, size, generator=torch.Generator().manual_seed(1), embed=embed,
+                              row_bucket=3)
+    assert torch.equal(bucketed, skipping)
+    assert all(n % 3 == 0 or n == 8 for n in embedded_rows) and len(embedded_rows) == 14
+    assert sum(embedded_rows) < 8 * 14 * 0.9
 
 
 def test_per_sample_pgd_rejects_bad_budgets():
