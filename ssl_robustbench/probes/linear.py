@@ -37,28 +37,32 @@ class FittedProbe:
 
 
 def loss_and_grads(
-    z: torch.Tensor, onehot: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, weight_decay: float
+    z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, weight_decay: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean cross-entropy + ``weight_decay``/2·‖w‖² and its analytic gradients (two matmuls, no autograd graph).
 
     Args:
         z: [N, D] standardized features.
-        onehot: [N, C] one-hot labels.
+        y: [N] int64 labels.
         w: [C, D] weights.
         b: [C] biases.
     """
-    ce, gw, gb = _ce_sums(z, onehot, w, b)
+    ce, gw, gb = _ce_sums(z, y, w, b)
     n = len(z)
     return ce / n + 0.5 * weight_decay * (w * w).sum(), gw / n + weight_decay * w, gb / n
 
 
-def _ce_sums(z: torch.Tensor, onehot: torch.Tensor, w: torch.Tensor, b: torch.Tensor
+def _ce_sums(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Summed cross-entropy over the rows of ``z`` and its summed gradients w.r.t. ``w`` and ``b``."""
-    logits = z @ w.T + b
+    """Summed cross-entropy over the rows of ``z`` and its summed gradients w.r.t. ``w`` and ``b``: softmax minus
+    the one-hot label, without building the [N, C] one-hot matrix."""
+    logits = torch.addmm(b, z, w.T)
     lse = torch.logsumexp(logits, dim=1)
-    delta = torch.exp(logits - lse[:, None]) - onehot
-    return (lse - (logits * onehot).sum(1)).sum(), delta.T @ z, delta.sum(0)
+    delta = torch.exp(logits - lse[:, None])
+    rows = torch.arange(len(y), device=y.device)
+    picked = logits[rows, y]
+    delta[rows, y] -= 1
+    return (lse - picked).sum(), delta.T @ z, delta.sum(0)
 
 
 def feature_stats(source: ChunkedFeatures, *, standardize: bool, device: torch.device | None = None
@@ -136,12 +140,14 @@ def _lbfgs(source: ChunkedFeatures, mu: torch.Tensor, sigma: torch.Tensor, w: to
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=cfg.max_iter, tolerance_grad=cfg.tolerance,
                             tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
     passes = []
+    # a source of one chunk is standardized once and kept: the memory of the one chunk that streaming holds too
+    kept = [((x - mu) / sigma, y) for x, y in source.chunks()] if source.num_chunks() == 1 else None
 
     @torch.no_grad()
     def closure() -> torch.Tensor:
         ce, gw, gb = torch.zeros((), device=w.device), torch.zeros_like(w), torch.zeros_like(b)
-        for x, y in source.chunks():
-            c, cw, cb = _ce_sums((x - mu) / sigma, F.one_hot(y, num_classes).float(), w, b)
+        for z, y in kept or (((x - mu) / sigma, y) for x, y in source.chunks()):
+            c, cw, cb = _ce_sums(z, y, w, b)
             ce, gw, gb = ce + c, gw + cw, gb + cb
         passes.append(1)
         w.grad, b.grad = gw / source.n + cfg.weight_decay * w, gb / source.n
