@@ -4,8 +4,9 @@ Writes ``--n`` synthetic JPEGs at ImageNet val's typical sizes (500×375, 375×5
 wnid folders, then prints images/s and ratios, all measured in this run with the same workers and batch:
 
 1. JPEG decode alone (PIL, as the loader's ``load_rgb``; no resize): the decode limit.
-2. The project's eval path (``CheckedImageFolder`` + ``Preprocess()``: decode, resize 256 on uint8, crop 224,
-   to float) through ``eval_loader``; target ≥ 0.9× of (1). The float-first order it replaced is timed beside it.
+2. The project's eval path (``CheckedImageFolder`` + ``Preprocess()``: decode, resize 256 on uint8, crop 224 in the
+   workers; each uint8 batch to float in the main process) through ``ImageLoader``, as ``eval_loader`` builds it;
+   target ≥ 0.9× of (1). The float-first order of an earlier release is timed beside it.
 3. On CUDA only: ``torchvision.io.decode_jpeg`` on the device (batched), resize and crop there.
 4. Feature extraction of the tree by a torchvision ResNet-50 (``probes.features.extract``, the clean suite's
    loop) against the raw forward on batches already in memory; target ≥ 0.8×.
@@ -28,6 +29,7 @@ from torchvision.transforms import v2
 
 os.environ.setdefault("SSL_ROBUSTBENCH_PROGRESS", "0")
 
+from ssl_robustbench.data import ImageLoader  # noqa: E402
 from ssl_robustbench.data.folders import CheckedImageFolder, load_rgb  # noqa: E402
 from ssl_robustbench.data.preprocess import INTERPOLATIONS, Preprocess  # noqa: E402
 from ssl_robustbench.probes.features import extract  # noqa: E402
@@ -111,7 +113,7 @@ def main() -> None:
                      "persistent_workers": args.workers > 0}
         decode = DataLoader(DecodeOnly(files), collate_fn=list, **loader_kw)
         tree = CheckedImageFolder(Path(tmp), transform=p.transform(None))
-        ours = DataLoader(tree, **loader_kw)
+        ours = ImageLoader(tree, **loader_kw)
         old = DataLoader(CheckedImageFolder(Path(tmp), transform=float_first(p)), **loader_kw)
         cpu = torch.device("cpu")
         for ld in (decode, ours, old):  # start the persistent workers before any timing

@@ -25,13 +25,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ssl_robustbench.attacks.base import ThreatModel
 from ssl_robustbench.attacks.pgd import pgd
 from ssl_robustbench.backbones import ImageClassifier
 from ssl_robustbench.backbones.dual_bn import bn_branch, collapse_dual_bn, convert_dual_bn, load_branch
 from ssl_robustbench.config import build, load_yaml
+from ssl_robustbench.data import ImageLoader
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.progress import track
 from ssl_robustbench.resources import project_dir
@@ -136,7 +137,7 @@ def finetune(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=recipe.gamma)
     shuffle = torch.Generator().manual_seed(seed)
     g = torch.Generator(device=device).manual_seed(seed)
-    loader = DataLoader(train, batch_size=recipe.batch_size, shuffle=True, generator=shuffle)
+    loader = ImageLoader(train, batch_size=recipe.batch_size, shuffle=True, generator=shuffle)
     losses = []
     for epoch in range(recipe.epochs):
         total = 0.0

@@ -38,7 +38,7 @@ def preview_command(augs, method, data_name, data_root, n, size, scale, seed, ou
     """Write a PNG grid: the images, each augmentation alone, and the method's views with them inserted."""
     import torch
 
-    from ssl_robustbench.data import DataRequest, build_dataset
+    from ssl_robustbench.data import DataRequest, build_dataset, float_images
     from ssl_robustbench.data.preprocess import Preprocess
     from ssl_robustbench.transforms.preview import preview_rows, save_grid
     from ssl_robustbench.zoo.download import cache_root
@@ -46,7 +46,7 @@ def preview_command(augs, method, data_name, data_root, n, size, scale, seed, ou
     req = DataRequest(split="val" if data_name == "embedded" else "test", preprocess=Preprocess(size, crop_pct=1.0),
                       root=Path(data_root) if data_root else None, cache_dir=cache_root())
     ds = build_dataset(data_name, req, limit=n)
-    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    x = float_images(torch.stack([ds[i][0] for i in range(len(ds))]))
     rows = preview_rows(x, list(augs), method=method, view_size=size, seed=seed)
     if scale > 1:
         rows = [(label, torch.nn.functional.interpolate(v, scale_factor=scale, mode="bilinear")) for label, v in rows]

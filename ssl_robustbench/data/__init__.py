@@ -1,4 +1,5 @@
-"""Datasets by name: ``build_dataset(name, split=..., ...)`` returns a torch Dataset of ([3,H,W] in [0,1], label).
+"""Datasets by name: ``build_dataset(name, split=..., ...)`` returns a torch Dataset of ([3,H,W] image, label); the
+image is uint8 (datasets read from files) or float in [0, 1], and every loader (``ImageLoader``) gives float.
 
 Registered: ``embedded`` (no download), ``imagenet`` (ImageFolder with the 1000-wnid index), ``imagefolder`` (any
 class-per-folder tree), ``cifar10``, ``cifar100``, ``stl10`` (torchvision, from a local ``root``).
@@ -149,9 +150,29 @@ def fixed_subset(length: int, n: int) -> list[int]:
     return torch.randperm(length, generator=torch.Generator().manual_seed(0))[:n].tolist()
 
 
+def float_images(x: torch.Tensor) -> torch.Tensor:
+    """Images as float in [0, 1]: uint8 pixels (what the file-backed datasets give) divided by 255, float ones as
+    they are."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
+
+
+class ImageLoader(DataLoader):
+    """A ``DataLoader`` whose batches hold float images in [0, 1] (the first element of each batch, or the batch),
+    whatever the dataset's items are: datasets read from files give uint8 tensors, so the workers send a quarter
+    of the bytes (and pin a quarter of the memory), and the main process converts each batch once. Every loader of
+    the project is one of these."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            if isinstance(batch, (list, tuple)):
+                yield (float_images(batch[0]), *batch[1:])
+            else:
+                yield float_images(batch)
+
+
 def eval_loader(ds: Dataset, run: Any) -> DataLoader:
     """An in-order loader with the run's batch size and workers (pinned memory when CUDA is available)."""
-    return DataLoader(ds, batch_size=run.batch_size, num_workers=run.workers, pin_memory=torch.cuda.is_available())
+    return ImageLoader(ds, batch_size=run.batch_size, num_workers=run.workers, pin_memory=torch.cuda.is_available())
 
 
 def subset(ds: Dataset, indices: list[int]) -> Dataset:

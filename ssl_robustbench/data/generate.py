@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from ssl_robustbench import __version__
-from ssl_robustbench.data import embedded, fixed_subset
+from ssl_robustbench.data import ImageLoader, embedded, fixed_subset
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
@@ -62,7 +62,7 @@ def write_conditions(ds: Dataset, conditions: dict[str, BatchTransform], out: Pa
     ext = ".JPEG" if fmt == "JPEG" else ".png"
     written = []
     todo = {k: v for k, v in conditions.items() if not (out / k / ".complete").is_file()}
-    loader = DataLoader(ds, batch_size=batch_size)
+    loader = ImageLoader(ds, batch_size=batch_size)
     with progress_bar(total=len(todo) * len(loader), description="generate") as advance:
         for folder, transform in todo.items():
             g = torch.Generator(device=device).manual_seed(seed)

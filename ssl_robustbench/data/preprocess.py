@@ -1,11 +1,11 @@
-"""Evaluation preprocessing from a zoo card: Resize + CenterCrop + ToTensor, with pixels left in [0, 1]."""
+"""Evaluation preprocessing from a zoo card: Resize + CenterCrop on uint8 pixels (the loaders of ``data`` turn each
+batch into floats in [0, 1])."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 
-import torch
 from torchvision.transforms import v2
 
 INTERPOLATIONS = {
@@ -34,20 +34,20 @@ class Preprocess:
         return int(round(self.input_size / self.crop_pct))
 
     def transform(self, native_size: int | None = None) -> Callable:
-        """The eval transform for images of ``native_size`` (None: variable-size photos, e.g. ImageNet JPEGs).
+        """The eval transform for images of ``native_size`` (None: variable-size photos, e.g. ImageNet JPEGs): a PIL
+        image → a uint8 [3, H, W] tensor (a float tensor stays float).
 
         Images already at ``input_size`` (CIFAR for a 32-px model, the embedded set for a 64-px model) are only
-        converted; everything else is resized and center-cropped on uint8 pixels before the float conversion, as
-        the reference eval transforms (timm, torchvision: PIL Resize + CenterCrop, then ToTensor) do: within one
-        grey level of PIL's output (a float resize differs by up to ~4 levels with bicubic overshoot) and about 2×
-        faster on ImageNet-size JPEGs.
+        converted; everything else is resized and center-cropped on uint8 pixels, as the reference eval transforms
+        (timm, torchvision: PIL Resize + CenterCrop, then ToTensor) do: within one grey level of PIL's output (a
+        float resize differs by up to ~4 levels with bicubic overshoot) and about 2× faster on ImageNet-size JPEGs.
+        The conversion to float is left to the loader (``data.ImageLoader``): loader workers send a quarter of the
+        bytes, and the main process converts a whole batch at once.
         """
-        to_float = v2.ToDtype(torch.float32, scale=True)
         if native_size == self.input_size:
-            return v2.Compose([v2.ToImage(), to_float])
+            return v2.ToImage()
         return v2.Compose([
             v2.ToImage(),
             v2.Resize(self.resize_size, interpolation=INTERPOLATIONS[self.interpolation], antialias=True),
             v2.CenterCrop(self.input_size),
-            to_float,
         ])

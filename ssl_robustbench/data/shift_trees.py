@@ -28,8 +28,8 @@ PD_FOLDERS = {("left", "black"): "PD-L", ("right", "black"): "PD-R", ("top", "bl
 
 
 def to_tensor_only() -> Callable:
-    """A PIL image as a float [3, H, W] tensor in [0, 1], nothing else (images taken as given)."""
-    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    """A PIL image as a uint8 [3, H, W] tensor, nothing else (images taken as given; loaders make it float)."""
+    return v2.ToImage()
 
 
 def center_crop_only(size: int) -> Callable:

@@ -151,6 +151,7 @@ def extract_to_store(
     """Runs ``fn`` over ``dataset`` into a store at ``folder`` (reused when complete). Under torchrun each rank
     extracts its shard (items ``rank::world``) and writes its own rows; rank 0 creates and finishes the store."""
     from ssl_robustbench import distributed as ddp
+    from ssl_robustbench.data import float_images
 
     if FeatureStore.is_complete(folder):
         try:
@@ -164,7 +165,7 @@ def extract_to_store(
     if n == 0:
         raise UserError("the probe's training split has no images")
     with torch.inference_mode():
-        d = int(fn(dataset[0][0].unsqueeze(0).to(device)).shape[1])
+        d = int(fn(float_images(dataset[0][0].unsqueeze(0)).to(device)).shape[1])
     if ddp.rank() == 0:
         StoreWriter(folder, n, d)
     ddp.barrier()

@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 import yaml
 from safetensors.torch import save
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DistributedSampler
 
 from ssl_robustbench import distributed as ddp
 from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.backbones.dual_bn import has_dual_bn
 from ssl_robustbench.config import build
-from ssl_robustbench.data import DataRequest, build_dataset, eval_loader
+from ssl_robustbench.data import DataRequest, ImageLoader, build_dataset, eval_loader
 from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_open, atomic_write_bytes, atomic_write_text, sha256_file
@@ -149,7 +149,7 @@ def pretrain(cfg: PretrainConfig, run_dir: Path) -> Path:
         views_rng = torch.Generator(device=device).manual_seed((cfg.run.seed * 100_019 + epoch) * 1_009 + rank)
         sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
                                       seed=cfg.run.seed * 100_003 + epoch, drop_last=True) if world > 1 else None)
-        loader = DataLoader(train_ds, batch_size=micro, shuffle=sampler is None, sampler=sampler, drop_last=True,
+        loader = ImageLoader(train_ds, batch_size=micro, shuffle=sampler is None, sampler=sampler, drop_last=True,
                             generator=shuffle if sampler is None else None, num_workers=cfg.run.workers)
         batches = iter(loader)
         model.epoch, model.epochs = epoch, cfg.epochs

@@ -184,7 +184,7 @@ def test_pd_generates_from_photos_as_given(tmp_path):
         "--device", "cpu")
     for cls in ("a", "b"):
         raw = np.asarray(Image.open(tmp_path / "src" / "test" / cls / "x.png"))
-        x = to_tensor_only()(Image.open(tmp_path / "src" / "test" / cls / "x.png"))[None]
+        x = to_tensor_only()(Image.open(tmp_path / "src" / "test" / cls / "x.png"))[None].float() / 255
         want = (perspective_view(x, "left", "black", magnitude=0.3, d=1.0) * 255).round()[0].permute(1, 2, 0)
         got = np.asarray(Image.open(tmp_path / "pd" / "PD-L" / cls / "x.png"))
         assert got.shape == raw.shape and np.array_equal(got, want.byte().numpy()), cls

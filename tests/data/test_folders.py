@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ssl_robustbench.data import DataRequest, build_dataset
+from ssl_robustbench.data import DataRequest, ImageLoader, build_dataset
 from ssl_robustbench.data.folders import imagenet_wnids
 from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
@@ -25,7 +25,10 @@ def test_imagenet_subset_keeps_the_1000_class_index(tmp_path):
     ds = build_dataset("imagenet", DataRequest(split="val", preprocess=Preprocess(), root=tmp_path))
     assert len(ds.classes) == 1000 and sorted(ds.targets) == [1, 999]
     x, _ = ds[0]
-    assert x.shape == (3, 224, 224) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert x.shape == (3, 224, 224) and x.dtype == torch.uint8  # the loader makes it float, a batch at once
+    batch, labels = next(iter(ImageLoader(ds, batch_size=2, num_workers=1)))
+    assert batch.dtype == torch.float32 and torch.equal(batch[0], x.float() / 255)
+    assert sorted(labels.tolist()) == [1, 999]
 
 
 def test_unknown_wnid_and_missing_split(tmp_path):
@@ -57,8 +60,8 @@ def test_preprocess_matches_pil_resize_and_center_crop_within_one_grey_level(int
     pil_filter = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[interpolation]
     resized = photo.resize((341, 256), pil_filter)  # short side 256, long side 500 * 256 / 375 rounded
     left, top = (341 - 224) // 2, (256 - 224) // 2
-    ref = torch.from_numpy(np.array(resized.crop((left, top, left + 224, top + 224)))).permute(2, 0, 1) / 255
+    ref = torch.from_numpy(np.array(resized.crop((left, top, left + 224, top + 224)))).permute(2, 0, 1).float()
     out = Preprocess(input_size=224, crop_pct=0.875, interpolation=interpolation).transform(None)(photo)
-    assert out.dtype == torch.float32 and out.shape == (3, 224, 224)
-    diff = (out - ref).abs() * 255
-    assert float(diff.max()) <= 1.0 + 1e-4 and float(diff.mean()) < 0.05
+    assert out.dtype == torch.uint8 and out.shape == (3, 224, 224)
+    diff = (out.float() - ref).abs()
+    assert float(diff.max()) <= 1.0 and float(diff.mean()) < 0.05
