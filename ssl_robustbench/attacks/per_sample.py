@@ -77,8 +77,9 @@ def _per_sample_pgd_skipping_frozen(loss_fn, embed, x, delta, eps_, size_, remai
     delta[still] = torch.maximum(torch.minimum(delta[still], eps_[still]), -eps_[still]).clamp(-x[still], 1 - x[still])
     cache, stale = None, still.nonzero()[:, 0]
     for _ in range(int(remaining.max())):
-        rows = (remaining >= 1).nonzero()[:, 0]
-        batch = _bucketed(torch.cat([rows, stale]), remaining < 1, row_bucket)
+        frozen = remaining < 1
+        rows = (~frozen).nonzero()[:, 0]
+        batch = _bucketed(torch.cat([rows, stale]), frozen, row_bucket)
         moving = delta[rows].requires_grad_(True)
         rest = batch[len(rows):]
         emb = embed(torch.cat([x[rows] + moving, x[rest] + delta[rest]]), batch)
