@@ -34,7 +34,7 @@ from ssl_robustbench.data.folders import CheckedImageFolder, load_rgb  # noqa: E
 from ssl_robustbench.data.preprocess import INTERPOLATIONS, Preprocess  # noqa: E402
 from ssl_robustbench.probes.features import extract  # noqa: E402
 
-from timing import best_of  # noqa: E402
+from timing import best_of, interleaved, times_of  # noqa: E402
 
 SIZES = ((500, 375), (375, 500), (500, 333))
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361")
@@ -118,16 +118,15 @@ def main() -> None:
         cpu = torch.device("cpu")
         for ld in (decode, ours, old):  # start the persistent workers before any timing
             drain(ld)
-        # interleaved rounds, best per loader: a slow spell of the machine hits all three alike
-        rounds = [{name: args.n / best_of(lambda ld=ld: drain(ld), cpu, 1)
-                   for name, ld in (("decode", decode), ("ours", ours), ("old", old))} for _ in range(args.repeats)]
-        rates = {name: max(r[name] for r in rounds) for name in rounds[0]}
+        best, rounds = interleaved([lambda ld=ld: times_of(lambda: drain(ld), cpu, 1)[0] for ld in (decode, ours, old)],
+                                   rounds=args.repeats)
+        rates = dict(zip(("decode", "ours", "old"), (args.n / t for t in best), strict=True))
         print(f"{args.n} JPEGs (500x375-class, q 90), {args.workers} workers, batch {args.batch_size}, "
               f"{torch.get_num_threads()} torch threads, best of {args.repeats} interleaved rounds")
         print(f"JPEG decode alone (limit)          {rates['decode']:8.1f} img/s")
         print(f"decode + resize 256 + crop 224     {rates['ours']:8.1f} img/s   "
               f"{rates['ours'] / rates['decode']:5.2f}x of decode  (target >= 0.90; per round "
-              f"{', '.join(format(r['ours'] / r['decode'], '.2f') for r in rounds)})")
+              f"{', '.join(format(t_decode / t_ours, '.2f') for t_decode, t_ours, _ in rounds)})")
         print(f"  float-first order (before)       {rates['old']:8.1f} img/s   "
               f"{rates['old'] / rates['decode']:5.2f}x of decode")
         if cuda:

@@ -26,7 +26,7 @@ from ssl_robustbench.runinfo import resolve_device  # noqa: E402
 from ssl_robustbench.transforms.augment import AUGMENTATIONS  # noqa: E402
 from ssl_robustbench.transforms.views import ViewGenerator, preset  # noqa: E402
 
-from timing import best_of  # noqa: E402
+from timing import best_of, interleaved  # noqa: E402
 
 
 def warp_speed(args, device) -> None:
@@ -81,10 +81,8 @@ def main() -> None:
     device = resolve_device(args.device)
     print(f"device {device} ({torch.get_num_threads()} threads)")
     warp_speed(args, device)
-    # interleaved rounds, best per configuration: a slow spell of the machine hits all three alike
-    rounds = [[step_time("simclr", aug, args, device, repeats=5) for aug in ((), ("mpd",), ("lcm",))]
-              for _ in range(3)]
-    plain, mpd, lcm = (min(times) for times in zip(*rounds, strict=True))
+    (plain, mpd, lcm), _ = interleaved([lambda aug=aug: step_time("simclr", aug, args, device, repeats=5)
+                                        for aug in ((), ("mpd",), ("lcm",))], rounds=3)
     print(f"SimCLR step, tiny ResNet, batch {args.batch}, 2 × 48² views from 64² images (best of 3 interleaved rounds "
           f"of 5 steps): {plain * 1000:.0f} ms; "
           f"+MPD {mpd * 1000:.0f} ms ({mpd / plain:.2f}x, target <= 1.10); +LCM {lcm * 1000:.0f} ms "
@@ -97,10 +95,9 @@ def main() -> None:
         print(f"{method:12s} {views:5d} {step_time(method, (), args, device) * 1000:10.0f}")
     # ASTrA vs ACL: 10 steps each (one policy update per 10 steps, as published), smaller batch
     args.batch = 128
-    rounds = [(step_time("acl", (), args, device, repeats=10, tries=1),
-               step_time("acl", (), args, device, repeats=10, tries=1, strategy="astra", sim_weight=0.5))
-              for _ in range(3)]
-    acl, astra = (min(times) for times in zip(*rounds, strict=True))
+    (acl, astra), rounds = interleaved([
+        lambda: step_time("acl", (), args, device, repeats=10, tries=1),
+        lambda: step_time("acl", (), args, device, repeats=10, tries=1, strategy="astra", sim_weight=0.5)], rounds=3)
     print(f"ACL step (PGD-5, batch 128): {acl * 1000:.0f} ms; ASTrA step (per-sample attacks of 3-14 steps, policy "
           f"update every 10 steps): {astra * 1000:.0f} ms ({astra / acl:.2f}x, target <= 2.00; best of 3 "
           f"interleaved rounds of 10 steps, per-round ratios {', '.join(f'{b / a:.2f}' for a, b in rounds)})")

@@ -5,7 +5,7 @@ process set up as the ``robustbench`` command sets up its own (glibc's malloc th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -31,3 +31,10 @@ def times_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) -
 def best_of(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
     """Seconds of the fastest of ``repeats`` calls of ``fn``."""
     return min(times_of(fn, device, repeats))
+
+
+def interleaved(measures: Sequence[Callable[[], float]], rounds: int) -> tuple[list[float], list[tuple[float, ...]]]:
+    """Calls each of ``measures`` (each returning seconds) once per round, in turn, for ``rounds`` rounds, so that a
+    slow spell of the machine hits all of them alike: the fastest result of each measure, and every round's."""
+    per_round = [tuple(measure() for measure in measures) for _ in range(rounds)]
+    return [min(column) for column in zip(*per_round, strict=True)], per_round
