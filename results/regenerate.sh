@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/results}
 BIN=.venv/bin
-rm -rf "$RUNS" results/cards results/plots results/LEADERBOARD.md results/leaderboard.html results/LEADERBOARD.tex
+rm -rf "$RUNS" results/cards results/evidence results/heads results/verifications results/.cache results/plots \
+  results/LEADERBOARD.md results/leaderboard.html results/LEADERBOARD.tex
 mkdir -p results/cards
 eval_and_submit() {  # run name, model, suites, extra options
   local run=$1 model=$2 suites=$3; shift 3
@@ -29,4 +30,6 @@ done
 for model in embedded-simclr32-tinyresnet embedded-acl-tinyresnet; do  # ASTrA too when time allows (~25 min)
   eval_and_submit "$model-slf10" "$model" adversarial --n-adv 2000 --set adv.epoch_scale=10
 done
+# every card re-run on a seeded sample (3 conditions x 100 images) from its named weights; outcomes in verifications/
+"$BIN/robustbench" verify results/cards/*.json --store results --images 100 --conditions 3
 "$BIN/robustbench" leaderboard build --store results --format latex

@@ -13,6 +13,7 @@ resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -27,16 +28,19 @@ from ssl_robustbench.config import config_hash
 from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader, label_fraction_subset
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.eval_config import EvalConfig
-from ssl_robustbench.fileio import atomic_write_json, atomic_write_text, stable_hash
+from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, stable_hash
 from ssl_robustbench.probes.feature_store import extract_to_store
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.probes.linear import FittedProbe, fit_linear_probe, load_probe, save_probe
 from ssl_robustbench.progress import console
 from ssl_robustbench.results import ResultRow, read_table, write_table
 from ssl_robustbench.results.card import Head, ModelIdentity, Protocol, ResultCard, aggregate, parse_card
+from ssl_robustbench.results.evidence import read_evidence
+from ssl_robustbench.results.evidence import to_bytes as evidence_bytes
 from ssl_robustbench.results.summary import plot_accuracy
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run
 from ssl_robustbench.zoo import LoadedModel, load_model, load_released_head, resolve_card, with_overrides
+from ssl_robustbench.zoo.card import ZooCard
 from ssl_robustbench.zoo.download import cache_root
 
 FEATURE_CACHE_VERSION = 2
@@ -117,8 +121,52 @@ def check_released_top1(rows: list[ResultRow], probe: FittedProbe, cfg: EvalConf
                       f"({cfg.data.name}/{cfg.data.eval_split}, {clean.n} images) is not comparable with it")
 
 
+def weights_of(card: ZooCard) -> dict:
+    """Where a run's weights are, for its result cards: a card of the project's zoo by id, a card with a URL by
+    that URL and the card's fields (so ``robustbench verify`` can rebuild the model), else ``private``."""
+    from ssl_robustbench.zoo import zoo_dir
+
+    try:
+        zoo = zoo_dir()
+    except UserError:
+        zoo = None
+    in_zoo = zoo is not None and card.card_dir.resolve() == zoo.resolve() and (zoo / f"{card.id}.yaml").is_file()
+    if in_zoo:
+        return {"kind": "zoo", "zoo_id": card.id}
+    if card.source.url:
+        fields = {k: v for k, v in dataclasses.asdict(card).items() if k != "card_dir" and v is not None}
+        return {"kind": "url", "url": card.source.url, "zoo_card": json.loads(json.dumps(fields, default=list))}
+    return {"kind": "private"}
+
+
+def write_head_file(suite: str, cfg: EvalConfig, run_dir: Path) -> str | None:
+    """The scored head's file under ``<run>/heads/<sha256>.safetensors`` (the shared probe or released head, or
+    the adversarial suite's finetuned head: only its ``head.`` tensors unless the protocol trains the backbone);
+    returns its sha256 (None: no head file)."""
+    from safetensors.torch import load_file, save
+
+    bench = BENCHMARKS.get(suite)()
+    if bench.uses_probe(cfg):
+        source = run_dir / "probe.safetensors"
+        data = source.read_bytes() if source.is_file() else None
+    else:
+        source = run_dir / "adversarial" / f"{cfg.adv.protocol}.safetensors"
+        if not source.is_file():
+            return None
+        state = load_file(str(source))
+        if cfg.adv.protocol != "aff":  # the backbone is the checkpoint's: only the head is new
+            state = {k: v for k, v in state.items() if k.startswith("head.")}
+        data = save(state)
+    if data is None:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(run_dir / "heads" / f"{digest}.safetensors", data)
+    return digest
+
+
 def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: EvalConfig, protocol: str,
-               eval_data: dict, train_data: dict | None, probe: FittedProbe, ctx: EvalContext, env: dict) -> ResultCard:
+               eval_data: dict, train_data: dict | None, probe: FittedProbe, ctx: EvalContext, env: dict,
+               evidence: dict) -> ResultCard:
     """The result card of one suite, from what this run did: its rows, the head it scored (the shared probe or
     released head, or the suite's own finetune), its settings and details (``Benchmark.card_details``)."""
     bench = BENCHMARKS.get(suite)()
@@ -133,7 +181,7 @@ def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: E
     c = loaded.card
     return ResultCard(
         model=ModelIdentity(id=c.id, method=c.method, arch=c.arch, paper=c.paper, license=c.license,
-                            pretrain_data=c.pretrain_data, checkpoint_sha256=loaded.sha256),
+                            pretrain_data=c.pretrain_data, checkpoint_sha256=loaded.sha256, weights=weights_of(c)),
         suite=suite,
         protocol=Protocol(config_hash=protocol, dataset=cfg.data.name, eval_split=cfg.data.eval_split,
                           subset_size=max(r.n for r in rows), seed=cfg.run.seed, eval_data=eval_data,
@@ -143,7 +191,16 @@ def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: E
                           head=head, details=bench.card_details(cfg, ctx)),
         rows=tuple(rows), aggregates=aggregate(suite, rows), sanity_flags=tuple(bench.sanity_flags(ctx)),
         hardware={k: env.get(k) for k in ("device", "gpu", "cpu_threads", "platform", "torch")},
-        version=ssl_robustbench.__version__, created_at=max(r.created_at for r in rows))
+        version=ssl_robustbench.__version__, created_at=max(r.created_at for r in rows), evidence=evidence)
+
+
+def _read_run_evidence(run_dir: Path, suite: str) -> dict:
+    """The per-image records an interrupted run of ``suite`` left (column → ImageEvidence), or none."""
+    path = run_dir / "evidence" / f"{suite}.parquet"
+    if not path.is_file():
+        return {}
+    records, _ = read_evidence(path)
+    return {r.column: r for r in records}
 
 
 def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path | None = None,
@@ -197,6 +254,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
         atomic_write_json(run_dir / "protocol.json", {"suites": protocols, "eval_data": eval_data,
                                                       "train_data": train_data, "head": cfg.head})
     rows = read_table(run_dir / "results.json") if (run_dir / "results.json").is_file() else []
+    evidence = {s: _read_run_evidence(run_dir, s) for s in cfg.suites}  # per-image records of finished conditions
     base = dict(model_id=card.id, method=card.method, arch=card.arch, seed=cfg.run.seed,
                 probe_id=probe.record.get("probe_id", "external"), version=ssl_robustbench.__version__)
     ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
@@ -211,15 +269,22 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                                                                                        m.severity, m.metric)]
             rows.append(ResultRow(**base, suite=suite, condition=m.condition, severity=m.severity, metric=m.metric,
                                   value=m.value, n=m.n, config_hash=protocols[suite], created_at=ResultRow.now()))
+            if m.evidence is not None:
+                evidence[suite][m.evidence.column] = m.evidence
             if main:
+                if m.evidence is not None:  # the evidence first: a finished row always has its per-image record
+                    atomic_write_bytes(run_dir / "evidence" / f"{suite}.parquet",
+                                       evidence_bytes(list(evidence[suite].values())))
                 write_table(rows, run_dir)
     if main:
         write_table(rows, run_dir)
         for suite in cfg.suites:  # the result cards, built from what ran (validated: they must parse back)
+            data = (run_dir / "evidence" / f"{suite}.parquet").read_bytes()
+            record = {"sha256": hashlib.sha256(data).hexdigest(), "head_sha256": write_head_file(suite, cfg, run_dir)}
             card = suite_card(suite, [r for r in rows if r.suite == suite], loaded=loaded, cfg=cfg,
                               protocol=protocols[suite], eval_data=eval_data, train_data=train_data, probe=probe,
-                              ctx=ctx, env=env)
-            parse_card(json.loads(card.dumps()), where=f"{suite} card")
+                              ctx=ctx, env=env, evidence=record)
+            parse_card(json.loads(card.dumps()), where=f"{suite} card", evidence=list(evidence[suite].values()))
             atomic_write_text(run_dir / "cards" / f"{suite}.json", card.dumps())
         if cfg.head == "released":
             check_released_top1(rows, probe, cfg, run_dir)

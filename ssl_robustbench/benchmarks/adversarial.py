@@ -26,13 +26,14 @@ from ssl_robustbench.attacks.base import ThreatModel, default_eps, require_eval_
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
 from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, FinetuneRecipe, finetune, load_recipe
-from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, EvalContext, Measurement, SuiteOption
+from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement, SuiteOption
 from ssl_robustbench.config import bounded, check_fields
-from ssl_robustbench.data import fixed_subset
+from ssl_robustbench.data import fixed_subset, float_images
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json
 from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.progress import console
+from ssl_robustbench.results.evidence import image_evidence
 from ssl_robustbench.stats import wilson_interval
 
 
@@ -175,11 +176,12 @@ class AdversarialBenchmark(Benchmark):
             return
         (ctx.run_dir / "adversarial").mkdir(parents=True, exist_ok=True)
         model = _protocol_model(ctx, p, threat)
+        indices = fixed_subset(len(ctx.clean), adv.n)
         x, y = _subset(ctx, adv.n)
         flags = self._static_checks(model, x[:64].to(ctx.device), y[:64].to(ctx.device))
         state = ctx.run_dir / "adversarial"
         measured: list[Measurement] = []
-        summary: dict[str, float] = {}
+        top1: dict[Condition, float] = {}
         before = fingerprint(model)
         for name in adv.attack_names():
             run = ATTACKS.get(name)(model, threat, adv, num_classes=ctx.num_classes, seed=ctx.cfg.run.seed,
@@ -187,21 +189,56 @@ class AdversarialBenchmark(Benchmark):
             result = run_cascade(model, x, y, run.components, batch_size=adv.batch_size,
                                  state_path=state / f"{p}-{name}.state", device=ctx.device, description=run.label)
             assert_unchanged(model, before, what=f"model (during {run.label})")
-            if not measured:
-                measured.append(Measurement(f"{p}/clean", 0, "top1", result.accuracy["clean"], len(y)))
-                summary["sa"] = result.accuracy["clean"]
-            robust = result.accuracy[run.components[-1][0]]
-            measured.append(Measurement(f"{p}/{run.label} {threat.label}", 0, "top1", robust, len(y)))
-            summary[run.metric] = robust
+            outcomes = [(Condition(f"{p}/clean", 0, {"attack": None}), result.clean)] if not measured else []
+            outcomes.append((Condition(f"{p}/{run.label} {threat.label}", 0, {"attack": name, "metric": run.metric}),
+                             result.robust))
+            for cond, per_image in outcomes:
+                evidence = image_evidence(cond.key, 0, "flag", per_image.long(), y, indices, cond.params)
+                top1[cond] = evidence.top1()
+                measured.append(Measurement(cond.key, 0, "top1", top1[cond], len(y), evidence))
             flags += self._attack_checks(name, model, threat, adv, x, y, result, ctx)
-        flags.append(sanity.pgd_far_above_autoattack(summary.get("ra"), summary.get("aa")))
+        summary = list(self.summarize(top1, n=len(y), num_classes=ctx.num_classes))
+        by_metric = {m.metric: m.value for m in summary}
+        flags.append(sanity.pgd_far_above_autoattack(by_metric.get("ra"), by_metric.get("aa")))
         flags = sorted({f for f in flags if f})
         atomic_write_json(state / "sanity.json", {"flags": flags})
         for flag in flags:
             console.print(f"[yellow]warning: {flag} — the robust accuracy may be overestimated[/]")
         # after sanity.json, so a finished suite always has its flags on disk
-        measured += [Measurement(SUMMARY, 0, metric, value, len(y)) for metric, value in summary.items()]
-        yield from (m for m in measured if (m.condition, m.severity) not in done or m.condition == SUMMARY)
+        yield from (m for m in measured + summary if (m.condition, m.severity) not in done or m.condition == SUMMARY)
+
+    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+        """``adversarial:all`` rows: ``sa`` (the clean condition), then each attack's metric (``ra``, ``aa``)."""
+        for cond, value in top1.items():
+            yield Measurement(SUMMARY, 0, cond.params.get("metric") or "sa", value, n)
+
+    def reproduce(self, condition: Condition, ctx: EvalContext, positions: list[int]) -> tuple[Any, Any]:
+        """Clean or robust flags of the images at ``positions`` of the evaluation set, under the scored model
+        (``ctx.model``: the shared head or the suite's finetuned head) — the attack re-run on them alone."""
+        items = [ctx.clean[i] for i in positions]
+        x = float_images(torch.stack([xi for xi, _ in items]))
+        y = torch.tensor([int(yi) for _, yi in items])
+        name = condition.params.get("attack")
+        if name is None:
+            with torch.no_grad():
+                return (ctx.model(x.to(ctx.device)).argmax(1).cpu() == y).long(), y
+        adv = ctx.cfg.adv
+        run = ATTACKS.get(name)(ctx.model, self.threat(ctx.cfg, ctx.input_size), adv, num_classes=ctx.num_classes,
+                                seed=ctx.cfg.run.seed, device=ctx.device)
+        result = run_cascade(ctx.model, x, y, run.components, batch_size=adv.batch_size, device=ctx.device,
+                             description=f"verify {run.label}")
+        return result.robust.long(), y
+
+    def deterministic(self, condition: Condition, settings: Any) -> bool:
+        return condition.params.get("attack") is None  # attacks start from random points
+
+    def ranked_columns(self, evidence: list[Any]) -> list[Any]:
+        """The per-image flags of the ranking metric's attack (AutoAttack's, else PGD's, else clean)."""
+        by_metric = {e.params.get("metric") or "sa": e for e in evidence}
+        return next(([by_metric[m]] for m in self.rank_metrics() if m in by_metric), list(evidence))
+
+    def own_clean(self, rows: list[Any]) -> float | None:
+        return next((r.value for r in rows if r.condition == SUMMARY and r.metric == "sa"), None)
 
     @staticmethod
     def _attack_checks(name, model, threat, adv, x, y, result, ctx) -> list[str | None]:

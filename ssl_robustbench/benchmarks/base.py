@@ -23,6 +23,7 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.progress import progress_bar, track
 from ssl_robustbench.registry import Registry
+from ssl_robustbench.results.evidence import image_evidence
 
 if TYPE_CHECKING:
     from ssl_robustbench.eval_config import EvalConfig
@@ -79,13 +80,15 @@ class EvalContext:
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
-    """One number a suite measured (becomes a ResultRow)."""
+    """One number a suite measured (becomes a ResultRow); a measured condition carries its per-image
+    ``evidence`` (``results.evidence.ImageEvidence``), a summary row none."""
 
     condition: str
     severity: int
     metric: str
     value: float
     n: int
+    evidence: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 class Benchmark:
@@ -153,15 +156,17 @@ class Benchmark:
             for i, (cond, loader) in enumerate(todo, 1):
                 label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
                 advance(0, description=f"{self.name} [{i}/{len(todo)}] {label}")
-                correct, total = top1_accuracy(ctx.model, loader, device=ctx.device,
-                                               transform=self.transform(cond, ctx), seed=ctx.cfg.run.seed,
-                                               on_batch=advance)
-                correct, total = ddp.sum_over_ranks(correct, total)
+                preds, labels = predictions(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
+                                            seed=ctx.cfg.run.seed, on_batch=advance)
+                total = len(loader.dataset) if ddp.active() else len(labels)
+                preds, labels = ddp.gather_shards(preds, total), ddp.gather_shards(labels, total)
                 if total == 0:
                     raise UserError(f"condition {cond.key} of suite {self.name} has no images")
-                measured[cond] = correct / total
-                yield Measurement(cond.key, cond.severity, "top1", correct / total, total)
-        yield from self.summarize(measured, ctx)
+                evidence = image_evidence(cond.key, cond.severity, "pred", preds, labels, params=cond.params)
+                measured[cond] = evidence.top1()
+                yield Measurement(cond.key, cond.severity, "top1", measured[cond], total, evidence)
+        first = self.conditions(ctx.cfg)[0]
+        yield from self.summarize(measured, n=len(self.dataset(first, ctx)), num_classes=ctx.num_classes)
 
     def rank_metrics(self) -> tuple[str, ...]:
         """The aggregates that rank this suite on the leaderboard, by priority (the suite's, never a card's)."""
@@ -171,9 +176,35 @@ class Benchmark:
         """The first of ``rank_metrics`` that ``aggregates`` holds (None: the card cannot be ranked)."""
         return next((m for m in self.rank_metrics() if m in aggregates), None)
 
-    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
-        """Summary rows computed from every condition's top-1 (default: none)."""
+    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+        """Summary rows computed from every condition's top-1 alone (default: none): ``n`` images of the suite's
+        first condition, ``num_classes`` of the evaluation data. Validation calls it again on the top-1 that the
+        card's evidence gives, so a summary row can never disagree with the per-image record."""
         return iter(())
+
+    def ranked_columns(self, evidence: list[Any]) -> list[Any]:
+        """The conditions (``ImageEvidence``) whose per-image results the ranking score averages: what neighbours
+        on a board are compared on (McNemar). Default: every condition but ``clean``."""
+        shifted = [e for e in evidence if e.key != CLEAN.key]
+        return shifted or list(evidence)
+
+    def own_clean(self, rows: list[Any]) -> float | None:
+        """This card's clean top-1 on the same images with the same head (what ``Δ clean`` subtracts), or None."""
+        return next((r.value for r in rows if r.condition == CLEAN.key and r.metric == "top1"), None)
+
+    def reproduce(self, condition: Condition, ctx: EvalContext, positions: list[int]) -> tuple[Any, Any]:
+        """Re-measures ``condition`` on the images at ``positions`` of its dataset (``robustbench verify``):
+        (values as the evidence records them, labels), [k] tensors. Default: the predicted classes."""
+        from ssl_robustbench.data import subset
+
+        loader = eval_loader(subset(self.dataset(condition, ctx), positions), ctx.cfg.run)
+        return predictions(ctx.model, loader, device=ctx.device, transform=self.transform(condition, ctx),
+                           seed=ctx.cfg.run.seed, description=f"verify {condition.key}")
+
+    def deterministic(self, condition: Condition, settings: Any) -> bool:
+        """Whether re-running ``condition`` on a sample of its images must give the same per-image results (up
+        to float noise); random corruptions and attacks are compared statistically instead."""
+        return True
 
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
         """The images of ``condition`` (default: the clean evaluation set)."""
@@ -247,21 +278,33 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
 
 
 @torch.inference_mode()
+def predictions(
+    model: torch.nn.Module, loader: DataLoader, *, device: torch.device, transform: BatchTransform | None = None,
+    seed: int = 0, description: str = "eval", on_batch: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Streams ``loader`` through ``transform`` and ``model``; returns the predicted classes and the labels ([N]
+    int64 CPU tensors, in loader order). ``on_batch``: called after each batch (a caller's progress bar), else the
+    loop shows its own bar."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    preds, labels = [], []
+    batches = loader if on_batch is not None else track(loader, total=len(loader), description=description)
+    for x, y in batches:
+        x = x.to(device, non_blocking=True)
+        if transform is not None:
+            x = transform(x, g)
+        preds.append(model(x).argmax(1).cpu())
+        labels.append(torch.as_tensor(y).long().cpu())
+        if on_batch is not None:
+            on_batch()
+    empty = torch.zeros(0, dtype=torch.long)
+    return (torch.cat(preds) if preds else empty), (torch.cat(labels) if labels else empty)
+
+
 def top1_accuracy(
     model: torch.nn.Module, loader: DataLoader, *, device: torch.device, transform: BatchTransform | None = None,
     seed: int = 0, description: str = "eval", on_batch: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
-    """Streams ``loader`` through ``transform`` and ``model``; returns (correct, total). ``on_batch``: called
-    after each batch (a caller's progress bar), else the loop shows its own bar."""
-    g = torch.Generator(device=device).manual_seed(seed)
-    correct = total = 0
-    batches = loader if on_batch is not None else track(loader, total=len(loader), description=description)
-    for x, y in batches:
-        x, y = x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
-        if transform is not None:
-            x = transform(x, g)
-        correct += int((model(x).argmax(1) == y).sum())
-        total += len(y)
-        if on_batch is not None:
-            on_batch()
-    return correct, total
+    """(correct, total) of ``predictions``."""
+    preds, labels = predictions(model, loader, device=device, transform=transform, seed=seed,
+                                description=description, on_batch=on_batch)
+    return int((preds == labels).sum()), len(labels)

@@ -46,6 +46,9 @@ from ssl_robustbench.transforms.corruptions import (
     table_for,
 )
 
+#: corruptions that draw no random numbers (the same image gives the same pixels in any batch)
+DETERMINISTIC_CORRUPTIONS = frozenset({"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate",
+                                       "jpeg_compression", "gaussian_blur", "saturate"})
 #: AlexNet's clean top-1 error (torchvision's published 56.522 % top-1: the model Hendrycks' errors come from)
 ALEXNET_CLEAN_ERR = 0.43478
 
@@ -133,15 +136,22 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
 
         return apply
 
-    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
-        n = len(self.dataset(CLEAN, ctx))
+    def deterministic(self, condition: Condition, settings: Any) -> bool:
+        """Released images, and the corruptions that draw no random numbers."""
+        return condition.key == CLEAN.key or getattr(settings, "root", None) is not None or \
+            condition.params.get("corruption") in DETERMINISTIC_CORRUPTIONS
+
+    def ranked_columns(self, evidence: list[Any]) -> list[Any]:
+        return [e for e in evidence if e.params.get("corruption") in BENCHMARK_CORRUPTIONS]
+
+    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
         acc = {(c.params["corruption"], c.severity): v for c, v in top1.items() if "corruption" in c.params}
         values = [v for (name, _), v in acc.items() if name in BENCHMARK_CORRUPTIONS]
         if values:
             yield Measurement("c:all", 0, "mean_top1", sum(values) / len(values), n)
             yield Measurement("c:all", 0, "mean_error", 1 - sum(values) / len(values), n)
         full = all((name, s) in acc for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES)
-        if full and ctx.num_classes == 1000:
+        if full and num_classes == 1000:
             acc = {(name, s): acc[name, s] for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES}
             metrics = corruption_metrics(acc, clean=top1.get(CLEAN), baseline_clean=1 - ALEXNET_CLEAN_ERR)
             yield Measurement("c:all", 0, "mce_alexnet", metrics["mce"], n)

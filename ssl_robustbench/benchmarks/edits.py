@@ -84,10 +84,16 @@ class EditBenchmark(Benchmark):
         transform = None if ctx.input_size == size else ctx.preprocess.transform(size)
         return limited(TensorImages(images, labels, classes, transform), limit)
 
-    def summarize(self, top1: Mapping[Condition, float], ctx: EvalContext) -> Iterator[Measurement]:
+    def ranked_columns(self, evidence: list[Any]) -> list[Any]:
+        return [e for e in evidence if e.key != ORI.key] or list(evidence)
+
+    def own_clean(self, rows: list[Any]) -> float | None:
+        """``e:ori``: the unedited images, with the same head."""
+        return next((r.value for r in rows if r.condition == ORI.key and r.metric == "top1"), None)
+
+    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
         if ORI not in top1:
             return
-        n = len(self.dataset(ORI, ctx))
         ori = top1[ORI]
         edited = {c.key: v for c, v in top1.items() if c != ORI}
         for key, value in edited.items():

@@ -43,6 +43,10 @@ def build_command(store: Path | None, formats: tuple[str, ...]) -> None:
     from ssl_robustbench.results.store import DEFAULT_FORMATS, build_leaderboard, default_store, store_lock
 
     store = store or default_store()
+    if not Path(store).is_dir():
+        from ssl_robustbench.errors import UserError
+
+        raise UserError(f"result store not found: {store}")
     with store_lock(Path(store)):
         written = build_leaderboard(store, formats=tuple(dict.fromkeys((*DEFAULT_FORMATS, *formats))), warn=_warn)
     for path in written:
@@ -58,23 +62,34 @@ def _warn(line: str) -> None:
 @leaderboard_group.command("show")
 @_STORE
 @click.option("--wide", is_flag=True, help="Every column, however wide the terminal (default: fit it).")
+@click.option("--suite", "suites", multiple=True, metavar="NAME", help="Only the boards of this suite (repeatable).")
+@click.option("--board", "boards", multiple=True, metavar="ID",
+              help="Only this board: its id (<suite>-<protocol hash[:8]>) or a prefix of it (repeatable).")
 @friendly_errors
-def show_command(store: Path | None, wide: bool) -> None:
-    """Print the leaderboard tables in the terminal, fitted to its width (rank, model and score always shown).
+def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards: tuple[str, ...]) -> None:
+    """Print the leaderboard's boards in the terminal (one per suite and protocol), fitted to its width (rank,
+    model, verification status and score always shown).
 
     \b
     Examples:
       robustbench leaderboard show --store runs/leaderboard
-      robustbench leaderboard show --wide | less -S
+      robustbench leaderboard show --suite c
+      robustbench leaderboard show --board clean-09d8 --wide | less -S
     """
-    from ssl_robustbench.results.leaderboard import print_tables, suite_tables
-    from ssl_robustbench.results.store import default_store, load_store, renderable
+    from ssl_robustbench.errors import UserError
+    from ssl_robustbench.results.leaderboard import print_tables
+    from ssl_robustbench.results.store import board_tables_of_store, default_store, load_store
 
-    cards, errors = load_store(store or default_store())
-    cards, skipped = renderable(cards)
-    for line in errors + skipped:
+    store = store or default_store()
+    cards, errors = load_store(store)
+    for line in errors:
         _warn(f"skipped card: {line}")
-    print_tables(suite_tables(cards), wide=wide)
+    tables = board_tables_of_store(store, cards)
+    chosen = {k: v for k, v in tables.items() if (not suites or v.attrs["suite"] in suites)
+              and (not boards or any(k.startswith(b) for b in boards))}
+    if (suites or boards) and not chosen:
+        raise UserError(f"no board matches; boards: {', '.join(tables) or 'none'}")
+    print_tables(chosen, wide=wide)
 
 
 @leaderboard_group.command("validate")
@@ -88,11 +103,9 @@ def validate_command(store: Path) -> None:
       robustbench leaderboard validate results
     """
     from ssl_robustbench.results.leaderboard import terminal_safe
-    from ssl_robustbench.results.store import load_store, renderable
+    from ssl_robustbench.results.store import load_store
 
     cards, errors = load_store(store)
-    cards, skipped = renderable(cards)
-    errors += skipped
     for line in errors:
         click.secho(f"invalid: {terminal_safe(line)}", fg="red")
     click.echo(f"{len(cards)} valid card(s), {len(errors)} invalid")
@@ -120,8 +133,11 @@ def submit_command(source: Path, store: str, dry_run: bool) -> None:
     report = submit(source, store, dry_run=dry_run, warn=_warn)
     verb = "would write" if report.dry_run else "wrote"
     for card in report.cards:
-        click.echo(f"{verb} {card} in {report.store}")
-    if report.branch:
+        if card in report.already:
+            click.echo(f"{card} is already in {report.store} with the same contents: nothing to do")
+        else:
+            click.echo(f"{verb} {card} in {report.store}")
+    if report.branch and len(report.already) < len(report.cards):
         click.echo(f"{'would push' if report.dry_run else 'pushed'} branch {report.branch} to {report.store}")
     if report.leaderboard:
         click.echo(f"rebuilt {', '.join(report.leaderboard[:2])} (+{len(report.leaderboard) - 2} plots)")

@@ -12,6 +12,7 @@ from ssl_robustbench.cli.generate import generate_group
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
 from ssl_robustbench.cli.metrics import metrics_group
 from ssl_robustbench.cli.pretrain import policy_plot_command, pretrain_command
+from ssl_robustbench.cli.verify import compare_command, verify_command
 from ssl_robustbench.cli.zoo import zoo_group
 
 
@@ -40,6 +41,8 @@ main.add_command(policy_plot_command)
 main.add_command(zoo_group)
 main.add_command(leaderboard_group)
 main.add_command(submit_command)
+main.add_command(verify_command)
+main.add_command(compare_command)
 main.add_command(metrics_group)
 main.add_command(generate_group)
 main.add_command(augment_group)

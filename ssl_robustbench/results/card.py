@@ -1,12 +1,17 @@
 """Result cards: one per (model, suite, protocol), the unit of the leaderboard — a dataclass, built in memory by
 the evaluation from what ran, serialized and parsed here and nowhere else.
 
-A card (``schema_version`` 2) says who the model is (zoo card fields, checkpoint sha256), what protocol ran (the
-suite's protocol hash, data identity, subset size, preprocessing, the head that was scored with its recipe, the
-suite's settings, threat model and attacks, engine mode, seed), the rows, the aggregates, sanity flags, hardware
-and date. ``rows_sha256`` pins the rows. Validation never trusts a card's word: aggregates are recomputed from the
-rows by the suite, the ranking metric is the suite's, every string is checked against a pattern (no control
-characters, no paths or markup in identifiers). Version-1 cards are read and migrated. Only ``CardError`` is raised.
+A card (``schema_version`` 3) says who the model is (zoo card fields, checkpoint sha256, and where its weights
+are: a zoo id, a URL + sha256, or ``private``), what protocol ran (the suite's protocol hash, data identity, subset
+size, preprocessing, the head that was scored with its recipe, the suite's settings, threat model and attacks,
+engine mode, seed), the rows, the aggregates, sanity flags, hardware and date, and its evidence: the sha256 of the
+per-image record (``results.evidence``) and of the scored head's file. ``rows_sha256`` pins the rows.
+
+Validation never trusts a card's word: every row is recomputed from the evidence (top-1 per condition from the
+per-image results, summary rows by the suite's ``summarize``), aggregates from the rows, the ranking metric is the
+suite's; every value is checked in range (accuracies in [0, 1], 1 ≤ n ≤ the evaluated images, dates not in the
+future), identifiers fullmatch an ASCII pattern (no paths, markup or look-alike characters). Cards of schema 1 and 2
+(no evidence) are refused with the fix. Only ``CardError`` is raised.
 """
 
 from __future__ import annotations
@@ -23,8 +28,16 @@ from typing import Any
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.results.rows import COLUMNS, ResultRow
 
-SCHEMA_VERSION = 2
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+SCHEMA_VERSION = 3
+#: identifiers: ASCII lowercase, digits and inner ``.``/``_``/``-``, ending in a letter or digit (always fullmatch)
+ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?")
+WEIGHT_KINDS = ("zoo", "url", "private")
+#: the range of each row metric (fractions in [0, 1]; drops are differences of fractions; CE ratios are ≥ 0)
+METRIC_RANGES = {"top1": (0.0, 1.0), "mean_top1": (0.0, 1.0), "mean_error": (0.0, 1.0), "sa": (0.0, 1.0),
+                 "ra": (0.0, 1.0), "aa": (0.0, 1.0), "drop": (-1.0, 1.0), "mce_alexnet": (0.0, 100.0),
+                 "relative_mce_alexnet": (-100.0, 100.0), "ce_alexnet": (0.0, 100.0)}
+CLOCK_SKEW = dt.timedelta(days=1)
+EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
 _HEX = re.compile(r"^[0-9a-f]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # incl. bidi overrides
 _TEXT_LIMIT = 2000
@@ -45,6 +58,7 @@ class ModelIdentity:
     license: str
     pretrain_data: str
     checkpoint_sha256: str
+    weights: dict[str, Any]  # {"kind": "zoo", "zoo_id"} | {"kind": "url", "url", "zoo_card"} | {"kind": "private"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +98,7 @@ class ResultCard:
     hardware: dict[str, Any]
     version: str
     created_at: str
+    evidence: dict[str, Any]  # {"sha256": of the evidence file, "head_sha256": of the scored head's file or None}
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -154,7 +169,7 @@ def _number(value: Any, where: str, *, kind: type | tuple[type, ...] = (int, flo
 
 
 def _identifier(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         shown = value[:40] if isinstance(value, str) else type(value).__name__
         raise CardError(f"{where} {shown!r} must match {ID_PATTERN.pattern} (no paths, no markup)")
     return value
@@ -206,30 +221,41 @@ def _row(obj: Any, where: str) -> ResultRow:
         _identifier(obj[key], f"{where}.{key}")
     for key in ("method", "arch", "condition", "metric", "probe_id", "version", "created_at"):
         _text(obj[key], f"{where}.{key}", limit=_LABEL_LIMIT)
-    for key in ("severity", "n", "seed"):
+    for key in ("severity", "seed"):
         if _number(obj[key], f"{where}.{key}", kind=int) < 0:
             raise CardError(f"{where}.{key} must be ≥ 0")
-    _number(obj["value"], f"{where}.value")
+    if _number(obj["n"], f"{where}.n", kind=int) < 1:
+        raise CardError(f"{where}.n must be ≥ 1 (images evaluated)")
+    value = _number(obj["value"], f"{where}.value")
+    low, high = METRIC_RANGES.get(obj["metric"], (None, None))
+    if low is None:
+        raise CardError(f"{where}.metric {obj['metric'][:40]!r} is not a known metric ({', '.join(METRIC_RANGES)})")
+    if not low <= value <= high:
+        raise CardError(f"{where}.value {value!r} of {obj['metric']} is outside [{low:g}, {high:g}]")
     _hexdigest(obj["config_hash"], f"{where}.config_hash")
     return ResultRow(**obj)
 
 
-def parse_card(obj: Any, *, where: str = "card") -> ResultCard:
-    """A validated ``ResultCard`` from parsed JSON (schema 1 is migrated first); raises ``CardError``."""
+def parse_card(obj: Any, *, where: str = "card", evidence: list[Any] | None = None) -> ResultCard:
+    """A validated ``ResultCard`` from parsed JSON; raises ``CardError``. ``evidence``: the card's per-image records
+    (``results.evidence``), from which every row is recomputed; None checks the card on its own (a store always
+    passes the evidence)."""
     from ssl_robustbench.benchmarks import BENCHMARKS
 
     obj = _mapping(obj, where)
     version = obj.get("schema_version")
-    if version == 1:
-        obj = migrate_v1(obj, where=where)
-    elif version != SCHEMA_VERSION:
-        raise CardError(f"{where}: schema_version {version!r} is not 1 or {SCHEMA_VERSION}")
+    if version in (1, 2):
+        raise CardError(f"{where}: schema_version {version} has no per-image evidence and cannot be checked; "
+                        "re-run the eval with this version of ssl-robustbench and submit the run directory")
+    if version != SCHEMA_VERSION:
+        raise CardError(f"{where}: schema_version {version!r} is not {SCHEMA_VERSION}")
     f = _fields(obj, ResultCard, where)
     m = _fields(f["model"], ModelIdentity, f"{where}: model")
     _identifier(m["id"], f"{where}: model id")
     for key in ("method", "arch", "paper", "license", "pretrain_data"):
         _text(m[key], f"{where}: model.{key}")
     _hexdigest(m["checkpoint_sha256"], f"{where}: model.checkpoint_sha256", exact=64)
+    m["weights"] = _weights(m["weights"], f"{where}: model.weights")
     suite = _identifier(f["suite"], f"{where}: suite")
     if suite not in BENCHMARKS:
         raise CardError(f"{where}: suite {suite!r} is not a registered benchmark; its aggregates cannot be checked")
@@ -237,9 +263,10 @@ def parse_card(obj: Any, *, where: str = "card") -> ResultCard:
     _hexdigest(p["config_hash"], f"{where}: protocol.config_hash")
     for key in ("dataset", "eval_split"):
         _text(p[key], f"{where}: protocol.{key}", limit=_LABEL_LIMIT)
-    for key in ("subset_size", "seed"):
-        if _number(p[key], f"{where}: protocol.{key}", kind=int) < 0:
-            raise CardError(f"{where}: protocol.{key} must be ≥ 0")
+    if _number(p["seed"], f"{where}: protocol.seed", kind=int) < 0:
+        raise CardError(f"{where}: protocol.seed must be ≥ 0")
+    if _number(p["subset_size"], f"{where}: protocol.subset_size", kind=int) < 1:
+        raise CardError(f"{where}: protocol.subset_size must be ≥ 1")
     h = _fields(p["head"], Head, f"{where}: protocol.head")
     head = Head(kind=_text(h["kind"], f"{where}: head.kind", limit=_LABEL_LIMIT),
                 id=_text(h["id"], f"{where}: head.id", limit=_LABEL_LIMIT),
@@ -251,15 +278,21 @@ def parse_card(obj: Any, *, where: str = "card") -> ResultCard:
                         preprocessing=_plain(_mapping(p["preprocessing"], f"{where}: preprocessing"),
                                              f"{where}: preprocessing"),
                         head=head, details=_plain(_mapping(p["details"], f"{where}: details"), f"{where}: details"))
+    images = data_size(protocol.eval_data)
+    if images is not None and protocol.subset_size > images:
+        raise CardError(f"{where}: protocol.subset_size {protocol.subset_size} exceeds the {images} images of the "
+                        "evaluation data")
     raw_rows = f["rows"]
-    if not isinstance(raw_rows, list) or not raw_rows:
-        raise CardError(f"{where}: rows must be a non-empty list")
+    if not isinstance(raw_rows, list) or not raw_rows or len(raw_rows) > 10000:
+        raise CardError(f"{where}: rows must be a non-empty list (at most 10,000)")
     if obj.get("rows_sha256") != _rows_digest_of(raw_rows, where):
         raise CardError(f"{where}: rows_sha256 does not match the rows (edited after the run?)")
     rows = tuple(_row(r, f"{where}: row {i}") for i, r in enumerate(raw_rows))
     for i, r in enumerate(rows):
         if (r.model_id, r.suite, r.config_hash) != (m["id"], suite, p["config_hash"]):
             raise CardError(f"{where}: row {i}: model_id/suite/config_hash differ from the card's")
+        if r.n > protocol.subset_size:
+            raise CardError(f"{where}: row {i}: n = {r.n} exceeds the card's {protocol.subset_size} images")
     claimed = {_text(k, f"{where}: aggregate name", limit=_LABEL_LIMIT): _number(v, f"{where}: aggregates.{k}")
                for k, v in _mapping(f["aggregates"], f"{where}: aggregates").items()}
     recomputed = aggregate(suite, list(rows))
@@ -267,75 +300,150 @@ def parse_card(obj: Any, *, where: str = "card") -> ResultCard:
         raise CardError(f"{where}: aggregates do not follow from the rows (recomputed: "
                         f"{', '.join(f'{k}={v:.4f}' for k, v in recomputed.items()) or 'none'})")
     flags = f["sanity_flags"]
-    if not isinstance(flags, list):
-        raise CardError(f"{where}: sanity_flags must be a list")
+    if not isinstance(flags, list) or len(flags) > 50:
+        raise CardError(f"{where}: sanity_flags must be a list (at most 50)")
     hardware = _plain(_mapping(f["hardware"], f"{where}: hardware"), f"{where}: hardware")
-    created = _text(f["created_at"], f"{where}: created_at", limit=64)
-    try:
-        dt.datetime.fromisoformat(created)
-    except ValueError:
-        raise CardError(f"{where}: created_at must be an ISO 8601 date") from None
-    return ResultCard(model=ModelIdentity(**m), suite=suite, protocol=protocol, rows=rows, aggregates=recomputed,
+    created = _date(f["created_at"], f"{where}: created_at")
+    for i, r in enumerate(rows):
+        _date(r.created_at, f"{where}: row {i}.created_at")
+    ev = _mapping(f["evidence"], f"{where}: evidence")
+    if set(ev) != {"sha256", "head_sha256"}:
+        raise CardError(f"{where}: evidence must hold exactly sha256 and head_sha256")
+    _hexdigest(ev["sha256"], f"{where}: evidence.sha256", exact=64)
+    if ev["head_sha256"] is not None:
+        _hexdigest(ev["head_sha256"], f"{where}: evidence.head_sha256", exact=64)
+    card = ResultCard(model=ModelIdentity(**m), suite=suite, protocol=protocol, rows=rows, aggregates=recomputed,
                       sanity_flags=tuple(_text(x, f"{where}: sanity flag", limit=_LABEL_LIMIT) for x in flags),
                       hardware=hardware, version=_text(f["version"], f"{where}: version", limit=64),
-                      created_at=created)
+                      created_at=created, evidence=dict(ev))
+    if evidence is not None:
+        check_rows_against_evidence(card, evidence, where=where)
+    return card
 
 
-def migrate_v1(obj: dict[str, Any], *, where: str) -> dict[str, Any]:
-    """A schema-1 card as schema 2: its rows are verified against their v1 hash first, then the protocol fields
-    are mapped (v1 cards did not record the data identity, the suite settings or — for adversarial cards — the
-    finetuned head, so those say "not recorded"); adversarial cards gain the ``adversarial:all`` summary rows that
-    schema 2 reads its aggregates from (SA/RA/AA mapped from the v1 condition labels, once, here)."""
-    rows = obj.get("rows")
-    if not isinstance(rows, list) or obj.get("rows_sha256") != _rows_digest_of(rows, where):
-        raise CardError(f"{where}: rows_sha256 does not match the rows (edited after the run?)")
-    protocol = _mapping(obj.get("protocol"), f"{where}: protocol")
-    probe = protocol.get("probe") if isinstance(protocol.get("probe"), dict) else {}
-    if obj.get("suite") == "adversarial" and not any(isinstance(r, dict) and r.get("condition") ==
-                                                     "adversarial:all" for r in rows):
-        summary = []
-        for metric, marker in (("sa", "/clean"), ("ra", "/pgd"), ("aa", "/autoattack")):
-            found = next((r for r in rows if isinstance(r, dict) and marker in str(r.get("condition"))), None)
-            if found is not None:
-                summary.append(dict(found) | {"condition": "adversarial:all", "metric": metric})
-        rows = rows + summary
-    subset = protocol.get("subset_size")
-    if not isinstance(subset, int):
-        subset = max((r.get("n", 0) for r in rows if isinstance(r, dict) and isinstance(r.get("n"), int)), default=0)
-    details = {"migrated_from_schema": 1, "settings": "not recorded"}
-    if protocol.get("epsilon") is not None:
-        details["epsilon"] = protocol["epsilon"]
-    out = dict(obj)
-    out.update(schema_version=SCHEMA_VERSION, rows=rows, rows_sha256=rows_digest(rows), protocol={
-        "config_hash": protocol.get("config_hash"), "dataset": protocol.get("dataset"),
-        "eval_split": protocol.get("eval_split"), "subset_size": subset, "seed": protocol.get("seed"),
-        "eval_data": {"recorded": False}, "train_data": None,
-        "preprocessing": protocol.get("preprocessing") if isinstance(protocol.get("preprocessing"), dict) else {},
-        "head": {"kind": "probe" if obj.get("suite") != "adversarial" else "not recorded",
-                 "id": str(probe.get("id", "unknown")),
-                 "recipe": probe.get("recipe") if isinstance(probe.get("recipe"), dict) else {}},
-        "details": details})
-    suite = obj.get("suite")
-    if isinstance(suite, str) and ID_PATTERN.match(suite):
-        try:
-            out["aggregates"] = aggregate(suite, [ResultRow(**r) for r in rows])
-        except (KeyError, TypeError, ValueError, UserError):
-            pass  # parse_card refuses the card with the precise reason
-    return out
+def _weights(value: Any, where: str) -> dict[str, Any]:
+    """Where the weights are: ``zoo`` (a zoo id), ``url`` (an http(s) URL and the zoo card fields to rebuild the
+    model) or ``private`` (shown, never verifiable)."""
+    w = _mapping(value, where)
+    kind = w.get("kind")
+    if kind not in WEIGHT_KINDS:
+        raise CardError(f"{where}.kind must be one of {', '.join(WEIGHT_KINDS)}")
+    if kind == "zoo":
+        if set(w) != {"kind", "zoo_id"}:
+            raise CardError(f"{where}: a zoo entry holds kind and zoo_id")
+        _identifier(w["zoo_id"], f"{where}.zoo_id")
+    elif kind == "url":
+        if set(w) != {"kind", "url", "zoo_card"}:
+            raise CardError(f"{where}: a url entry holds kind, url and zoo_card")
+        url = _text(w["url"], f"{where}.url", limit=_LABEL_LIMIT * 5)
+        if not re.fullmatch(r"https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+", url):
+            raise CardError(f"{where}.url must be an http(s) URL")
+        _plain(_mapping(w["zoo_card"], f"{where}.zoo_card"), f"{where}.zoo_card")
+    elif set(w) != {"kind"}:
+        raise CardError(f"{where}: a private entry holds kind only")
+    return dict(w)
 
 
-def load_card_json(path: Path) -> ResultCard:
-    """Parses a card file and validates it (malformed JSON, NaN/inf and bad fields are CardErrors)."""
+def _date(value: Any, where: str) -> str:
+    """An ISO 8601 date with a time zone, not before 2020 and not in the future (a day of clock skew allowed)."""
+    text = _text(value, where, limit=64)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CardError(f"{where} must be an ISO 8601 date") from None
+    if when.tzinfo is None:
+        raise CardError(f"{where} must name its time zone (e.g. +00:00)")
+    if when > dt.datetime.now(dt.timezone.utc) + CLOCK_SKEW or when < EARLIEST:
+        raise CardError(f"{where} {text!r} is in the future or before 2020")
+    return text
+
+
+def data_size(identity: dict[str, Any]) -> int | None:
+    """The number of images a data identity names (a subset's own ``n``)."""
+    n = identity.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+
+def num_classes_of(identity: dict[str, Any]) -> int | None:
+    """The number of classes of a data identity (a subset's: its source's)."""
+    while isinstance(identity, dict):
+        if isinstance(identity.get("num_classes"), int):
+            return identity["num_classes"]
+        identity = identity.get("subset_of")
+    return None
+
+
+def check_rows_against_evidence(card: ResultCard, evidence: list[Any], *, where: str) -> None:
+    """Every row recomputed from the per-image evidence: top-1 of each condition, then the suite's summary rows
+    (``Benchmark.summarize``) from those; the card's rows must be exactly these, values within 1e-9."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+    from ssl_robustbench.benchmarks.base import Condition
+
+    bench = BENCHMARKS.get(card.suite)()
+    images = card.protocol.subset_size
+    expected: dict[tuple[str, int, str], tuple[float, int]] = {}
+    top1 = {}
+    bound = max(data_size(card.protocol.eval_data) or 0, images)
+    for e in evidence:
+        if len(e.values) > images or (e.index >= bound).any():
+            raise CardError(f"{where}: evidence of {e.column} holds more images than the evaluation data")
+        expected[e.key, e.severity, "top1"] = (e.top1(), len(e.values))
+        top1[Condition(e.key, e.severity, e.params)] = e.top1()
+    classes = num_classes_of(card.protocol.eval_data) or 0
+    n = len(evidence[0].values) if evidence else 0
+    for m in bench.summarize(top1, n=n, num_classes=classes):
+        expected[m.condition, m.severity, m.metric] = (m.value, m.n)
+    claimed = {(r.condition, r.severity, r.metric): (r.value, r.n) for r in card.rows}
+    if len(claimed) != len(card.rows):
+        raise CardError(f"{where}: a row is listed twice")
+    missing = sorted(set(expected) - set(claimed))
+    extra = sorted(set(claimed) - set(expected))
+    if missing or extra:
+        what = f"no row for {missing[0]}" if missing else f"row {extra[0]} has no evidence"
+        raise CardError(f"{where}: rows do not follow from the evidence ({what})")
+    for key, (value, count) in expected.items():
+        if abs(claimed[key][0] - value) > 1e-9 or claimed[key][1] != count:
+            raise CardError(f"{where}: row {key[0]} {key[2]} claims {claimed[key][0]:.6f} on {claimed[key][1]} "
+                            f"images; its evidence gives {value:.6f} on {count}")
+
+
+def load_card_json(path: Path, *, evidence: bool = True) -> ResultCard:
+    """Parses a card file (a regular file of at most 4 MiB) and validates it against its evidence file
+    (``<root>/evidence/<stem>.parquet``, pinned by sha256): malformed JSON, NaN/inf, bad fields, missing or
+    disagreeing evidence are CardErrors."""
+    from ssl_robustbench.results.evidence import EvidenceError, evidence_path, from_bytes, read_regular_file
+
     path = Path(path)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        data = read_regular_file(path, limit=MAX_CARD_BYTES, what="card", error=CardError)
+        obj = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CardError(f"{path.name}: not valid JSON ({str(err).splitlines()[0][:120]})") from None
-    return parse_card(obj, where=path.name)
+    if not evidence:
+        return parse_card(obj, where=path.name)
+    card = parse_card(obj, where=path.name)
+    try:
+        from ssl_robustbench.results.evidence import MAX_EVIDENCE_BYTES
+
+        raw = read_regular_file(evidence_path(path), limit=MAX_EVIDENCE_BYTES, what="evidence file",
+                                error=CardError)
+    except CardError as err:
+        raise CardError(f"{path.name}: {err}") from None
+    if hashlib.sha256(raw).hexdigest() != card.evidence["sha256"]:
+        raise CardError(f"{path.name}: the evidence file's sha256 differs from the card's (edited after the run?)")
+    try:
+        records = from_bytes(raw, where=f"{path.name} evidence")
+    except EvidenceError as err:
+        raise CardError(str(err)) from None
+    check_rows_against_evidence(card, records, where=path.name)
+    return card
+
+
+MAX_CARD_BYTES = 4 << 20
 
 
 def read_card(path: Path) -> ResultCard:
-    """Reads a card from a store: valid, and filed under the name its contents give."""
+    """Reads a card from a store: valid, backed by its evidence, and filed under the name its contents give."""
     path = Path(path)
     card = load_card_json(path)
     if path.name != card.filename:

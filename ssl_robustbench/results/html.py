@@ -63,8 +63,9 @@ document.addEventListener('DOMContentLoaded',()=>{
 """
 
 
-def _table(suite: str, frame: pd.DataFrame) -> str:
+def _table(name: str, frame: pd.DataFrame) -> str:
     esc = html.escape
+    title = frame.attrs.get("title", name)
     head = "".join(f'<th data-num="{int(frame[c].dtype.kind in "fi")}">{esc(str(c))}</th>' for c in frame.columns)
     body = []
     for rec in frame.itertuples(index=False):
@@ -77,8 +78,9 @@ def _table(suite: str, frame: pd.DataFrame) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f"<dt>{esc(str(c))}</dt><dd>{esc(text)}</dd>" for c in frame.columns
                      if (text := column_legend(str(c))))
-    return (f'<h2>{esc(suite)}</h2>\n<div class="scroll"><table class="board" id="suite-{esc(suite)}"><thead><tr>'
-            f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    return (f'<h2 id="{esc(name)}">{esc(title)}</h2>\n<p class="board-id">board {esc(name)}, ranked by '
+            f'{esc(str(frame.attrs.get("rank_by")))}</p><div class="scroll"><table class="board" id="suite-{esc(name)}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
             f'<dl class="legend">{legend}</dl>')
 
 
@@ -87,7 +89,9 @@ def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = 
     images = "".join(
         f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
         for p in plots)
-    sections = "\n".join(_table(suite, frame) for suite, frame in tables.items())
+    sections = "\n".join(_table(name, frame) for name, frame in tables.items())
+    index = "".join(f'<li><a href="#{html.escape(name)}">{html.escape(frame.attrs.get("title", name))}</a> '
+                    f"({len(frame)} models)</li>" for name, frame in tables.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -95,6 +99,7 @@ def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = 
 <title>{html.escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <p>Values in %. Click a column to sort; type to filter. Every derived column is explained under its table.</p>
+<p>One board per suite and protocol: ranks exist only within a board.</p><ul class="index">{index}</ul>
 <input id="filter" type="search" placeholder="filter models, methods, archs…">
 {sections}
 <h2>plots</h2><div>{images}</div>

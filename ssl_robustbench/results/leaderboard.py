@@ -1,17 +1,23 @@
-"""Leaderboard tables from result cards: one table per suite, rendered as markdown, LaTeX or rich.
+"""Leaderboard boards from result cards: one board per suite *and protocol*, rendered as markdown, LaTeX or rich.
 
-Each suite's table has one line per (model, protocol): the suite's aggregates and, for suites of at most 12
-conditions, the per-condition top-1, in percent.
-Suites other than ``clean`` also get the clean-vs-shift difference (``Δ clean``, points) and the rank difference
-(``Δ rank`` = clean rank − rank in this suite; positive means the model holds up better than its clean rank says),
-against the same model's clean card on the same dataset and split. A card with sanity flags (signs of gradient
-masking, say) gets a ``warning`` column naming them and is not ranked: it is listed after every unflagged card,
-rank ``unranked``. Adversarial aggregates show their 95 % Wilson interval over the attacked images.
+A board holds the cards of one suite with one protocol hash (data identity and split, subset, head and its recipe,
+threat model, engine): only they compare. Ranks and every derived column exist within a board and come from its
+own cards: ``Δ clean`` subtracts the card's own clean top-1 on the same images with the same head (the suite's
+``own_clean``; empty where the suite measured none), ``Δ rank`` compares ranks within the board. A card of another
+protocol can never change a row of this one. Each board's title is built from its protocol; boards on the full
+released benchmarks (ImageNet-1k val, 50,000 images) come first.
+
+Ranks: cards with sanity flags or a failed verification are listed after the others, ``unranked``. Neighbours are
+compared with McNemar's exact test on their per-image evidence (``significance``): a card whose difference from
+the first card of its group is not significant at 5 % shares that card's rank. ``status`` says whether a card's
+numbers were reproduced by ``robustbench verify`` (``verified``), not yet (``unverified``), could not be
+(``private`` weights), or were not (``failed``).
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -21,6 +27,9 @@ if TYPE_CHECKING:
     from ssl_robustbench.results.rows import ResultRow
 
 MAX_CONDITION_COLUMNS = 12  # suites with more conditions (ImageNet-C: 75) show their aggregates only
+SUITE_TITLES = {"clean": "Clean", "c": "ImageNet-C", "pd": "ImageNet-PD", "e": "ImageNet-E",
+                "adversarial": "Adversarial"}
+FULL_BENCHMARKS = {("imagenet", "val"): 50000}
 
 
 def _condition_label(row: ResultRow) -> str:
@@ -28,61 +37,115 @@ def _condition_label(row: ResultRow) -> str:
     return f"{label}/{row.severity}" if row.severity else label
 
 
-def _base(card: ResultCard) -> dict[str, Any]:
-    return {"model": card.model.id, "method": card.model.method, "arch": card.model.arch,
-            "dataset": f"{card.protocol.dataset}/{card.protocol.eval_split}", "n": card.protocol.subset_size,
-            "head": _head_label(card), "config": card.protocol.config_hash[:8]}
-
-
 def _head_label(card: ResultCard) -> str:
-    """The head's kind, with the fraction of labels it was fitted on when not all (``probe 1% labels``)."""
+    """The head's kind and solver, with the fraction of labels it was fitted on when not all."""
+    head = card.protocol.head
+    solver = head.recipe.get("solver") if isinstance(head.recipe, dict) else None
+    label = {"probe": "linear probe"}.get(head.kind, head.kind) + (f" ({solver})" if solver else "")
     fraction = (card.protocol.train_data or {}).get("label_fraction")
-    return card.protocol.head.kind + (f" {100 * fraction:g}% labels" if fraction is not None else "")
+    return label + (f", {100 * fraction:g}% labels" if fraction is not None else "")
 
 
-def suite_tables(cards: list[ResultCard]) -> dict[str, pd.DataFrame]:
-    """Suite name → table (values in %), sorted by the suite's ranking aggregate (``Benchmark.rank_metrics``, never
-    a card's choice), best first. Cards without that aggregate are left out."""
-    by_suite: dict[str, list[dict[str, Any]]] = {}
-    rank_by: dict[str, str] = {}
-    for card in cards:
-        main = card.rank_metric
-        if main is None:
+def board_id(card: ResultCard) -> str:
+    """``<suite>-<protocol hash[:8]>``: the board's name in ``leaderboard show --board`` and in HTML anchors."""
+    return f"{card.suite}-{card.protocol.config_hash[:8]}"
+
+
+def is_full_benchmark(card: ResultCard) -> bool:
+    """Whether the card ran on a whole released evaluation set (ImageNet-1k val, 50,000 images)."""
+    size = FULL_BENCHMARKS.get((card.protocol.dataset, card.protocol.eval_split))
+    return size is not None and card.protocol.subset_size == size
+
+
+def board_title(card: ResultCard) -> str:
+    """A readable name of the board's protocol, e.g. ``ImageNet-C · imagenet val, 50,000 images · linear probe
+    (lbfgs) · on the fly, hendrycks reference, imagenet table, JPEG 85 as released``."""
+    p = card.protocol
+    parts = [SUITE_TITLES.get(card.suite, card.suite), f"{p.dataset} {p.eval_split}, {p.subset_size:,} images",
+             _head_label(card)]
+    details = p.details
+    if isinstance(details.get("engine"), str):
+        parts.append(details["engine"])
+    threat = details.get("threat_model")
+    if isinstance(threat, dict) and isinstance(threat.get("label"), str):
+        attacks = details.get("attacks")
+        names = ", ".join(a for a in attacks if isinstance(a, str)) if isinstance(attacks, list) else ""
+        parts.append(f"{threat['label']}" + (f" ({names})" if names else ""))
+    return " · ".join(parts)
+
+
+def _line(card: ResultCard, status: str) -> dict[str, Any]:
+    from ssl_robustbench.benchmarks import BENCHMARKS
+
+    line: dict[str, Any] = {"model": card.model.id, "method": card.model.method, "arch": card.model.arch,
+                            "status": status}
+    line |= {k: 100 * v for k, v in card.aggregates.items()}
+    if card.sanity_flags:
+        line["warning"] = "⚠ " + ", ".join(card.sanity_flags)
+    per_condition = [r for r in card.rows if r.metric == "top1" and r.condition != "clean"]
+    if 1 < len(card.rows) and len(per_condition) <= MAX_CONDITION_COLUMNS:
+        line |= {_condition_label(r): 100 * r.value for r in per_condition if _condition_label(r) not in line}
+    clean = BENCHMARKS.get(card.suite)().own_clean(list(card.rows)) if card.suite != "clean" else None
+    line["_clean"] = 100 * clean if clean is not None else float("nan")
+    return line
+
+
+def _ranks(frame: pd.DataFrame, main: str, cards: list[ResultCard],
+           compare: Callable[[ResultCard, ResultCard], float | None] | None) -> list[int | str]:
+    """Ranks of the (sorted) rows: eligible rows first, a row sharing the rank of its group's first row when
+    McNemar's test finds no significant difference from it; the rest ``unranked``."""
+    from ssl_robustbench.results.significance import ALPHA
+
+    ranks: list[int | str] = []
+    leader = None
+    for pos, (eligible, card) in enumerate(zip(frame["_eligible"], cards, strict=True)):
+        if not eligible:
+            ranks.append("unranked")
             continue
-        rank_by.setdefault(card.suite, main)
-        if main != rank_by[card.suite]:
-            continue  # ranked by another aggregate than the suite's other cards: not comparable in one column
-        line = _base(card) | {k: 100 * v for k, v in card.aggregates.items()}
-        if card.sanity_flags:
-            line["warning"] = "⚠ " + ", ".join(card.sanity_flags)
-        per_condition = [r for r in card.rows if r.metric == "top1" and r.condition != "clean"]
-        if 1 < len(card.rows) and len(per_condition) <= MAX_CONDITION_COLUMNS:
-            line |= {_condition_label(r): 100 * r.value for r in per_condition}
-        own_clean = [r.value for r in card.rows if r.condition == "clean" and r.metric == "top1"]
-        line["_own_clean"] = 100 * own_clean[0] if own_clean and card.suite != "clean" else float("nan")
-        by_suite.setdefault(card.suite, []).append(line)
-    clean = {(c.model.id, c.protocol.dataset, c.protocol.eval_split): 100 * c.aggregates[c.rank_metric]
-             for c in cards if c.suite == "clean" and c.rank_metric}
+        p = compare(cards[leader], card) if compare is not None and leader is not None else None
+        if leader is None or p is None or p < ALPHA:
+            leader = pos
+        ranks.append(ranks[leader] if leader != pos else pos + 1)
+    return ranks
+
+
+def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None = None,
+                 compare: Callable[[ResultCard, ResultCard], float | None] | None = None) -> dict[str, pd.DataFrame]:
+    """Board id → table (values in %), one per (suite, protocol hash), best first by the suite's ranking aggregate
+    (``Benchmark.rank_metrics``, never a card's choice). ``statuses``: card file name → verification status
+    (default ``unverified``, ``private`` for private weights); ``compare(a, b)``: McNemar's p of two cards of one
+    board, for shared ranks. ``frame.attrs`` holds the board's ``title``, ``suite``, ``rank_by`` and ``protocol``."""
+    statuses = statuses or {}
+    boards: dict[str, list[ResultCard]] = {}
+    for card in cards:
+        if card.rank_metric is not None:
+            boards.setdefault(board_id(card), []).append(card)
+    order = sorted(boards, key=lambda b: (not is_full_benchmark(boards[b][0]),
+                                          list(SUITE_TITLES).index(boards[b][0].suite)
+                                          if boards[b][0].suite in SUITE_TITLES else len(SUITE_TITLES),
+                                          board_title(boards[b][0]), b))
     tables = {}
-    for suite, lines in sorted(by_suite.items(), key=lambda kv: (kv[0] != "clean", kv[0])):
-        frame = pd.DataFrame(lines)
-        main = rank_by[suite]
-        if suite != "clean":
-            keys = [(m, *d.split("/", 1)) for m, d in zip(frame["model"], frame["dataset"], strict=True)]
-            # the clean card of the same model and data, else the suite's own clean row (shift suites measure one)
-            frame["clean"] = [clean.get(k, own) for k, own in zip(keys, frame["_own_clean"], strict=True)]
+    for name in order:
+        members = boards[name]
+        main = members[0].rank_metric
+        members = [c for c in members if c.rank_metric == main]
+        status = [statuses.get(c.filename) or ("private" if c.model.weights.get("kind") == "private"
+                                                else "unverified") for c in members]
+        frame = pd.DataFrame([_line(c, s) for c, s in zip(members, status, strict=True)])
+        frame["_eligible"] = [not c.sanity_flags and s != "failed" for c, s in zip(members, status, strict=True)]
+        if frame["_clean"].notna().any():
+            frame["clean"] = frame["_clean"]
             frame["Δ clean"] = frame[main] - frame["clean"]
             frame["Δ rank"] = (frame["clean"].rank(ascending=False, method="min")
-                               - frame[main].rank(ascending=False, method="min"))
-        frame = _intervals(frame.drop(columns="_own_clean"))
-        # a card with sanity flags is not ranked: it is listed after every unflagged card
-        flagged = frame["warning"].notna() if "warning" in frame else pd.Series(False, index=frame.index)
-        frame = frame.assign(_flagged=flagged).sort_values(["_flagged", main], ascending=[True, False], kind="stable")
-        ranks: list[int | str] = list(range(1, int((~frame["_flagged"]).sum()) + 1))
-        frame = frame.drop(columns="_flagged").reset_index(drop=True)
-        frame.insert(0, "rank", ranks + ["unranked"] * (len(frame) - len(ranks)))
-        frame.attrs["rank_by"] = main  # the aggregate the rank follows (a terminal keeps it beside the model)
-        tables[suite] = frame
+                               - frame[main].rank(ascending=False, method="min")).astype("Int64")
+        frame = _intervals(frame.drop(columns="_clean"))
+        order_rows = frame.sort_values(["_eligible", main], ascending=[False, False], kind="stable").index
+        frame, members = frame.loc[order_rows].reset_index(drop=True), [members[i] for i in order_rows]
+        frame.insert(0, "rank", _ranks(frame, main, members, compare))
+        frame = frame.drop(columns="_eligible")
+        frame.attrs.update(rank_by=main, title=board_title(members[0]), suite=members[0].suite,
+                           protocol=members[0].protocol.config_hash, cards=[c.filename for c in members])
+        tables[name] = frame
     return tables
 
 
@@ -98,12 +161,13 @@ def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _LEGEND = {
-    "rank": "position by the suite's ranking score; cards with sanity flags are listed after, unranked",
-    "n": "images evaluated",
-    "head": "the head scored: probe (linear probe fitted here), released (the authors' head), or a finetune; "
-            "'N% labels' when fitted on a class-balanced fraction of the training labels",
-    "config": "the suite's protocol hash (first 8 hex digits): only rows with the same hash compare",
-    "mean_top1": "mean top-1 over the suite's shifted conditions",
+    "rank": "position by the board's ranking score; a model whose difference from the first model of its group is "
+            "not significant (McNemar's exact test on the per-image results, 5 %) shares that rank; cards with "
+            "sanity flags or a failed verification are listed after, unranked",
+    "status": "verified: robustbench verify reproduced a sample of the card's per-image results from its named "
+              "weights; unverified: not yet checked; private: the weights are not published, so it cannot be; "
+              "failed: the re-run disagreed (the card is not ranked)",
+    "mean_top1": "mean top-1 over the suite's shifted conditions (clean board: the clean top-1)",
     "mean_error": "1 − mean top-1 (unnormalized mean error)",
     "mce_alexnet": "mean corruption error normalized by AlexNet's (ImageNet-1k only)",
     "relative_mce_alexnet": "relative mCE: error increase over clean, normalized by AlexNet's",
@@ -113,9 +177,11 @@ _LEGEND = {
     "sa": "standard (clean) accuracy of the attacked subset under the suite's head",
     "ra": "robust accuracy under PGD",
     "aa": "robust accuracy under AutoAttack (ranks, as in RobustBench)",
-    "clean": "the same model's clean top-1 (its clean card on the same data, else the suite's own clean row)",
+    "clean": "the card's own clean top-1: the same images with the same head (for E the unedited ori images, "
+             "for the adversarial suite SA)",
     "Δ clean": "suite score minus clean (points)",
-    "Δ rank": "clean rank minus suite rank (positive: holds up better than its clean rank says)",
+    "Δ rank": "clean rank minus rank on this board's score, within the board (positive: holds up better than its "
+              "clean rank says)",
     "warning": "sanity flags (signs of gradient masking or a misbehaving model): the card is not ranked",
 }
 
@@ -128,6 +194,8 @@ def column_legend(column: str) -> str | None:
 
 
 def _cell(value: Any) -> str:
+    if value is None or value is pd.NA:
+        return "–"
     if isinstance(value, float):
         return "–" if value != value else f"{value:.2f}"
     return str(value)
@@ -142,11 +210,18 @@ def escape_markdown(text: str) -> str:
 
 
 def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
-    """All suites as GitHub-flavoured markdown tables, every cell escaped."""
-    out = ["# Leaderboard", "", "Values are percentages (top-1 accuracy unless the column says otherwise); the "
-           "derived columns are explained under each table.", ""]
-    for suite, frame in tables.items():
-        out += [f"## {escape_markdown(suite)}", ""]
+    """Every board as a GitHub-flavoured markdown table under its protocol title, after an index; every cell
+    escaped."""
+    out = ["# Leaderboard", "", "One board per suite and protocol: only the models of one board were measured on "
+           "the same images with the same head recipe, so ranks exist only within a board. Values are percentages "
+           "(top-1 accuracy unless the column says otherwise); the derived columns are explained under each table.",
+           "", "## Boards", ""]
+    out += [f"- [{escape_markdown(frame.attrs.get('title', name))}](#{name}) ({len(frame)} models)"
+            for name, frame in tables.items()] + [""]
+    for name, frame in tables.items():
+        out += [f'<a id="{html.escape(name)}"></a>', "", f"## {escape_markdown(frame.attrs.get('title', name))}", "",
+                f"Board `{escape_markdown(name)}`, protocol hash `{escape_markdown(frame.attrs.get('protocol', ''))}`"
+                f", ranked by `{escape_markdown(str(frame.attrs.get('rank_by')))}`.", ""]
         cols = list(frame.columns)
         out.append("| " + " | ".join(escape_markdown(str(c)) for c in cols) + " |")
         out.append("|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in cols) + "|")
@@ -171,10 +246,11 @@ def escape_latex(text: str) -> str:
 def to_latex(tables: dict[str, pd.DataFrame]) -> str:
     """One ``tabular`` per suite (booktabs rules), ready to paste into a paper."""
     out = ["% generated by `robustbench leaderboard build --format latex`; needs \\usepackage{booktabs}"]
-    for suite, frame in tables.items():
-        cols = [c for c in frame.columns if c != "config"]
+    for name, frame in tables.items():
+        cols = list(frame.columns)
         spec = "".join("r" if frame[c].dtype.kind in "fi" else "l" for c in cols)
-        out += [f"% suite: {escape_latex(suite)}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
+        out += [f"% board {escape_latex(name)}: {escape_latex(frame.attrs.get('title', name))}",
+                f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
                 " & ".join(escape_latex(str(c)).replace("Δ", "$\\Delta$") for c in cols) + r" \\", "\\midrule"]
         for rec in frame[cols].itertuples(index=False):
             out.append(" & ".join(escape_latex(_cell(v)) for v in rec) + r" \\")
@@ -188,9 +264,9 @@ def terminal_safe(text: str) -> str:
 
 
 #: the columns a narrow terminal keeps first (then the suite's ranking aggregate, then the rest in table order)
-PRIORITY = ("rank", "model")
+PRIORITY = ("rank", "model", "status")
 #: the columns a narrow terminal drops first
-LOW_PRIORITY = ("method", "arch", "dataset", "n", "head", "config", "warning")
+LOW_PRIORITY = ("method", "arch", "warning")
 
 
 def _column_width(frame: pd.DataFrame, col: str) -> int:
@@ -228,7 +304,8 @@ def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: 
             out = Console(file=console.file, width=max(console.width, 1 + sum(_column_width(frame, c)
                                                                                for c in columns)))
         hidden = len(frame.columns) - len(columns)
-        title = f"leaderboard: {suite}" + (f" ({hidden} more columns with --wide)" if hidden else "")
+        title = f"{frame.attrs.get('title', suite)} [{suite}]" + (f" ({hidden} more columns with --wide)"
+                                                                   if hidden else "")
         table = Table(title=Text(terminal_safe(title)))
         for col in columns:
             numeric = frame[col].dtype.kind in "fi"
