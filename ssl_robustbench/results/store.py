@@ -380,7 +380,8 @@ def submit(source: Path, store: str, *, dry_run: bool = False, warn: Callable[[s
         _copy(new, root)
         report.leaderboard = [str(p.relative_to(root)) for p in build_leaderboard(root, warn=warn)]
         _git("checkout", "--quiet", "-b", branch, cwd=root)
-        _git("add", "-A", "--", CARDS, EVIDENCE, HEADS, *report.leaderboard, cwd=root)
+        added = [d for d in (CARDS, EVIDENCE, HEADS) if (root / d).is_dir()]
+        _git("add", "-A", "--", *added, *report.leaderboard, cwd=root)
         message = (f"Add result cards for {first.model.id}: {', '.join(f.card.suite for f in files)}\n\n"
                    f"protocol {first.protocol.config_hash}, checkpoint "
                    f"{first.model.checkpoint_sha256[:16]}, ssl-robustbench {first.version}")

@@ -1,5 +1,5 @@
 """A store no card can break: property-based fuzzing of every card field (whatever validation accepts, build, show
-and submit render), concurrent submits that lose nothing, and schema-1 cards read and migrated."""
+and submit render), concurrent submits that lose nothing, and cards without evidence refused."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ssl_robustbench.cli import main
 from ssl_robustbench.results.card import CardError, parse_card, rows_digest
 from ssl_robustbench.results.store import FORMATS, build_leaderboard, submit
 
-from cardfactory import card_filename, make_card, write_store
+from cardfactory import card_filename, make_card, write_card, write_store
 
 TEXT = st.text(st.characters(codec="utf-8"), max_size=80)
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**15, 10**15) | st.floats(allow_nan=True) | TEXT,
@@ -52,10 +52,10 @@ def test_whatever_validation_accepts_renders_everywhere(path, value):
         parsed = parse_card(card)
     except CardError:
         return
-    from ssl_robustbench.results.leaderboard import print_tables, suite_tables
+    from ssl_robustbench.results.leaderboard import board_tables, print_tables
     from ssl_robustbench.results.plots import render_plots
 
-    tables = suite_tables([parsed])
+    tables = board_tables([parsed])
     for name in FORMATS.names():
         FORMATS.get(name)[1](tables, [parsed], [])
     from rich.console import Console
@@ -85,7 +85,7 @@ def test_markup_stays_text_in_html(tmp_path, field, value):
 
 
 PAGE_TAGS = {"html", "head", "meta", "title", "style", "script", "body", "h1", "h2", "p", "input", "table", "thead",
-             "tbody", "tr", "th", "td", "div", "img", "dl", "dt", "dd"}  # dl: the legend under each table
+             "tbody", "tr", "th", "td", "div", "img", "dl", "dt", "dd", "ul", "li", "a"}  # dl: the legend under each table
 
 
 def page_markup(page: str) -> tuple[set[str], list[str]]:
@@ -112,8 +112,8 @@ def test_concurrent_submits_to_one_store_lose_nothing(tmp_path):
     store = tmp_path / "store"
     sources = []
     for i in range(6):
-        path = tmp_path / f"card{i}.json"
-        path.write_text(json.dumps(make_card(f"model-{i}", values=((("clean", 0), 0.1 * (i + 1)),))))
+        path = write_card(tmp_path / f"run{i}", make_card(f"model-{i}", values=((("clean", 0), 0.1 * (i + 1)),)),
+                          name="clean.json")
         sources.append((path, str(store)))
     with multiprocessing.get_context("spawn").Pool(6) as pool:
         pool.map(_submit_one, sources)
@@ -124,23 +124,11 @@ def test_concurrent_submits_to_one_store_lose_nothing(tmp_path):
     assert all(f"model-{i}" in page for i in range(6))
 
 
-def test_schema_1_cards_are_migrated(tmp_path):
-    rows = [dict(r) for r in BASE["rows"] if r["condition"] != "pd:all"]
-    rows.append(dict(rows[0]) | {"condition": "pd:all", "metric": "mean_top1", "value": 0.4})
-    v1 = {"schema_version": 1, "model": BASE["model"], "suite": "pd",
-          "protocol": {"config_hash": BASE["protocol"]["config_hash"], "dataset": "embedded", "eval_split": "test",
-                       "subset_size": None, "seed": 0, "epsilon": None, "preprocessing": {"input_size": 64},
-                       "probe": {"id": "p" * 16, "recipe": {"max_iter": 50}}},
-          "rows": rows, "rows_sha256": rows_digest(rows), "aggregates": {"mean_top1": 0.4}, "rank_by": "mean_top1",
-          "sanity_flags": [], "hardware": {}, "version": "0.1.0", "created_at": "2026-11-24T00:00:00+00:00"}
-    card = parse_card(copy.deepcopy(v1))
-    assert card.schema_version == 2 and card.aggregates["mean_top1"] == pytest.approx(0.4)
-    assert card.protocol.details["migrated_from_schema"] == 1 and card.protocol.subset_size == 100
-    tampered = copy.deepcopy(v1)
-    tampered["rows"][0]["value"] = 0.99
-    with pytest.raises(CardError, match="rows_sha256"):
-        parse_card(tampered)
-    store = write_store(tmp_path / "s", [])
-    (store / "cards" / card_filename(v1)).write_text(json.dumps(v1))
+def test_cards_without_evidence_are_refused_with_the_fix(tmp_path):
+    old = copy.deepcopy(BASE) | {"schema_version": 2}
+    with pytest.raises(CardError, match="no per-image evidence.*re-run the eval"):
+        parse_card(old)
+    store = write_store(tmp_path / "s", [BASE])
+    (store / "evidence" / f"{card_filename(BASE)[:-5]}.parquet").unlink()
     result = CliRunner().invoke(main, ["leaderboard", "validate", str(store)])
-    assert result.exit_code == 0 and "1 valid card(s), 0 invalid" in result.output
+    assert result.exit_code == 1 and "evidence file not found" in result.output
