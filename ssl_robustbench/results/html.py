@@ -79,7 +79,8 @@ def _table(name: str, frame: pd.DataFrame) -> str:
     legend = "".join(f"<dt>{esc(str(c))}</dt><dd>{esc(text)}</dd>" for c in frame.columns
                      if (text := column_legend(str(c))))
     return (f'<h2 id="{esc(name)}">{esc(title)}</h2>\n<p class="board-id">board {esc(name)}, ranked by '
-            f'{esc(str(frame.attrs.get("rank_by")))}</p><div class="scroll"><table class="board" id="suite-{esc(name)}">'
+            f'{esc(str(frame.attrs.get("rank_by")))}</p>'
+            f'<div class="scroll"><table class="board" id="suite-{esc(name)}">'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
             f'<dl class="legend">{legend}</dl>')
 

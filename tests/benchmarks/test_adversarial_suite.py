@@ -15,7 +15,7 @@ from ssl_robustbench.cli import main
 from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.probes.integrity import fingerprint
 from ssl_robustbench.results import read_table
-from ssl_robustbench.results.store import cards_from_run
+from ssl_robustbench.results.store import cards_from_source
 from ssl_robustbench.zoo import get_card, load_model
 from ssl_robustbench.zoo.download import cache_root
 
@@ -47,7 +47,7 @@ def test_sa_ra_aa_rows_card_and_resume(tmp_path):
     assert aa.value <= ra.value <= sa.value and sa.n == ra.n == aa.n == 40
     assert sorted(p.name for p in (out / "adversarial").iterdir()) == [
         "sanity.json", "slf-autoattack.state", "slf-pgd.state", "slf.safetensors"]
-    cards = {c.suite: c for c in cards_from_run(out)}
+    cards = {f.card.suite: f.card for f in cards_from_source(out)}
     adv = cards["adversarial"]
     assert adv.protocol.details["threat_model"]["eps"] == pytest.approx(8 / 255)
     assert "threat_model" not in cards["clean"].protocol.details

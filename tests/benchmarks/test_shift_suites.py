@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import types
 
 import numpy as np
 import pytest
@@ -115,26 +114,21 @@ def test_c_severity_lowers_accuracy_on_the_embedded_default(tmp_path):
         assert got["c", f"c:{name}", 5, "top1"] < got["c", "clean", 0, "top1"] - 0.05, name
 
 
-def _ctx(num_classes, n=100):
-    cfg = types.SimpleNamespace(c=types.SimpleNamespace(root=None, limit=None))
-    return types.SimpleNamespace(num_classes=num_classes, clean=list(range(n)), cfg=cfg)
-
-
 def test_mce_rows_only_where_the_alexnet_baseline_exists():
     rng = np.random.default_rng(0)
     values = {(c, s): float(rng.uniform(0.2, 0.7)) for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)}
     top1 = {Condition(f"c:{c}", s, {"corruption": c}): v for (c, s), v in values.items()}
     top1[CLEAN] = 0.76
-    rows = {(m.condition, m.metric): m.value for m in CorruptionBenchmark().summarize(top1, _ctx(1000))}
+    rows = {(m.condition, m.metric): m.value for m in CorruptionBenchmark().summarize(top1, n=100, num_classes=1000)}
     expected = corruption_metrics(values, clean=0.76, baseline_clean=1 - 0.43478)
     assert rows["c:all", "mce_alexnet"] == pytest.approx(expected["mce"])
     assert rows["c:all", "relative_mce_alexnet"] == pytest.approx(expected["relative_mce"])
     assert rows["c:fog", "ce_alexnet"] == pytest.approx(expected["ce:fog"])
-    small = {(m.condition, m.metric) for m in CorruptionBenchmark().summarize(top1, _ctx(10))}
+    small = {(m.condition, m.metric) for m in CorruptionBenchmark().summarize(top1, n=100, num_classes=10)}
     assert ("c:all", "mean_error") in small and ("c:all", "mce_alexnet") not in small
     partial = dict(list(top1.items())[:20])  # not the full 15 × 5 set: no mCE even on ImageNet
     assert ("c:all", "mce_alexnet") not in {(m.condition, m.metric)
-                                            for m in CorruptionBenchmark().summarize(partial, _ctx(1000))}
+                                            for m in CorruptionBenchmark().summarize(partial, n=100, num_classes=1000)}
 
 
 @pytest.mark.parametrize("background", ["black", "padded"])

@@ -343,9 +343,9 @@ def test_missing_imagenet_root_stops_before_the_download_and_leaves_no_run(tmp_p
 
 
 def test_submit_to_an_unreachable_git_remote_is_one_plain_line(tmp_path):
-    from cardfactory import make_card
+    from cardfactory import make_card, write_card
 
-    _write(tmp_path / "run" / "cards" / "clean.json", json.dumps(make_card()))
+    write_card(tmp_path / "run", make_card(), name="clean.json")
     result = CliRunner().invoke(main, ["submit", str(tmp_path / "run"), "--to", f"file://{tmp_path}/none.git"])
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert result.exit_code == 2 and len(errors) == 1, result.output

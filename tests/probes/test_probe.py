@@ -97,9 +97,10 @@ def test_label_fraction_subset_is_class_balanced_fixed_and_recorded(tmp_path):
     assert result.exit_code == 0, result.output
     card = json.loads((out / "cards" / "clean.json").read_text())
     assert card["protocol"]["train_data"]["label_fraction"] == 0.1 and card["protocol"]["train_data"]["n"] == 40
-    from ssl_robustbench.results.leaderboard import suite_tables
-    from ssl_robustbench.results.store import cards_from_run
+    from ssl_robustbench.results.leaderboard import board_tables
+    from ssl_robustbench.results.store import cards_from_source
 
-    assert suite_tables(cards_from_run(out))["clean"]["head"].tolist() == ["probe 10% labels"]
+    (board,) = board_tables([f.card for f in cards_from_source(out)]).values()
+    assert "linear probe (lbfgs), 10% labels" in board.attrs["title"]
     bad = CliRunner().invoke(main, ["eval", "--label-fraction", "0", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "label-fraction" in bad.output

@@ -156,7 +156,8 @@ def test_validation_is_cached_by_card_and_evidence(tmp_path, monkeypatch):
 
     calls = []
     original = card_module.check_rows_against_evidence
-    monkeypatch.setattr(card_module, "check_rows_against_evidence", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(card_module, "check_rows_against_evidence",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
     assert len(load_store(store)[0]) == 3 and calls == []  # nothing new: no evidence read
     path = store / "evidence" / f"{card_filename(make_card('m-1', values=((('clean', 0), 0.1),)))[:-5]}.parquet"
     data = path.read_bytes()
