@@ -5,12 +5,17 @@
 # eval is the clean card); ACL and its SimCLR control also under SLF stretched 10-fold
 # (adv.epoch_scale=10: the published 25 epochs are 250 steps on 5,000 images and leave the head underfit).
 # About an hour on 2 CPU cores. Usage: bash results/regenerate.sh [RUNS_DIR]
-# N_ADV=500 attacks fewer images; SLF10=0 leaves out the two SLF x10 runs (what the shipped store of 2026-12-06 used).
+# Smaller stores for a quick check: N_SHIFT=500 evaluates 500 images per C/PD/E condition, N_ADV=200 attacks 200
+# images, SHIFT_ADV=0 leaves the adversarial suite out of the SimCLR/random shift runs, SLF10=0 the two SLF x10 runs.
+# The shipped store of 2026-12-06: N_SHIFT=500 N_ADV=200 SHIFT_ADV=0 SLF10=0 (2 CPU cores, ~25 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/results}
 N_ADV=${N_ADV:-2000}
 SLF10=${SLF10:-1}
+SHIFT_ADV=${SHIFT_ADV:-1}
+SHIFT=()
+[ -n "${N_SHIFT:-}" ] && SHIFT=(--n-shift "$N_SHIFT")
 BIN=.venv/bin
 rm -rf "$RUNS" results/cards results/evidence results/heads results/verifications results/.cache results/plots \
   results/LEADERBOARD.md results/leaderboard.html results/LEADERBOARD.tex
@@ -21,10 +26,14 @@ eval_and_submit() {  # run name, model, suites, extra options
   "$BIN/robustbench" submit "$RUNS/$run" --to results
 }
 for model in embedded-simclr-tinyresnet embedded-random-tinyresnet; do
-  eval_and_submit "$model" "$model" clean,c,pd,e,adversarial --n-adv "$N_ADV"
+  if [ "$SHIFT_ADV" = 1 ]; then
+    eval_and_submit "$model" "$model" clean,c,pd,e,adversarial --n-adv "$N_ADV" "${SHIFT[@]}"
+  else
+    eval_and_submit "$model" "$model" clean,c,pd,e "${SHIFT[@]}"
+  fi
 done
 for model in embedded-simclr-mpd-tinyresnet embedded-simclr-lcm-tinyresnet; do
-  eval_and_submit "$model" "$model" clean,c,pd,e
+  eval_and_submit "$model" "$model" clean,c,pd,e "${SHIFT[@]}"
 done
 # the adversarial checkpoints and their matched standard-SSL control (32-px recipe), on the whole test split
 for model in embedded-simclr32-tinyresnet embedded-acl-tinyresnet embedded-astra-tinyresnet; do

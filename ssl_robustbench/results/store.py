@@ -172,7 +172,7 @@ def build_leaderboard(store: Path, *, formats: tuple[str, ...] = DEFAULT_FORMATS
         for line in errors:
             (warn or _ignore)(f"skipped invalid card: {line}")
     tables = board_tables_of_store(store, cards)
-    plots = render_plots(cards, store / "plots")
+    plots = render_plots(cards, store / "plots", tables=tables)
     written = []
     for name in formats:
         filename, render = FORMATS.get(name)
