@@ -150,15 +150,15 @@ class Benchmark:
             if (cond.key, cond.severity) in done:
                 measured[cond] = done[cond.key, cond.severity]
             else:  # under torchrun: this rank's shard
-                todo.append((cond, eval_loader(ddp.shard(self.dataset(cond, ctx)), ctx.cfg.run)))
+                images = self.dataset(cond, ctx)
+                todo.append((cond, eval_loader(ddp.shard(images), ctx.cfg.run), len(images)))
         # one bar for the whole suite, naming the condition and severity being measured
-        with progress_bar(total=sum(len(loader) for _, loader in todo), description=self.name) as advance:
-            for i, (cond, loader) in enumerate(todo, 1):
+        with progress_bar(total=sum(len(loader) for _, loader, _ in todo), description=self.name) as advance:
+            for i, (cond, loader, total) in enumerate(todo, 1):
                 label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
                 advance(0, description=f"{self.name} [{i}/{len(todo)}] {label}")
                 preds, labels = predictions(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
                                             seed=ctx.cfg.run.seed, on_batch=advance)
-                total = len(loader.dataset) if ddp.active() else len(labels)
                 preds, labels = ddp.gather_shards(preds, total), ddp.gather_shards(labels, total)
                 if total == 0:
                     raise UserError(f"condition {cond.key} of suite {self.name} has no images")

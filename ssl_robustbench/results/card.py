@@ -32,7 +32,8 @@ SCHEMA_VERSION = 3
 #: identifiers: ASCII lowercase, digits and inner ``.``/``_``/``-``, ending in a letter or digit (always fullmatch)
 ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?")
 WEIGHT_KINDS = ("zoo", "url", "private")
-#: the range of each row metric (fractions in [0, 1]; drops are differences of fractions; CE ratios are ≥ 0)
+#: the range of each row metric (fractions in [0, 1]; drops are differences of fractions; CE ratios are ≥ 0); any
+#: other metric (a plug-in attack's robust accuracy) is a fraction
 METRIC_RANGES = {"top1": (0.0, 1.0), "mean_top1": (0.0, 1.0), "mean_error": (0.0, 1.0), "sa": (0.0, 1.0),
                  "ra": (0.0, 1.0), "aa": (0.0, 1.0), "drop": (-1.0, 1.0), "mce_alexnet": (0.0, 100.0),
                  "relative_mce_alexnet": (-100.0, 100.0), "ce_alexnet": (0.0, 100.0)}
@@ -227,9 +228,7 @@ def _row(obj: Any, where: str) -> ResultRow:
     if _number(obj["n"], f"{where}.n", kind=int) < 1:
         raise CardError(f"{where}.n must be ≥ 1 (images evaluated)")
     value = _number(obj["value"], f"{where}.value")
-    low, high = METRIC_RANGES.get(obj["metric"], (None, None))
-    if low is None:
-        raise CardError(f"{where}.metric {obj['metric'][:40]!r} is not a known metric ({', '.join(METRIC_RANGES)})")
+    low, high = METRIC_RANGES.get(obj["metric"], (0.0, 1.0))  # a plug-in's own metric: a fraction
     if not low <= value <= high:
         raise CardError(f"{where}.value {value!r} of {obj['metric']} is outside [{low:g}, {high:g}]")
     _hexdigest(obj["config_hash"], f"{where}.config_hash")
