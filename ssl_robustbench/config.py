@@ -59,13 +59,22 @@ class DataConfig:
     name: str = "embedded"
     root: str | None = None
     train_split: str = "train"
-    eval_split: str = "test"
+    eval_split: str | None = None  # None: the dataset's labelled evaluation split (DEFAULT_EVAL_SPLIT)
     download: bool = False
     train_limit: int | None = bounded(None, low=1)
     eval_limit: int | None = bounded(None, low=1)
 
     def __post_init__(self) -> None:
         check_fields(self, "data")
+        if self.eval_split is None:  # ImageNet has no labelled test split: its benchmark split is val
+            object.__setattr__(self, "eval_split", DEFAULT_EVAL_SPLIT.get(self.name, "test"))
+        if self.name == "embedded" and self.root is not None:
+            raise UserError("the embedded dataset is generated, not read: --data-root (data.root) does not apply "
+                            "to it; drop it, or name the dataset with --data")
+
+
+#: the labelled evaluation split of each dataset (the one its published results use)
+DEFAULT_EVAL_SPLIT = {"imagenet": "val"}
 
 
 @dataclasses.dataclass(frozen=True)

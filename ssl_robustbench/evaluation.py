@@ -25,7 +25,14 @@ from ssl_robustbench import distributed as ddp
 from ssl_robustbench.benchmarks import BENCHMARKS
 from ssl_robustbench.benchmarks.base import EvalContext, protocol_hash
 from ssl_robustbench.config import config_hash
-from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, eval_loader, label_fraction_subset
+from ssl_robustbench.data import (
+    DataRequest,
+    build_dataset,
+    dataset_identity,
+    eval_loader,
+    head_classes,
+    label_fraction_subset,
+)
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.eval_config import EvalConfig
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, stable_hash
@@ -222,6 +229,9 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     req = DataRequest(split=cfg.data.train_split, preprocess=card.preprocess,
                       root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,
                       cache_dir=cache, seed=0)
+    # the head's classes by name (a folder tree's training split): the eval split is matched to them by name
+    classes = head_classes(cfg.data.name, req) if cfg.head == "probe" else None
+    req = dataclasses.replace(req, classes=tuple(classes) if classes else None)
     # the data first: a missing root or class folder stops before any download, and leaves no run directory
     clean = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.eval_split), limit=cfg.data.eval_limit)
     if main:

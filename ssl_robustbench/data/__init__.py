@@ -33,6 +33,7 @@ class DataRequest:
     download: bool = False
     cache_dir: Path = Path(".")
     seed: int = 0
+    classes: tuple[str, ...] | None = None  # the head's classes by name (folder trees are matched to them)
 
 
 DATASETS: Registry[Callable[[DataRequest], Dataset]] = Registry("dataset")
@@ -82,13 +83,41 @@ def _root(req: DataRequest, name: str) -> Path:
 
 @DATASETS.register("imagenet")
 def _imagenet(req: DataRequest) -> Dataset:
-    root = _root(req, "imagenet") / req.split
-    return CheckedImageFolder(root, transform=req.preprocess.transform(None), class_index=imagenet_wnids())
+    return CheckedImageFolder(_split_dir(req, "imagenet"), transform=req.preprocess.transform(None),
+                              class_index=imagenet_wnids())
 
 
 @DATASETS.register("imagefolder")
 def _imagefolder(req: DataRequest) -> Dataset:
-    return CheckedImageFolder(_root(req, "imagefolder") / req.split, transform=req.preprocess.transform(None))
+    return CheckedImageFolder(_split_dir(req, "imagefolder"), transform=req.preprocess.transform(None),
+                              class_index=list(req.classes) if req.classes else None,
+                              index_source="the training split's class folders")
+
+
+def head_classes(name: str, req: DataRequest) -> list[str] | None:
+    """The classes a head fitted on ``req.split`` of dataset ``name`` scores, by name, without reading images —
+    for datasets whose class list comes from the data (``imagefolder``: the split's class folders); None where
+    the dataset fixes it (ImageNet's 1000 wnids, CIFAR, STL-10, the embedded set)."""
+    if name != "imagefolder":
+        return None
+    from ssl_robustbench.data.folders import class_folders
+
+    classes = class_folders(_split_dir(req, name))
+    if len(classes) < 2:
+        raise UserError(f"{_split_dir(req, name)} has {len(classes)} class folder(s): top-1 accuracy needs at least "
+                        "2 classes (one class scores 100 % whatever the model)")
+    return classes
+
+
+def _split_dir(req: DataRequest, name: str) -> Path:
+    """``<root>/<split>``, or an error that names the splits that are there and the key that picks one."""
+    root = _root(req, name)
+    path = root / req.split
+    if not path.is_dir():
+        splits = sorted(e.name for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
+        raise UserError(f"image folder not found: {path} (splits under {root}: {', '.join(splits) or 'none'}; pick "
+                        f"one with --set data.train_split=… / data.eval_split=…)")
+    return path
 
 
 def _torchvision(cls_name: str, native: int, split_arg: Callable[[str], dict]) -> Callable[[DataRequest], Dataset]:

@@ -121,7 +121,7 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
     from ssl_robustbench.benchmarks import BENCHMARKS
     from ssl_robustbench.benchmarks.base import EvalContext
     from ssl_robustbench.config import build, merge, parse_overrides
-    from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity
+    from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity, head_classes
     from ssl_robustbench.eval_config import EvalConfig
     from ssl_robustbench.runinfo import resolve_device
     from ssl_robustbench.zoo import get_card, load_model
@@ -163,9 +163,11 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
         cfg_dict["label_fraction"] = p.train_data["label_fraction"]
     cfg = build(EvalConfig, merge(cfg_dict, parse_overrides(list(overrides))))
     run_device = resolve_device(cfg.run.device)
-    req = DataRequest(split=p.eval_split, preprocess=zoo.preprocess, root=Path(data_root) if data_root else None,
-                      download=False, cache_dir=cache, seed=0)
+    req = DataRequest(split=cfg.data.train_split, preprocess=zoo.preprocess,
+                      root=Path(data_root) if data_root else None, download=False, cache_dir=cache, seed=0)
     try:
+        classes = head_classes(p.dataset, req) if p.head.kind == "probe" else None
+        req = dataclasses.replace(req, split=p.eval_split, classes=tuple(classes) if classes else None)
         clean = build_dataset(p.dataset, req, limit=cfg.data.eval_limit)
     except UserError as err:
         raise _CannotVerify(f"the evaluation data cannot be built here: {err}") from None
