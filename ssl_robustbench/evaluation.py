@@ -269,7 +269,8 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                 probe_id=probe.record.get("probe_id", "external"), version=ssl_robustbench.__version__)
     ctx = EvalContext(model=model, clean=clean, num_classes=len(clean.classes), input_size=card.input_size,
                       train=lambda: labelled_train_set(cfg, req), cfg=cfg,
-                      device=device, run_dir=run_dir, preprocess=card.preprocess, dual_bn=loaded.dual_bn)
+                      device=device, run_dir=run_dir, preprocess=card.preprocess, dual_bn=loaded.dual_bn,
+                      eval_data=eval_data)
     for suite in cfg.suites:
         bench = BENCHMARKS.get(suite)()
         done = {(r.condition, r.severity): r.value for r in sorted(rows, key=lambda r: r.metric == "top1")

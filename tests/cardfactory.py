@@ -64,7 +64,7 @@ def card_object(model="m-1", suite="clean", values=((("clean", 0), 0.5),), metho
     rows = [row(r.key, r.severity, "top1", r.top1(), n) for r in records]
     top1 = {Condition(r.key, r.severity, r.params): r.top1() for r in records}
     rows += [row(m.condition, m.severity, m.metric, m.value, m.n)
-             for m in BENCHMARKS.get(suite)().summarize(top1, n=n, num_classes=10)]
+             for m in BENCHMARKS.get(suite)().summarize(top1, n=n, data={})]
     protocol = Protocol(config_hash=config, dataset=dataset, eval_split="test", subset_size=n, seed=0,
                         eval_data={"kind": "TensorImages", "n": eval_n, "num_classes": 10},
                         train_data={"n": 5000}, preprocessing={"input_size": 64},

@@ -197,7 +197,7 @@ class AdversarialBenchmark(Benchmark):
                 top1[cond] = evidence.top1()
                 measured.append(Measurement(cond.key, 0, "top1", top1[cond], len(y), evidence))
             flags += self._attack_checks(name, model, threat, adv, x, y, result, ctx)
-        summary = list(self.summarize(top1, n=len(y), num_classes=ctx.num_classes))
+        summary = list(self.summarize(top1, n=len(y), data=ctx.eval_data))
         by_metric = {m.metric: m.value for m in summary}
         flags.append(sanity.pgd_far_above_autoattack(by_metric.get("ra"), by_metric.get("aa")))
         flags = sorted({f for f in flags if f})
@@ -207,7 +207,8 @@ class AdversarialBenchmark(Benchmark):
         # after sanity.json, so a finished suite always has its flags on disk
         yield from (m for m in measured + summary if (m.condition, m.severity) not in done or m.condition == SUMMARY)
 
-    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+    def summarize(self, top1: Mapping[Condition, float], *, n: int,
+                  data: Mapping[str, Any]) -> Iterator[Measurement]:
         """``adversarial:all`` rows: ``sa`` (the clean condition), then each attack's metric (``ra``, ``aa``)."""
         for cond, value in top1.items():
             yield Measurement(SUMMARY, 0, cond.params.get("metric") or "sa", value, n)

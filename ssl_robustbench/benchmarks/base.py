@@ -75,6 +75,7 @@ class EvalContext:
     device: torch.device
     run_dir: Path
     preprocess: Any = None  # the card's Preprocess (for released trees of photos)
+    eval_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # dataset_identity(clean)
     dual_bn: Any = None  # a dual-BN checkpoint's two branches (LoadedModel.dual_bn), for AFF
 
 
@@ -166,7 +167,7 @@ class Benchmark:
                 measured[cond] = evidence.top1()
                 yield Measurement(cond.key, cond.severity, "top1", measured[cond], total, evidence)
         first = self.conditions(ctx.cfg)[0]
-        yield from self.summarize(measured, n=len(self.dataset(first, ctx)), num_classes=ctx.num_classes)
+        yield from self.summarize(measured, n=len(self.dataset(first, ctx)), data=ctx.eval_data)
 
     def rank_metrics(self) -> tuple[str, ...]:
         """The aggregates that rank this suite on the leaderboard, by priority (the suite's, never a card's)."""
@@ -176,10 +177,12 @@ class Benchmark:
         """The first of ``rank_metrics`` that ``aggregates`` holds (None: the card cannot be ranked)."""
         return next((m for m in self.rank_metrics() if m in aggregates), None)
 
-    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+    def summarize(self, top1: Mapping[Condition, float], *, n: int,
+                  data: Mapping[str, Any]) -> Iterator[Measurement]:
         """Summary rows computed from every condition's top-1 alone (default: none): ``n`` images of the suite's
-        first condition, ``num_classes`` of the evaluation data. Validation calls it again on the top-1 that the
-        card's evidence gives, so a summary row can never disagree with the per-image record."""
+        first condition, ``data`` the evaluation data's identity (``dataset_identity``). Validation calls it again
+        on the top-1 that the card's evidence gives, so a summary row can never disagree with the per-image
+        record."""
         return iter(())
 
     def ranked_columns(self, evidence: list[Any]) -> list[Any]:

@@ -5,7 +5,9 @@ released tree (``c.root``) or generated on the fly on the device by the batched 
 Summary rows (condition ``c:all``): ``mean_top1`` over the 15 benchmark corruptions, ``mean_error`` (the
 unnormalized mean error of the 2023 SSL robustness study), and, on ImageNet-1k with the full 15 × 5 set,
 ``mce_alexnet`` and ``relative_mce_alexnet`` normalized by Hendrycks' published AlexNet errors (CE per corruption:
-``c:<name>`` / ``ce_alexnet``). Other datasets have no AlexNet baseline: only the unnormalized error is reported.
+``c:<name>`` / ``ce_alexnet``) — only when the evaluation data is ImageNet-1k val or a random subset of it with all
+1000 classes (``data.is_imagenet_val``, by class-list digest and split). Elsewhere AlexNet's errors mean nothing:
+only the unnormalized error is reported, and the card's details say why.
 ``c:extra`` / ``mean_top1`` averages the 4 held-out corruptions when measured.
 """
 
@@ -31,6 +33,7 @@ from ssl_robustbench.benchmarks.base import (
 )
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
 from ssl_robustbench.config import bounded, check_fields
+from ssl_robustbench.data import is_imagenet_val
 from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
@@ -49,6 +52,8 @@ from ssl_robustbench.transforms.corruptions import (
 #: corruptions that draw no random numbers (the same image gives the same pixels in any batch)
 DETERMINISTIC_CORRUPTIONS = frozenset({"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate",
                                        "jpeg_compression", "gaussian_blur", "saturate"})
+MCE_NOTE = ("not reported: mCE normalizes by AlexNet's errors, published for ImageNet-1k val (all 1000 classes) "
+            "only; mean_error is the unnormalized error")
 #: AlexNet's clean top-1 error (torchvision's published 56.522 % top-1: the model Hendrycks' errors come from)
 ALEXNET_CLEAN_ERR = 0.43478
 
@@ -104,6 +109,7 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
     def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
         details = super().card_details(cfg, ctx)
         details["engine"] = "released tree" if cfg.c.root else self.engine(cfg.c, ctx)
+        details["mce"] = MCE_NOTE if ctx is not None and not is_imagenet_val(ctx.eval_data) else "as published"
         return details
 
     @staticmethod
@@ -144,14 +150,15 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
     def ranked_columns(self, evidence: list[Any]) -> list[Any]:
         return [e for e in evidence if e.params.get("corruption") in BENCHMARK_CORRUPTIONS]
 
-    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+    def summarize(self, top1: Mapping[Condition, float], *, n: int,
+                  data: Mapping[str, Any]) -> Iterator[Measurement]:
         acc = {(c.params["corruption"], c.severity): v for c, v in top1.items() if "corruption" in c.params}
         values = [v for (name, _), v in acc.items() if name in BENCHMARK_CORRUPTIONS]
         if values:
             yield Measurement("c:all", 0, "mean_top1", sum(values) / len(values), n)
             yield Measurement("c:all", 0, "mean_error", 1 - sum(values) / len(values), n)
         full = all((name, s) in acc for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES)
-        if full and num_classes == 1000:
+        if full and is_imagenet_val(data):
             acc = {(name, s): acc[name, s] for name in BENCHMARK_CORRUPTIONS for s in SEVERITIES}
             metrics = corruption_metrics(acc, clean=top1.get(CLEAN), baseline_clean=1 - ALEXNET_CLEAN_ERR)
             yield Measurement("c:all", 0, "mce_alexnet", metrics["mce"], n)

@@ -91,7 +91,8 @@ class EditBenchmark(Benchmark):
         """``e:ori``: the unedited images, with the same head."""
         return next((r.value for r in rows if r.condition == ORI.key and r.metric == "top1"), None)
 
-    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+    def summarize(self, top1: Mapping[Condition, float], *, n: int,
+                  data: Mapping[str, Any]) -> Iterator[Measurement]:
         if ORI not in top1:
             return
         ori = top1[ORI]

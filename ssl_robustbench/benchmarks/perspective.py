@@ -119,7 +119,8 @@ class PerspectiveBenchmark(ReleasedOrOnTheFly):
         view, background = condition.params["view"], condition.params["background"]
         return lambda x, g: perspective_view(x, view, background, magnitude=pd.magnitude, d=pd.d)
 
-    def summarize(self, top1: Mapping[Condition, float], *, n: int, num_classes: int) -> Iterator[Measurement]:
+    def summarize(self, top1: Mapping[Condition, float], *, n: int,
+                  data: Mapping[str, Any]) -> Iterator[Measurement]:
         views = {c: v for c, v in top1.items() if "view" in c.params}
         groups = {f"pd:{b}": [v for c, v in views.items() if c.params["background"] == b] for b in BACKGROUNDS}
         groups["pd:all"] = list(views.values())

@@ -83,8 +83,19 @@ def _root(req: DataRequest, name: str) -> Path:
 
 @DATASETS.register("imagenet")
 def _imagenet(req: DataRequest) -> Dataset:
-    return CheckedImageFolder(_split_dir(req, "imagenet"), transform=req.preprocess.transform(None),
-                              class_index=imagenet_wnids())
+    ds = CheckedImageFolder(_split_dir(req, "imagenet"), transform=req.preprocess.transform(None),
+                            class_index=imagenet_wnids())
+    ds.identity = getattr(ds, "identity", {}) | {"imagenet_split": req.split}
+    return ds
+
+
+def is_imagenet_val(identity: Any) -> bool:
+    """Whether a data identity is ImageNet-1k val, whole or a fixed random subset of it, with all 1000 classes —
+    where AlexNet's published ImageNet-C errors (mCE's normalizer) mean something."""
+    while isinstance(identity, dict) and "subset_of" in identity:
+        identity = identity["subset_of"]
+    return (isinstance(identity, dict) and identity.get("imagenet_split") == "val"
+            and identity.get("classes") == stable_hash(imagenet_wnids()) and "classes_present" not in identity)
 
 
 @DATASETS.register("imagefolder")

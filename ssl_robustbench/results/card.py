@@ -388,9 +388,8 @@ def check_rows_against_evidence(card: ResultCard, evidence: list[Any], *, where:
             raise CardError(f"{where}: evidence of {e.column} holds more images than the evaluation data")
         expected[e.key, e.severity, "top1"] = (e.top1(), len(e.values))
         top1[Condition(e.key, e.severity, e.params)] = e.top1()
-    classes = num_classes_of(card.protocol.eval_data) or 0
     n = len(evidence[0].values) if evidence else 0
-    for m in bench.summarize(top1, n=n, num_classes=classes):
+    for m in bench.summarize(top1, n=n, data=card.protocol.eval_data):
         expected[m.condition, m.severity, m.metric] = (m.value, m.n)
     claimed = {(r.condition, r.severity, r.metric): (r.value, r.n) for r in card.rows}
     if len(claimed) != len(card.rows):

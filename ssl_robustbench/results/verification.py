@@ -180,7 +180,7 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
     model = model.to(run_device).eval()
     ctx = EvalContext(model=model, clean=clean, train=_no_training, num_classes=len(clean.classes),
                       input_size=zoo.input_size, cfg=cfg, device=run_device, run_dir=Path(tempfile.gettempdir()),
-                      preprocess=zoo.preprocess, dual_bn=loaded.dual_bn)
+                      preprocess=zoo.preprocess, dual_bn=loaded.dual_bn, eval_data=p.eval_data)
     return ctx, bench
 
 

@@ -74,7 +74,7 @@ class BrightnessBenchmark(Benchmark):
         factor = condition.params.get("factor")
         return None if factor is None else (lambda x, g: (x * factor).clamp(0, 1))
 
-    def summarize(self, top1, *, n, num_classes):
+    def summarize(self, top1, *, n, data):
         shifted = [v for c, v in top1.items() if "factor" in c.params]
         yield Measurement("toy:all", 0, "mean_top1", sum(shifted) / len(shifted), n)
 

@@ -115,20 +115,30 @@ def test_c_severity_lowers_accuracy_on_the_embedded_default(tmp_path):
 
 
 def test_mce_rows_only_where_the_alexnet_baseline_exists():
+    from ssl_robustbench.data.folders import imagenet_wnids
+    from ssl_robustbench.fileio import stable_hash
+
+    val = {"kind": "CheckedImageFolder", "n": 50000, "classes": stable_hash(imagenet_wnids()), "num_classes": 1000,
+           "imagenet_split": "val"}
+    sub = {"subset_of": val, "n": 5000, "indices": "x"}
+    folder20 = {"kind": "CheckedImageFolder", "n": 20, "classes": stable_hash(["a", "b"]), "num_classes": 2}
+    some_classes = val | {"classes_present": 100}  # 100 wnid folders: not the benchmark's 1000 classes
+    train = val | {"imagenet_split": "train"}
     rng = np.random.default_rng(0)
     values = {(c, s): float(rng.uniform(0.2, 0.7)) for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)}
     top1 = {Condition(f"c:{c}", s, {"corruption": c}): v for (c, s), v in values.items()}
     top1[CLEAN] = 0.76
-    rows = {(m.condition, m.metric): m.value for m in CorruptionBenchmark().summarize(top1, n=100, num_classes=1000)}
+    rows = {(m.condition, m.metric): m.value for m in CorruptionBenchmark().summarize(top1, n=100, data=sub)}
     expected = corruption_metrics(values, clean=0.76, baseline_clean=1 - 0.43478)
     assert rows["c:all", "mce_alexnet"] == pytest.approx(expected["mce"])
     assert rows["c:all", "relative_mce_alexnet"] == pytest.approx(expected["relative_mce"])
     assert rows["c:fog", "ce_alexnet"] == pytest.approx(expected["ce:fog"])
-    small = {(m.condition, m.metric) for m in CorruptionBenchmark().summarize(top1, n=100, num_classes=10)}
-    assert ("c:all", "mean_error") in small and ("c:all", "mce_alexnet") not in small
+    for other in (folder20, some_classes, train, {}):
+        small = {(m.condition, m.metric) for m in CorruptionBenchmark().summarize(top1, n=100, data=other)}
+        assert ("c:all", "mean_error") in small and ("c:all", "mce_alexnet") not in small, other
     partial = dict(list(top1.items())[:20])  # not the full 15 × 5 set: no mCE even on ImageNet
     assert ("c:all", "mce_alexnet") not in {(m.condition, m.metric)
-                                            for m in CorruptionBenchmark().summarize(partial, n=100, num_classes=1000)}
+                                            for m in CorruptionBenchmark().summarize(partial, n=100, data=val)}
 
 
 @pytest.mark.parametrize("background", ["black", "padded"])
