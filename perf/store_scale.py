@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' card factory makes cards as an eval does
 
-from cardfactory import make_card, write_card  # noqa: E402
-
 from ssl_robustbench.results.store import build_leaderboard, load_store  # noqa: E402
+
+from cardfactory import make_card, write_card  # noqa: E402
 
 SUITES = {"clean": ((("clean", 0), None),), "pd": ((("clean", 0), None), (("pd:left/black", 0), None)),
           "c": ((("clean", 0), None), (("c:fog", 3), None)), "e": ((("e:ori", 0), None), (("e:size", 0), None))}
