@@ -23,7 +23,9 @@ def suite_sections() -> dict[str, type]:
 class EvalConfig:
     """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe, suites and their sections.
 
-    ``ignore_keys``: extra regexes of checkpoint keys to drop (e.g. a classifier ``fc\\..*``); ``input_size``
+    ``ignore_keys``: extra regexes of checkpoint keys to drop (e.g. a classifier ``fc\\..*``); ``checkpoint_key``
+    the dotted path of the weights inside the checkpoint (e.g. ``state_dict``, DINO's ``teacher``);
+    ``strip_prefixes``: key prefixes to strip (e.g. ``backbone.``); ``input_size``
     overrides the card's input side; ``head``: ``probe`` (fit a linear probe) or ``released`` (the linear head the
     method's authors published, named in the zoo card; no probe is fitted). ``label_fraction``: the fraction of
     the training labels every head is fitted on — the probe and the SLF/ALF/AFF finetunes — as a class-balanced
@@ -34,6 +36,8 @@ class EvalConfig:
     model: str = "embedded-simclr-tinyresnet"
     arch: str | None = None
     ignore_keys: tuple[str, ...] = ()
+    checkpoint_key: str | None = None
+    strip_prefixes: tuple[str, ...] = ()
     input_size: int | None = bounded(None, low=8, high=4096)
     head: str = "probe"
     label_fraction: float = bounded(1.0, low=0.0, low_open=True, high=1.0)

@@ -219,9 +219,9 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
         BENCHMARKS.get(suite)().check(cfg)
     device = ddp.setup(resolve_device(cfg.run.device))
     main = ddp.rank() == 0
-    card = loaded.card if loaded is not None else with_overrides(resolve_card(cfg.model, arch=cfg.arch),
-                                                                 ignore_keys=cfg.ignore_keys,
-                                                                 input_size=cfg.input_size)
+    card = loaded.card if loaded is not None else with_overrides(
+        resolve_card(cfg.model, arch=cfg.arch), ignore_keys=cfg.ignore_keys, input_size=cfg.input_size,
+        checkpoint_key=cfg.checkpoint_key, strip_prefixes=cfg.strip_prefixes)
     if cfg.head == "released" and card.linear_head is None:
         raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
     run_dir = run_dir or Path(cfg.run.out) / f"{card.id}-{config_hash(cfg, exclude=('model', 'arch'))[:8]}"

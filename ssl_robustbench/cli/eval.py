@@ -39,6 +39,12 @@ def _model_options(func):
                      help="Reuse a saved probe (probe.safetensors) instead of fitting one."),
         click.option("--ignore-keys", "ignore_keys", multiple=True, metavar="REGEX",
                      help="Checkpoint keys to drop before the strict load, e.g. 'fc\\..*' (repeatable)."),
+        click.option("--checkpoint-key", type=str, default=None, metavar="PATH",
+                     help="Where the weights are inside the checkpoint, e.g. state_dict or teacher (default: the "
+                          "root, else state_dict / model as the official training scripts save them)."),
+        click.option("--strip-prefix", "strip_prefixes", multiple=True, metavar="PREFIX",
+                     help="Key prefix to strip before the strict load, e.g. backbone. (repeatable; module. of a "
+                          "DistributedDataParallel checkpoint is stripped by itself)."),
         click.option("--input-size", type=int, default=None,
                      help="Model input side in pixels (default: the card's, or the timm model's pretrained_cfg)."),
         click.option("--label-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
@@ -90,6 +96,8 @@ def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, 
 
     suites = [s.strip() for item in suites for s in item.split(",") if s.strip()]
     options = prune({"model": model, "arch": arch, "ignore_keys": list(kw.pop("ignore_keys", ())) or None,
+                     "checkpoint_key": kw.pop("checkpoint_key", None),
+                     "strip_prefixes": list(kw.pop("strip_prefixes", ())) or None,
                      "input_size": kw.pop("input_size", None), "head": head,
                      "label_fraction": kw.pop("label_fraction", None),
                      "data": {"name": data_name, "root": data_root},

@@ -85,7 +85,7 @@ def resolve_card(ref: str, *, arch: str | None = None) -> ZooCard:
     if not arch:
         raise UserError("a checkpoint file needs --arch (e.g. torchvision/resnet50, timm/vit_small_patch16_224)")
     model_id = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "checkpoint"
-    return ZooCard(id=model_id, arch=arch, method="unknown", paper="-", license="-",
+    return ZooCard(id=model_id, arch=arch, method="unknown", paper="-", license="-", pretrain_data="unknown",
                    source=Source(path=str(path.resolve())), card_dir=path.parent, **arch_preprocessing(arch))
 
 
@@ -111,12 +111,17 @@ def arch_preprocessing(arch: str) -> dict:
 
 
 
-def with_overrides(card: ZooCard, *, ignore_keys: tuple[str, ...] = (), input_size: int | None = None) -> ZooCard:
+def with_overrides(card: ZooCard, *, ignore_keys: tuple[str, ...] = (), input_size: int | None = None,
+                   checkpoint_key: str | None = None, strip_prefixes: tuple[str, ...] = ()) -> ZooCard:
     """``card`` with extra checkpoint keys to ignore (``--ignore-keys``) and another input side (``--input-size``;
     the resize side follows from the card's crop fraction)."""
     changes: dict = {}
     if ignore_keys:
         changes["ignore_keys"] = (*card.ignore_keys, *ignore_keys)
+    if checkpoint_key is not None:
+        changes["checkpoint_key"] = checkpoint_key
+    if strip_prefixes:
+        changes["strip_prefixes"] = (*card.strip_prefixes, *strip_prefixes)
     if input_size is not None:
         changes["input_size"] = input_size
     return dataclasses.replace(card, **changes) if changes else card
@@ -199,6 +204,10 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
     backbone = build_backbone(card.arch, **card.features)
     raw = read_fetched(path, card.source)
     state = select_state_dict(raw, card.checkpoint_key, where=card.id)
+    if state and all(k.startswith("module.") for k in state) and \
+            not any(p.startswith("module.") for p in card.strip_prefixes):  # saved from DistributedDataParallel
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+
     def remap(branch: str | None) -> dict[str, torch.Tensor]:
         return remap_keys(state, strip_prefixes=card.strip_prefixes, keep_only_prefixed=card.keep_only_prefixed,
                           bn_branch=branch)

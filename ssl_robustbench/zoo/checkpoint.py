@@ -45,8 +45,26 @@ def read_checkpoint(path: Path) -> Any:
         raise UserError(f"cannot read checkpoint {path}: {str(err).splitlines()[0] if str(err) else err!r}") from None
 
 
+#: where the official training scripts nest the weights (SwAV ``main_swav.py``: ``state_dict``; VICReg
+#: ``main_vicreg.py`` and MAE: ``model``; mmselfsup: ``state_dict``), tried in order when no key is given
+NESTED_KEYS = ("state_dict", "model", "model_state_dict", "network")
+
+
 def select_state_dict(obj: Any, key: str | None, *, where: str) -> dict[str, torch.Tensor]:
-    """Follows the dotted ``key`` path (e.g. ``state_dict`` or ``classy_state_dict.base_model.model.trunk``)."""
+    """Follows the dotted ``key`` path (e.g. ``state_dict`` or ``classy_state_dict.base_model.model.trunk``).
+    Without a key, a checkpoint whose root holds no tensors is searched under ``NESTED_KEYS``; where it holds
+    several candidate sub-dicts (DINO's ``teacher`` and ``student``) the error names them and the flag."""
+    if key is None and isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        nested = [k for k in NESTED_KEYS if isinstance(obj.get(k), Mapping)
+                  and any(isinstance(v, torch.Tensor) for v in obj[k].values())]
+        if nested:
+            key = nested[0]
+        else:
+            candidates = [str(k) for k, v in obj.items() if isinstance(v, Mapping)
+                          and any(isinstance(x, torch.Tensor) for x in v.values())]
+            if candidates:
+                raise UserError(f"{where}: the weights are nested in the checkpoint ({', '.join(candidates[:6])}); "
+                                f"pick one with --checkpoint-key {candidates[0]} (or the card's checkpoint_key)")
     node = obj
     for part in key.split(".") if key else []:
         if not isinstance(node, Mapping) or part not in node:
@@ -134,6 +152,25 @@ def strict_load(
             parts.append(f"unexpected {len(bad_unexpected)}: {_summary(bad_unexpected)}")
         if shapes:
             parts.append(f"shape mismatch: {_summary(shapes)}")
-        raise UserError(f"{where}: checkpoint keys do not fit the arch; " + "; ".join(parts))
+        hint = load_hint(bad_unexpected, bad_missing, list(target))
+        raise UserError(f"{where}: checkpoint keys do not fit the arch; " + "; ".join(parts) + (f" — {hint}"
+                                                                                                 if hint else ""))
     model.load_state_dict({k: v for k, v in state.items() if k in target}, strict=False)
     return LoadReport(loaded=len(target) - len(missing), missing=tuple(missing), ignored=tuple(unexpected))
+
+
+def load_hint(unexpected: list[str], missing: list[str], target: list[str]) -> str | None:
+    """The flag that most likely fixes a failed strict load: a prefix to strip (``module.``, ``backbone.``) when
+    the unexpected keys are the missing ones behind it, else the unexpected keys' first components to ignore (a
+    classifier ``fc``, a projector)."""
+    wanted = set(target)
+    for prefix in sorted({k.split(".", 1)[0] + "." for k in unexpected if "." in k}):
+        stripped = {k[len(prefix):] for k in unexpected if k.startswith(prefix)}
+        if missing and stripped & wanted and set(missing) <= stripped | {m for m in missing if m not in stripped}:
+            if len(stripped & set(missing)) >= max(1, len(missing) // 2):
+                return f"use --strip-prefix {prefix} (or the card's strip_prefixes)"
+    if unexpected and not missing:
+        heads = sorted({k.split(".", 1)[0] for k in unexpected})
+        pattern = "|".join(re.escape(h) for h in heads[:4])
+        return f"if these are a classifier or projector, use --ignore-keys '({pattern})\\..*'"
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -164,3 +165,47 @@ def test_dual_bn_checkpoint_loads_the_chosen_branch(tmp_path, branch, offset):
     loaded = load_model(card).model.backbone.state_dict()
     assert torch.equal(loaded["stem.1.weight"], source.state_dict()["stem.1.weight"] + offset)
     assert torch.equal(loaded["stem.0.weight"], source.state_dict()["stem.0.weight"])
+
+
+def _file_card(path, arch="tiny_resnet/16-32-64-128", **changes):
+    from ssl_robustbench.zoo import resolve_card, with_overrides
+
+    return with_overrides(resolve_card(str(path), arch=arch), **changes)
+
+
+def test_checkpoints_of_the_official_training_scripts_load(tmp_path):
+    sd = build_backbone("tiny_resnet/16-32-64-128").state_dict()
+    # SwAV main_swav.py: checkpoint.pth.tar = {epoch, state_dict: DDP model (module.*), optimizer}
+    swav = {"epoch": 800, "state_dict": {**_prefixed(sd, "module."), **_mlp("module.projection_head.", 8)},
+            "optimizer": {"state": {}}}
+    torch.save(swav, tmp_path / "checkpoint.pth.tar")
+    with pytest.raises(UserError, match=r"unexpected 4: projection_head.*" + re.escape(
+            "use --ignore-keys '(projection_head)\\..*'")):
+        load_model(_file_card(tmp_path / "checkpoint.pth.tar"))
+    loaded = load_model(_file_card(tmp_path / "checkpoint.pth.tar", ignore_keys=(r"projection_head\..*",)))
+    assert all(torch.equal(loaded.model.backbone.state_dict()[k], sd[k]) for k in sd)
+    assert loaded.card.pretrain_data == "unknown"
+    # VICReg main_vicreg.py: model.pth = {epoch, model: DDP VICReg (module.backbone.*, module.projector.*)}
+    vicreg = {"epoch": 100, "model": {**_prefixed(sd, "module.backbone."), **_mlp("module.projector.", 8)},
+              "optimizer": {}}
+    torch.save(vicreg, tmp_path / "model.pth")
+    with pytest.raises(UserError, match=r"use --strip-prefix backbone\."):
+        load_model(_file_card(tmp_path / "model.pth"))
+    loaded = load_model(_file_card(tmp_path / "model.pth", strip_prefixes=("backbone.",),
+                                   ignore_keys=(r"projector\..*",)))
+    assert all(torch.equal(loaded.model.backbone.state_dict()[k], sd[k]) for k in sd)
+    # DINO: teacher and student side by side: the error names the flag
+    torch.save({"teacher": _prefixed(sd, "backbone."), "student": _prefixed(sd, "module.backbone.")},
+               tmp_path / "dino.pth")
+    with pytest.raises(UserError, match="--checkpoint-key teacher"):
+        load_model(_file_card(tmp_path / "dino.pth"))
+    loaded = load_model(_file_card(tmp_path / "dino.pth", checkpoint_key="teacher", strip_prefixes=("backbone.",)))
+    assert loaded.report.missing == ()
+
+
+def test_a_classifier_in_a_torchvision_state_dict_names_the_flag(tmp_path):
+    model = __import__("torchvision").models.resnet18()
+    torch.save(model.state_dict(), tmp_path / "r18.pth")
+    hint = re.escape("--ignore-keys '(fc)\\..*'")
+    with pytest.raises(UserError, match=r"unexpected 2: fc.weight, fc.bias — .*" + hint):
+        load_model(_file_card(tmp_path / "r18.pth", arch="torchvision/resnet18"))
