@@ -16,10 +16,8 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import read_yaml, stable_hash
+from ssl_robustbench.fileio import read_yaml, stable_hash, strict_yaml
 from ssl_robustbench.resources import find_config
 
 T = TypeVar("T")
@@ -173,7 +171,7 @@ def parse_overrides(items: typing.Iterable[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--set expects key=value, got {item!r}")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = strict_yaml(raw, where=f"--set {key.strip()}") if raw.strip() else None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -224,11 +222,15 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        if str(value).lower() in ("true", "1", "yes", "on"):
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on"):
             return True
-        if str(value).lower() in ("false", "0", "no", "off"):
+        if isinstance(value, str) and value.lower() in ("false", "no", "off"):
             return False
     elif hint in (int, float, str):
+        if isinstance(value, bool) and hint is not str:  # yes/true are not the number 1
+            raise UserError(f"config key {key!r} must be {hint.__name__}, got a boolean ({value!r})")
+        if hint is str and isinstance(value, (list, dict)):  # [a, b] where one name is expected: say so
+            raise UserError(f"config key {key!r} must be a string, got {value!r}")
         try:
             if hint is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError

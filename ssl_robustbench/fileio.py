@@ -92,14 +92,37 @@ def read_json(path: Path, *, what: str = "file") -> Any:
         raise UserError(f"{what} {path} is not valid JSON: {str(err).splitlines()[0]}") from None
 
 
-def read_yaml(path: Path, *, what: str = "file") -> Any:
-    """``read_text`` parsed as YAML (safe loader)."""
+def strict_yaml(text: str, *, where: str) -> Any:
+    """YAML parsed with the safe loader, refusing what a config never needs and an attacker would use: a key
+    given twice in one mapping (the last would silently win), anchors and aliases (a "billion laughs" bomb) and
+    explicit tags (``!!python/…``, ``!!binary``)."""
     import yaml
 
     from ssl_robustbench.errors import UserError
 
-    text = read_text(path, what=what)
+    class Strict(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise UserError(f"{where}: YAML anchors and aliases (&, *) are not allowed")
+            if getattr(event, "tag", None) and not getattr(event, "implicit", (True, True))[0] \
+                    and event.tag not in ("!", None):
+                raise UserError(f"{where}: YAML tags ({event.tag}) are not allowed")
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            keys = [self.construct_object(k, deep=True) for k, _ in node.value]
+            repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise UserError(f"{where}: key {repeated[0]!r} is given twice in one mapping")
+            return super().construct_mapping(node, deep=deep)
+
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=Strict)  # noqa: S506 - Strict is a SafeLoader
     except yaml.YAMLError as err:
-        raise UserError(f"{what} {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        raise UserError(f"{where} is not valid YAML: {str(err).splitlines()[0]}") from None
+
+
+def read_yaml(path: Path, *, what: str = "file") -> Any:
+    """``read_text`` parsed by ``strict_yaml``."""
+    return strict_yaml(read_text(path, what=what), where=f"{what} {path}")

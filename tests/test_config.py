@@ -48,10 +48,12 @@ def test_protocol_hash_is_shared_by_models_under_one_protocol():
     a, b = build(EvalConfig, {"model": "x"}), build(EvalConfig, {"model": "y", "ignore_keys": ["fc"]})
     assert proto(a) == proto(b) and config_hash(a) != config_hash(b)
     assert proto(a) != proto(a, n=10)  # other evaluation data
-    root = build(EvalConfig, {"model": "x", "data": {"root": "/mnt/ssd/imagenet"}, "c": {"root": "/data/c"}})
-    moved = build(EvalConfig, {"model": "x", "data": {"root": "/x"}, "c": {"root": "/y"}})
-    assert proto(root) == proto(a) and config_hash(root) == config_hash(moved)
-    assert proto(a, "c") != proto(root, "c")  # a released tree is another protocol than generated corruptions
+    root = build(EvalConfig, {"model": "x", "data": {"name": "imagenet", "root": "/mnt/ssd/imagenet"},
+                              "c": {"root": "/data/c"}})
+    moved = build(EvalConfig, {"model": "x", "data": {"name": "imagenet", "root": "/x"}, "c": {"root": "/y"}})
+    assert proto(root) == proto(moved) and config_hash(root) == config_hash(moved)
+    tree = build(EvalConfig, {"model": "x", "c": {"root": "/data/c"}})
+    assert proto(a, "c") != proto(tree, "c")  # a released tree is another protocol than generated corruptions
     assert proto(build(EvalConfig, {"c": {"severities": [3]}})) == proto(a)  # another suite's section: no effect
     released = build(EvalConfig, {"head": "released", "probe": {"weight_decay": 0.5}})
     assert proto(released) == proto(build(EvalConfig, {"head": "released"})) != proto(a)

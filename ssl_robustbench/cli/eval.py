@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ssl_robustbench.cli.common import friendly_errors, prune, run_options, run_section
+from ssl_robustbench.errors import UserError
 
 _EPILOG = """\b
 Examples:
@@ -94,6 +95,8 @@ def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, 
     from ssl_robustbench.config import resolve
     from ssl_robustbench.eval_config import EvalConfig
 
+    if suites and not any(s.strip() for item in suites for s in item.split(",")):
+        raise UserError(f"--suite {','.join(suites)!r} names no suite; e.g. --suite clean,c,pd")
     suites = [s.strip() for item in suites for s in item.split(",") if s.strip()]
     options = prune({"model": model, "arch": arch, "ignore_keys": list(kw.pop("ignore_keys", ())) or None,
                      "checkpoint_key": kw.pop("checkpoint_key", None),
@@ -103,6 +106,14 @@ def _resolve(model, arch, data_name, data_root, suites, config_file, overrides, 
                      "data": {"name": data_name, "root": data_root},
                      "suites": suites or None, "run": run_section(kw), **(shifts or {})})
     return resolve(EvalConfig, config_file=config_file, options=options, overrides=list(overrides))
+
+
+def _no_ignored_options(cfg, probe_file) -> None:
+    """Options that a combination would silently ignore are an error."""
+    if probe_file is not None and cfg.label_fraction < 1:
+        raise UserError("--probe reuses a fitted probe, so --label-fraction would be ignored; drop one of them")
+    if probe_file is not None and cfg.head == "released":
+        raise UserError("--head released scores the published head, so --probe would be ignored; drop one of them")
 
 
 @click.command("eval", epilog=_EPILOG)
@@ -131,6 +142,7 @@ def eval_command(model, arch, data_name, data_root, probe_file, suites, head, sh
 
     cfg = _resolve(model, arch, data_name, data_root, suites, config_file, overrides, kw, shifts=suite_sections(kw),
                    head=head)
+    _no_ignored_options(cfg, probe_file)
     from ssl_robustbench import distributed as ddp
 
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
@@ -162,6 +174,7 @@ def probe_command(model, arch, data_name, data_root, probe_file, config_file, ov
     from ssl_robustbench.evaluation import run_eval
 
     cfg = _resolve(model, arch, data_name, data_root, ("clean",), config_file, overrides, kw)
+    _no_ignored_options(cfg, probe_file)
     result = run_eval(cfg, run_dir=Path(cfg.run.out) if kw.get("out") else None, probe_file=probe_file)
     rec = result.probe.record
     clean = next(r for r in result.rows if r.suite == "clean")

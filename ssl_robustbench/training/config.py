@@ -40,7 +40,7 @@ class PretrainConfig:
     color_strength: float = bounded(1.0, low=0.0)
     views: tuple[ViewSpec, ...] = ()
     aug: tuple[str, ...] = ()
-    epochs: int = bounded(30, low=0)  # 0: export the initialization (the random-init baseline)
+    epochs: int = bounded(30, low=0, high=100_000)  # 0: export the initialization (the random-init baseline)
     optimizer: str = "sgd"
     accumulate: int = bounded(1, low=1)
     sync_bn: bool = False

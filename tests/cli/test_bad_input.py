@@ -56,6 +56,7 @@ def _folder_with(tmp: Path, files: dict[str, Callable[[Path], None]]) -> None:
     """An imagefolder root ``tmp/folder`` with train/ and test/ splits holding ``files`` (relative name → maker)."""
     for split in ("train", "test"):
         _good_png(tmp / "folder" / split / "ok" / "a.png")
+        _good_png(tmp / "folder" / split / "fine" / "a.png")  # two classes: one class cannot be scored
         for name, make in files.items():
             make(tmp / "folder" / split / name)
 
