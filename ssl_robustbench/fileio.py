@@ -126,3 +126,20 @@ def strict_yaml(text: str, *, where: str) -> Any:
 def read_yaml(path: Path, *, what: str = "file") -> Any:
     """``read_text`` parsed by ``strict_yaml``."""
     return strict_yaml(read_text(path, what=what), where=f"{what} {path}")
+
+
+def require_free_space(path: Path, needed: int, *, what: str) -> None:
+    """Raises a UserError when the file system of ``path`` (or its nearest existing parent) has less than
+    ``needed`` bytes free — before a large write starts, so a full disk is one line, not a failure half-way (the
+    feature store is preallocated sparse: without this, ENOSPC would come at a later write)."""
+    import shutil
+
+    from ssl_robustbench.errors import UserError
+
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed:
+        raise UserError(f"{what} needs {needed / 2**20:,.1f} MiB but {probe} has {free / 2**20:,.1f} MiB free; "
+                        "free space or choose another --cache-dir / --out")

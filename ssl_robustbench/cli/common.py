@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -57,6 +58,18 @@ def prune(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+DISK_ERRORS = {errno.ENOSPC: "free disk space (or choose another --out / --cache-dir)",
+               errno.EDQUOT: "the disk quota is full",
+               errno.EROFS: "the file system is read-only: choose a writable --out / --cache-dir",
+               errno.EACCES: "no permission: choose a writable --out / --cache-dir",
+               errno.EPERM: "not permitted: choose a writable --out / --cache-dir"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with newlines and other control characters escaped (a path may hold them): one terminal line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def friendly_errors(func: Callable) -> Callable:
     """Prints a UserError as one red line on stderr and exits with status 2, without a traceback."""
 
@@ -68,7 +81,14 @@ def friendly_errors(func: Callable) -> Callable:
             text = str(err).strip()
             if "Original Traceback" in text:  # raised inside a DataLoader worker
                 text = text.splitlines()[-1].removeprefix("ssl_robustbench.errors.UserError: ")
-            click.secho(f"error: {text.splitlines()[0] if text else 'unknown error'}", fg="red", err=True)
+            click.secho(f"error: {one_line(text) or 'unknown error'}", fg="red", err=True)
+            sys.exit(2)
+        except OSError as err:
+            if err.errno not in DISK_ERRORS:
+                raise
+            where = f" writing {err.filename}" if err.filename else ""
+            click.secho(f"error: {one_line(err.strerror or str(err))}{one_line(where)} — {DISK_ERRORS[err.errno]}; "
+                        "what was finished is kept, a re-run resumes", fg="red", err=True)
             sys.exit(2)
 
     return wrapper

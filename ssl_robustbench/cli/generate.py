@@ -20,7 +20,7 @@ def _source_options(func):
                      help="Clean source: embedded | imagenet | imagefolder | cifar10 | cifar100 | stl10."),
         click.option("--data-root", default=None, help="Local dataset directory."),
         click.option("--split", default="test", show_default=True, help="Source split (ImageNet: val)."),
-        click.option("--size", type=click.IntRange(min=32), default=None,
+        click.option("--size", type=click.IntRange(min=32, max=4096), default=None,
                      help="Image side (default: native for embedded/CIFAR/STL; photos: 224 after Resize 256 for c, "
                           "as given for pd)."),
         click.option("--limit", type=click.IntRange(min=1), default=None,

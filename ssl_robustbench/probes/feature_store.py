@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_robustbench.errors import UserError, warn
-from ssl_robustbench.fileio import atomic_write_json
+from ssl_robustbench.fileio import atomic_write_json, require_free_space
 from ssl_robustbench.progress import track
 
 STORE_VERSION = 1
@@ -167,6 +167,7 @@ def extract_to_store(
     with torch.inference_mode():
         d = int(fn(float_images(dataset[0][0].unsqueeze(0)).to(device)).shape[1])
     if ddp.rank() == 0:
+        require_free_space(folder, n * d * 2 + n * 8, what=f"the feature store ({n} × {d} float16)")
         StoreWriter(folder, n, d)
     ddp.barrier()
     writer = StoreWriter(folder, n, d, create=False)

@@ -155,6 +155,15 @@ def strict_load(
         hint = load_hint(bad_unexpected, bad_missing, list(target))
         raise UserError(f"{where}: checkpoint keys do not fit the arch; " + "; ".join(parts) + (f" — {hint}"
                                                                                                  if hint else ""))
+    dtypes = [f"{k} ({state[k].dtype})" for k in target if k in state and target[k].is_floating_point()
+              and not state[k].is_floating_point()]
+    if dtypes:
+        raise UserError(f"{where}: checkpoint tensors of the wrong type for float weights: {_summary(dtypes)}")
+    nonfinite = [k for k in target if k in state and state[k].is_floating_point()
+                 and not bool(torch.isfinite(state[k]).all())]
+    if nonfinite:
+        raise UserError(f"{where}: checkpoint holds NaN or infinite values in {_summary(nonfinite)} (a diverged "
+                        "run or a damaged file): its features would be NaN")
     model.load_state_dict({k: v for k, v in state.items() if k in target}, strict=False)
     return LoadReport(loaded=len(target) - len(missing), missing=tuple(missing), ignored=tuple(unexpected))
 
