@@ -105,8 +105,9 @@ def strict_yaml(text: str, *, where: str) -> Any:
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise UserError(f"{where}: YAML anchors and aliases (&, *) are not allowed")
-            if getattr(event, "tag", None) and not getattr(event, "implicit", (True, True))[0] \
-                    and event.tag not in ("!", None):
+            implicit = getattr(event, "implicit", True)
+            implicit = implicit[0] if isinstance(implicit, tuple) else implicit
+            if getattr(event, "tag", None) and not implicit and event.tag != "!":
                 raise UserError(f"{where}: YAML tags ({event.tag}) are not allowed")
             return super().compose_node(parent, index)
 

@@ -254,6 +254,11 @@ def _snapshot(tmp: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_clear_error_and_loses_nothing(tmp_path, case, monkeypatch):
+    check_case(tmp_path, case, monkeypatch)
+
+
+def check_case(tmp_path: Path, case: Case, monkeypatch) -> None:
+    """Runs ``case``: exit 2, one ``error:`` line holding its message, no traceback, nothing on disk changed."""
     for key, value in case.env.items():
         monkeypatch.setenv(key, value.format(tmp=tmp_path))
     # a run directory and a store that already hold work
