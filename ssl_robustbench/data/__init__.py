@@ -40,7 +40,8 @@ DATASETS: Registry[Callable[[DataRequest], Dataset]] = Registry("dataset")
 
 
 class TensorImages(Dataset):
-    """Images held in memory as uint8 [N,3,H,W]; items are float [0,1] after an optional transform."""
+    """Images held in memory as uint8 [N,3,H,W]; items are float [0,1], after an optional transform applied to the
+    uint8 pixels."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], transform: Callable | None):
         self.images, self.labels, self.classes, self.transform = images, labels, classes, transform
@@ -49,8 +50,10 @@ class TensorImages(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.images[i].float().div_(255)
-        return (self.transform(x) if self.transform else x), int(self.labels[i])
+        if self.transform is None:
+            return self.images[i].float().div_(255), int(self.labels[i])
+        # resized on uint8 pixels, as photos are (Preprocess.transform), then made float
+        return float_images(self.transform(self.images[i])), int(self.labels[i])
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         """A batch's items at once (the DataLoader asks for them so): without a transform, one conversion to

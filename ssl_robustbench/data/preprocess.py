@@ -4,6 +4,7 @@ batch into floats in [0, 1])."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 from torchvision.transforms import v2
@@ -21,7 +22,8 @@ class Preprocess:
 
     Args:
         input_size: side of the square model input.
-        crop_pct: center-crop fraction; the resize side is ``round(input_size / crop_pct)`` (0.875 → 256 for 224).
+        crop_pct: center-crop fraction; the resize side is ``floor(input_size / crop_pct)`` as timm's eval
+            transform computes it (0.875 → 256 for 224; 0.9 → 248, not 249; 0.95 → 235).
         interpolation: ``bilinear`` or ``bicubic`` (as the checkpoint's card says).
     """
 
@@ -31,7 +33,7 @@ class Preprocess:
 
     @property
     def resize_size(self) -> int:
-        return int(round(self.input_size / self.crop_pct))
+        return math.floor(self.input_size / self.crop_pct)
 
     def transform(self, native_size: int | None = None) -> Callable:
         """The eval transform for images of ``native_size`` (None: variable-size photos, e.g. ImageNet JPEGs): a PIL

@@ -77,5 +77,37 @@ def test_a_bare_torchvision_checkpoint_gets_the_imagenet_convention(tmp_path):
     assert (card.mean, card.std) == IMAGENET and card.preprocess.resize_size == 256
     assert arch_preprocessing("torchvision/resnet50")["interpolation"] == "bilinear"
     sized = with_overrides(card, input_size=160, ignore_keys=("fc\\..*",))
-    assert sized.input_size == 160 and sized.preprocess.resize_size == round(160 / 0.875)
+    assert sized.input_size == 160 and sized.preprocess.resize_size == 182  # floor(160 / 0.875), as timm
     assert sized.ignore_keys == ("fc\\..*",)
+
+
+TIMM_MODELS = ["efficientnet_b0", "regnety_002", "vit_small_patch16_224", "deit_tiny_patch16_224",
+               "eva02_tiny_patch14_224.mim_in22k", "resnet50", "convnext_tiny", "vit_base_patch16_384"]
+
+
+@pytest.mark.parametrize("name", TIMM_MODELS)
+def test_timm_archs_get_timms_own_eval_pixels(name):
+    """``--arch timm/<name>`` gives the pixels of ``timm.data.create_transform(**resolve_data_config(...))`` on
+    real photos (the frost photographs shipped with imagecorruptions): crop_pct 0.875, 0.9, 0.95 and 1.0."""
+    import timm
+    import torch
+    from PIL import Image
+    from timm.data import create_transform, resolve_data_config
+
+    from ssl_robustbench.data.preprocess import Preprocess
+    from ssl_robustbench.transforms.corruptions.effects import frost_texture_files
+    from ssl_robustbench.zoo import arch_preprocessing
+
+    pretrained = timm.get_pretrained_cfg(name).to_dict()
+    config = resolve_data_config({}, pretrained_cfg=pretrained)
+    reference = create_transform(**config)
+    ours = Preprocess(**{k: v for k, v in arch_preprocessing(f"timm/{name}").items()
+                         if k in ("input_size", "crop_pct", "interpolation")}).transform(None)
+    mean, std = torch.tensor(config["mean"]).view(3, 1, 1), torch.tensor(config["std"]).view(3, 1, 1)
+    for path in frost_texture_files()[:3]:
+        photo = Image.open(path).convert("RGB")
+        want = (reference(photo) * std + mean) * 255
+        got = ours(photo).float()
+        assert got.shape == want.shape, (name, got.shape, want.shape)
+        diff = (got - want).abs()
+        assert diff.mean() < 0.6 and diff.max() <= 3.5, (name, path.name, float(diff.mean()), float(diff.max()))
