@@ -123,6 +123,7 @@ class AdversarialBenchmark(Benchmark):
     """SA / RA / AA under one threat model and one finetuning protocol."""
 
     name = "adversarial"
+    clean_reference = 'SA: the attacked images unperturbed, the same (finetuned) head'
     section = "adv"
     Config = AdversarialConfig
     options = (SuiteOption("--n-adv", "n", "Images attacked by the adversarial suite (default 1000).", int),

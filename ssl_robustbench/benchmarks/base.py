@@ -113,10 +113,16 @@ class Benchmark:
 
         return _without_roots(to_dict(self.settings(cfg))) if self.section else {}
 
+    #: which clean top-1 this suite's Δ / drop subtracts (None: the suite has none); recorded on its cards
+    clean_reference: str | None = "the suite's own clean condition: the same images, the same head"
+
     def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
         """What the result card records about this suite's run beyond the rows: the settings that ran
-        (``recorded_settings``), and suite-specific entries (threat model …)."""
-        return {"settings": self.recorded_settings(cfg)}
+        (``recorded_settings``), which clean number its differences use, and suite-specific entries."""
+        details: dict[str, Any] = {"settings": self.recorded_settings(cfg)}
+        if self.clean_reference:
+            details["clean_reference"] = self.clean_reference
+        return details
 
     def sanity_flags(self, ctx: EvalContext) -> list[str]:
         """Warnings about this suite's numbers for the result card (default: none)."""

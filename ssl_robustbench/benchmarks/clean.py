@@ -11,6 +11,7 @@ class CleanBenchmark(Benchmark):
     """One condition, ``clean``."""
 
     name = "clean"
+    clean_reference = None
 
     def conditions(self, cfg) -> list[Condition]:
         return [CLEAN]

@@ -55,6 +55,7 @@ class EditBenchmark(Benchmark):
     """ImageNet-E: ``ori`` and each edited subset."""
 
     name = "e"
+    clean_reference = 'e:ori: the unedited images, the same head'
     section = "e"
     Config = EditConfig
     options = (SuiteOption("--e-root", "root", "Released ImageNet-E tree (labels.txt, ori/, …)."), SHIFT_LIMIT)

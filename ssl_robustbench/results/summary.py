@@ -34,7 +34,8 @@ def compact_lines(rows: list[ResultRow]) -> list[tuple[str, int, str]]:
         if suite == "clean":
             lines.append((suite, max(r.n for r in mine), f"top1 {100 * clean:.2f}" if clean is not None else ""))
             continue
-        parts = [] if clean is None else [f"clean {100 * clean:.2f}"]
+        n_clean = next((r.n for r in mine if r.condition in ("clean", "e:ori") and r.metric == "top1"), None)
+        parts = [] if clean is None else [f"clean {100 * clean:.2f} (same {n_clean} images)"]
         for key, value in values.items():
             if key.endswith(("_ci95_low", "_ci95_high")):
                 continue
@@ -42,6 +43,8 @@ def compact_lines(rows: list[ResultRow]) -> list[tuple[str, int, str]]:
             if f"{key}_ci95_low" in values:
                 text += f" ({100 * values[key + '_ci95_low']:.1f}–{100 * values[key + '_ci95_high']:.1f})"
             parts.append(text)
+        if suite == "c" and "mean_top1" in values and "mce_alexnet" not in values:
+            parts.append("mCE n/a (only on ImageNet-1k val)")
         lines.append((suite, max(r.n for r in mine), " · ".join(parts)))
     return lines
 
