@@ -139,7 +139,7 @@ def checkpoint_path(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool
         return path
     name = source.url.rsplit("/", 1)[-1].split("?")[0] or "checkpoint"
     dest = (cache_dir or cache_root()) / "checkpoints" / card.id / name
-    return download(source.url, dest, sha256=source.sha256, quiet=quiet)
+    return download(source.url, dest, sha256=getattr(source, "pin", source.sha256), quiet=quiet)
 
 
 def load_released_head(card: ZooCard, *, num_features: int, num_classes: int, cache_dir: Path | None = None
@@ -200,7 +200,7 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
     """Builds ``card.arch``, loads its checkpoint strictly and wraps it with the card's normalization."""
     path = checkpoint_path(card, cache_dir=cache_dir, quiet=quiet)
     digest = sha256_file(path)
-    check_sha256(digest, card.source.sha256, what=str(path))
+    check_sha256(digest, card.source.pin, what=str(path))
     backbone = build_backbone(card.arch, **card.features)
     raw = read_fetched(path, card.source)
     state = select_state_dict(raw, card.checkpoint_key, where=card.id)

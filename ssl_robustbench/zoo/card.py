@@ -17,7 +17,8 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import read_yaml
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")  # matched whole (fullmatch: no trailing newline)
-SHA256_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")  # a zoo pin is a full digest (fullmatch)
+PREFIX_PATTERN = re.compile(r"[0-9a-f]{8,63}")  # what some publishers give instead (a file name's 8 digits)
 #: Self-AT methods besides ACL; "<name>+astra" is that method with ASTrA
 SELF_AT = ("dynacl", "dynacl++", "rocl", "deacl", "advcl")
 METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav", "acl", "astra",
@@ -30,12 +31,19 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where the checkpoint is: ``path`` (relative to the card's folder) or ``url``; ``sha256`` (full, or a
-    prefix of at least 8 hex digits as in torch.hub file names) is checked on download and load."""
+    """Where the checkpoint is: ``path`` (relative to the card's folder) or ``url``; ``sha256`` (the full 64-digit
+    pin) is checked on download and load. Where the publisher gives only a prefix (OpenMMLab's file names carry
+    the first 8 digits), it is ``sha256_prefix`` — checked too, and shown as a partial pin, never as a full one."""
 
     path: str | None = None
     url: str | None = None
     sha256: str | None = None
+    sha256_prefix: str | None = None
+
+    @property
+    def pin(self) -> str | None:
+        """What a download or load is checked against: the full digest, else the published prefix."""
+        return self.sha256 or self.sha256_prefix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,14 +126,18 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     if data["method"] not in METHODS:
         raise fail(f"method {data['method']!r} is not one of {', '.join(sorted(METHODS))}")
     src = data["source"]
-    if not isinstance(src, dict) or set(src) - {"path", "url", "sha256"}:
+    if not isinstance(src, dict) or set(src) - {"path", "url", "sha256", "sha256_prefix"}:
         raise fail("source must be a mapping with path or url (+ sha256)")
     if bool(src.get("path")) == bool(src.get("url")):
         raise fail("source needs exactly one of path and url")
     if src.get("url") and not str(src["url"]).startswith(("https://", "http://")):
         raise fail("source.url must be an http(s) URL")
-    if src.get("sha256") is not None and not SHA256_PATTERN.match(str(src["sha256"])):
-        raise fail("source.sha256 must be 8–64 lowercase hex digits")
+    if src.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(src["sha256"])):
+        raise fail("source.sha256 must be the full 64 lowercase hex digits; a publisher's shorter prefix goes in "
+                   "source.sha256_prefix")
+    if src.get("sha256_prefix") is not None and (src.get("sha256") is not None
+                                                  or not PREFIX_PATTERN.fullmatch(str(src["sha256_prefix"]))):
+        raise fail("source.sha256_prefix must be 8–63 lowercase hex digits, and only where no full sha256 is known")
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("source", "linear_head")}
     if data.get("linear_head") is not None:
         kwargs["linear_head"] = _parse_head(data["linear_head"], fail)
@@ -188,8 +200,8 @@ def _parse_head(data: Any, fail) -> LinearHead:
     top1 = data["top1"]
     if not isinstance(top1, (int, float)) or isinstance(top1, bool) or not 0 <= top1 <= 100:
         raise fail("linear_head.top1 must be a percentage in [0, 100]")
-    if data.get("sha256") is not None and not SHA256_PATTERN.match(str(data["sha256"])):
-        raise fail("linear_head.sha256 must be 8–64 lowercase hex digits")
+    if data.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(data["sha256"])):
+        raise fail("linear_head.sha256 must be the full 64 lowercase hex digits")
     if data.get("url") and not str(data["url"]).startswith(("https://", "http://")):
         raise fail("linear_head.url must be an http(s) URL")
     return LinearHead(**{**data, "top1": float(top1)})

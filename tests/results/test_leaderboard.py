@@ -219,11 +219,15 @@ def test_submission_round_trip_to_a_bare_git_repo(tmp_path):
     other = write_card(tmp_path / "run2", make_card("model-x", values=((("clean", 0), 0.9),)), name="clean.json")
     clash = _run_submit([other, "--to", bare])
     assert clash.exit_code == 2 and "other results" in clash.output
-    # no temporary clone is left behind
+    # no temporary clone is left behind, and one a killed submit left (its process gone) is removed by the next
     import tempfile
     from pathlib import Path
 
     from ssl_robustbench.results.store import SCRATCH_PREFIX
+    stale = Path(tempfile.gettempdir()) / f"{SCRATCH_PREFIX}999999999-killed"
+    (stale / "store").mkdir(parents=True, exist_ok=True)
+    assert _run_submit([card_file, "--to", bare]).exit_code == 0
+    assert not stale.exists()
     assert not [p for p in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*")
                 if p.name.split("-")[2] == str(__import__("os").getpid())]
     # a store value that git would read as an option is refused before git runs

@@ -28,6 +28,7 @@ def test_every_card_is_complete(card):
     assert card.id == (zoo_dir() / f"{card.id}.yaml").stem
     if card.source.url:
         assert card.source.url.startswith("https://")
+        assert card.source.sha256 is None or len(card.source.sha256) == 64
     else:
         assert card.source.sha256 and len(card.source.sha256) == 64, "bundled weights must pin a full sha256"
         assert card.reproduce, "bundled weights must say how to reproduce them"
@@ -47,6 +48,8 @@ def test_bundled_checkpoints_load_strictly_and_are_small(card):
     ({"source": {"url": "https://a/b", "path": "c"}}, "exactly one of path and url"),
     ({"source": {"url": "ftp://a/b"}}, "http"),
     ({"source": {"url": "https://a/b", "sha256": "XYZ"}}, "sha256"),
+    ({"source": {"url": "https://a/b", "sha256": "5c8b2c2e"}}, "full 64 lowercase hex digits.*sha256_prefix"),
+    ({"source": {"url": "https://a/b", "sha256": "ab" * 32, "sha256_prefix": "abababab"}}, "only where no full"),
     ({"mean": [0.5, 0.5]}, "'mean' must be a list of 3 finite numbers"),
     ({"mean": [0.5, 0.5, float("nan")]}, "'mean' must be a list of 3 finite numbers"),
     ({"input_size": 100000}, "input_size must be an integer in"),
