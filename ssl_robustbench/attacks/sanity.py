@@ -11,13 +11,15 @@ import torch.nn.functional as F
 def randomized_forward(model: torch.nn.Module, x: torch.Tensor) -> str | None:
     """Two forward passes of the same batch differ (dropout left on, stochastic defences)."""
     a, b = model(x), model(x)
-    return None if torch.allclose(a, b, rtol=1e-4, atol=1e-5) else "randomized forward pass"
+    return None if torch.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True) else "randomized forward pass"
 
 
 @torch.no_grad()
 def softmax_outputs(model: torch.nn.Module, x: torch.Tensor) -> str | None:
     """The model returns probabilities (non-negative rows summing to 1), not logits."""
     out = model(x).float()
+    if not bool(torch.isfinite(out).all()):
+        return None
     if out.min() >= 0 and torch.allclose(out.sum(1), torch.ones(len(out), device=out.device), atol=1e-4):
         return "softmax outputs instead of logits"
     return None
@@ -27,6 +29,7 @@ def zero_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     """The cross-entropy's input gradient is exactly zero for some samples."""
     x = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+    grad = torch.nan_to_num(grad, nan=1.0)  # NaN gradients are not zero ones (nonfinite_outputs flags them)
     zero = (grad.flatten(1).abs().amax(1) == 0).float().mean().item()
     return f"zero gradients for {zero:.0%} of inputs" if zero > 0 else None
 
@@ -54,12 +57,29 @@ def more_steps_help_model(fewer: float, more: float, *, tolerance: float = 0.01)
 
 
 @torch.no_grad()
+def nonfinite_outputs(model: torch.nn.Module, x: torch.Tensor) -> str | None:
+    """The model returns NaN or infinite logits for some images (its accuracy and every attack are meaningless)."""
+    bad = int((~torch.isfinite(model(x).float())).any(1).sum())
+    return f"non-finite outputs (NaN/Inf) for {bad} of {len(x)} images" if bad else None
+
+
+def black_box_breaks_pgd(broken: int, total: int, *, margin: float = 0.10) -> str | None:
+    """A black-box attack (Square, a few queries) breaks more than ``margin`` of the images white-box PGD left
+    robust: PGD's gradients were useless (shattered or obfuscated; Athalye et al. 2018), so RA overstates."""
+    if total == 0 or broken <= margin * total:
+        return None
+    return f"black-box (Square) breaks {broken} of {total} images PGD left robust: gradients may be masked"
+
+
+@torch.no_grad()
 def batch_dependent(model: torch.nn.Module, x: torch.Tensor, *, atol: float = 1e-4) -> str | None:
     """The logits of an image change with the other images in its batch (batch statistics at test time): the
     same inputs, whole and in two halves in reverse order, must give the same logits."""
     if len(x) < 4:
         return None
     whole = model(x).float()
+    if not bool(torch.isfinite(whole).all()):
+        return None  # nonfinite_outputs says so; no tolerance can be computed from NaN
     half = len(x) // 2
     split = torch.cat([model(x[half:]), model(x[:half])]).float()
     split = torch.cat([split[len(x) - half:], split[:len(x) - half]])

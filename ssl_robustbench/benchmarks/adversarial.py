@@ -252,7 +252,10 @@ class AdversarialBenchmark(Benchmark):
             k = min(len(y), 200)
             half = run_cascade(model, x[:k], y[:k], [("pgd-half", fewer)], batch_size=adv.batch_size,
                                device=ctx.device, description="PGD (half the steps)")
-            return [sanity.more_steps_help_model(half.accuracy["pgd-half"], float(result.robust[:k].float().mean()))]
+            flags = [sanity.more_steps_help_model(half.accuracy["pgd-half"], float(result.robust[:k].float().mean()))]
+            if "autoattack" not in adv.attack_names():  # PGD alone: a black-box check catches masked gradients
+                flags.append(_square_check(model, threat, x, y, result.robust, ctx))
+            return flags
         if name == "autoattack":
             return [sanity.black_box_beats_white_box(result.accuracy)]
         return []
@@ -272,5 +275,28 @@ class AdversarialBenchmark(Benchmark):
     @staticmethod
     def _static_checks(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[str | None]:
         require_eval_mode(model)
-        return [sanity.randomized_forward(model, x), sanity.softmax_outputs(model, x),
-                sanity.zero_gradients(model, x, y), sanity.batch_dependent(model, x)]
+        return [sanity.nonfinite_outputs(model, x), sanity.randomized_forward(model, x),
+                sanity.softmax_outputs(model, x), sanity.zero_gradients(model, x, y), sanity.batch_dependent(model, x)]
+
+
+SQUARE_CHECK_IMAGES = 100
+SQUARE_CHECK_QUERIES = 1000
+
+
+def _square_check(model, threat, x, y, robust, ctx) -> str | None:
+    """Square (Andriushchenko et al. 2020; AutoAttack's black-box member) with ``SQUARE_CHECK_QUERIES`` queries on
+    up to ``SQUARE_CHECK_IMAGES`` images PGD left robust: it needs no gradient, so shattered or obfuscated
+    gradients do not stop it (``sanity.black_box_breaks_pgd``)."""
+    from ssl_robustbench.attacks.autoattack import build_autoattack
+
+    idx = robust.nonzero().squeeze(1)[:SQUARE_CHECK_IMAGES]
+    if len(idx) == 0:
+        return None
+    aa = build_autoattack(model, threat, num_classes=ctx.num_classes, seed=ctx.cfg.run.seed, device=ctx.device)
+    aa.square.n_queries = SQUARE_CHECK_QUERIES
+    xs, ys = x[idx].to(ctx.device), y[idx].to(ctx.device)
+    aa.square.seed = ctx.cfg.run.seed
+    x_adv = aa.square.perturb(xs, ys)
+    with torch.no_grad():
+        broken = int((model(x_adv).argmax(1) != ys).sum())
+    return sanity.black_box_breaks_pgd(broken, len(idx))

@@ -235,3 +235,13 @@ def test_shift_suite_settings_fail_before_any_work(tmp_path):
         result = CliRunner().invoke(main, ["eval", "--out", str(tmp_path / "run"), *map(str, args)])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "run").exists()
+
+
+def test_imagenet_e_references_are_not_edits():
+    from ssl_robustbench.benchmarks.edits import EditBenchmark
+
+    top1 = {Condition(f"e:{s}", 0, {"subset": s}): v
+            for s, v in (("ori", 0.8), ("full", 0.9), ("background", 0.5), ("size", 0.6))}
+    rows = {(m.condition, m.metric): m.value for m in EditBenchmark().summarize(top1, n=100, data={})}
+    assert rows["e:all", "mean_top1"] == pytest.approx(0.55) and rows["e:all", "drop"] == pytest.approx(0.25)
+    assert ("e:full", "drop") not in rows and rows["e:size", "drop"] == pytest.approx(0.2)
