@@ -83,12 +83,13 @@ def friendly_errors(func: Callable) -> Callable:
                 text = text.splitlines()[-1].removeprefix("ssl_robustbench.errors.UserError: ")
             click.secho(f"error: {one_line(text) or 'unknown error'}", fg="red", err=True)
             sys.exit(2)
-        except OSError as err:
-            if err.errno not in DISK_ERRORS:
+        except OSError as err:  # the file system said no: one line with the path and what to do
+            if err.errno not in DISK_ERRORS and not err.filename:
                 raise
-            where = f" writing {err.filename}" if err.filename else ""
-            click.secho(f"error: {one_line(err.strerror or str(err))}{one_line(where)} — {DISK_ERRORS[err.errno]}; "
-                        "what was finished is kept, a re-run resumes", fg="red", err=True)
+            where = f": {err.filename}" if err.filename else ""
+            hint = DISK_ERRORS.get(err.errno, "check the path (--out, --cache-dir, --data-root)")
+            click.secho(f"error: {one_line(err.strerror or str(err))}{one_line(where)} — {hint}; what was finished "
+                        "is kept, a re-run resumes", fg="red", err=True)
             sys.exit(2)
 
     return wrapper

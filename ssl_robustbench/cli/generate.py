@@ -161,7 +161,7 @@ Examples:
   robustbench eval --suite e --e-root data/embedded-e
 """)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="A fixed subset of this many images.")
 @friendly_errors
 def generate_e(out, split, limit) -> None:
