@@ -63,7 +63,8 @@ def test_compact_summary_is_one_line_per_suite():
             row(suite="pd", condition="pd:all", metric="mean_top1", value=0.2, n=50),
             row(suite="pd", condition="pd:all", metric="drop", value=0.4, n=50)]
     assert compact_lines(rows) == [("clean", 100, "top1 50.00"),
-                                   ("pd", 50, "clean 60.00 · mean_top1 20.00 · black 20.00 · drop 40.00")]
+                                   ("pd", 50, "clean 60.00 (same 50 images) · mean_top1 20.00 · black 20.00 · "
+                                              "drop 40.00")]
 
 
 def test_accuracy_plot_is_one_readable_panel_per_suite(tmp_path):
