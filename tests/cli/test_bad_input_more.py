@@ -52,6 +52,53 @@ def _store_with_card(tmp: Path, suite: str = "clean", config: str = "ab" * 8, mo
     return write_card(tmp / "store", make_card(model, suite=suite, config=config))
 
 
+def _broken_png(path: Path) -> None:
+    _good_png(path)
+    data = bytearray(path.read_bytes())
+    data[40:60] = b"\x00" * 20  # inside IDAT: the CRC and the zlib stream no longer hold
+    path.write_bytes(bytes(data))
+
+
+def _truncated_tiff(path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buf, "TIFF")
+    _write(path, buf.getvalue()[:120])
+
+
+def _png_bomb(path: Path) -> None:
+    from test_bad_input import _png_header_only
+
+    _png_header_only(path, 30000, 30000)
+
+
+def _empty_zip(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/version", "3")
+
+
+def _nan_safetensors(tmp: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: (v * float("nan") if v.is_floating_point() else v).contiguous() for k, v in _tiny_state().items()},
+              str(tmp / "c.safetensors"))
+
+
+def _prefix_file(path: Path, prefix: bytes) -> None:
+    path.write_bytes(prefix + path.read_bytes())
+
+
+def _relink_evidence(card: Path) -> None:
+    evidence = card.parent.parent / "evidence" / f"{card.stem}.parquet"
+    real = evidence.with_name("real.parquet")
+    evidence.rename(real)
+    evidence.symlink_to(real)
+
+
+
 CASES = [
     # ---- the config reader
     Case("set-bool-as-int", [*EVAL, "--set", "data.eval_limit=true"], "boolean"),
@@ -157,12 +204,100 @@ CASES = [
                                          "{tmp}/other"], "sha256 differs",
          setup=lambda t: _store_with_card(t).parent.parent.joinpath(
              "evidence", "m-1__clean__abababab.parquet").write_bytes(b"PAR1 edited")),
+    # ---- more of the config reader
+    Case("config-scalar", [*EVAL, "--config", "{tmp}/cfg.yaml"], "must hold a mapping", setup=_config("42\n")),
+    Case("config-tab-indent", [*EVAL, "--config", "{tmp}/cfg.yaml"], "not valid yaml",
+         setup=_config("data:\n\teval_limit: 10\n")),
+    Case("config-section-is-list", [*EVAL, "--config", "{tmp}/cfg.yaml"], "must be a mapping",
+         setup=_config("data: [1, 2]\n")),
+    Case("config-number-is-mapping", [*EVAL, "--config", "{tmp}/cfg.yaml"], "eval_limit",
+         setup=_config("data:\n  eval_limit: {a: 1}\n")),
+    Case("config-unknown-suite-section", [*EVAL, "--config", "{tmp}/cfg.yaml"], "unknown config key",
+         setup=_config("imagenet_r: {}\n")),
+    Case("config-bom-and-dupe", [*EVAL, "--config", "{tmp}/cfg.yaml"], "given twice",
+         setup=lambda t: _write(t / "cfg.yaml", "\ufeffseed: 1\nsuites: [clean]\nsuites: [c]\n")),
+    Case("config-merge-key", [*EVAL, "--config", "{tmp}/cfg.yaml"], "anchors and aliases",
+         setup=_config("base: &b {eval_limit: 5}\ndata:\n  <<: *b\n")),
+    Case("set-unclosed-list", [*EVAL, "--set", "c.severities=[1, 2"], "not valid yaml"),
+    Case("set-empty-key-part", [*EVAL, "--set", "data..eval_limit=5"], "unknown config key"),
+    Case("set-unknown-section", [*EVAL, "--set", "nosuch.key=1"], "unknown config key"),
+    Case("set-severity-six", [*EVAL, "--set", "c.severities=[1, 6]"], "severity"),
+    Case("set-unknown-view", [*EVAL, "--set", "pd.views=[diagonal]"], "diagonal"),
+    Case("set-label-fraction-two", [*EVAL, "--set", "label_fraction=2"], "label_fraction"),
+    Case("set-bool-for-seed", [*EVAL, "--set", "run.seed=false"], "boolean"),
+    Case("set-null-tag", [*EVAL, "--set", "probe.solver=!!null"], "tags"),
+    Case("set-tag-in-list", [*EVAL, "--set", "c.corruptions=[!!str fog]"], "tags"),
+    Case("root-is-a-file", [*EVAL, "--data", "imagefolder", "--data-root", "{tmp}/root.txt"], "root.txt",
+         setup=lambda t: _write(t / "root.txt", "not a folder")),
+    Case("folder-class-with-newline", FOLDER, "a\\nb", setup=lambda t: _folder(t, ["a", "b"], ["a", "a\nb"])),
+    Case("store-cards-is-link", ["leaderboard", "build", "--store", "{tmp}/s"], "not a file or link",
+         setup=lambda t: ((t / "real").mkdir(), (t / "s").mkdir(), (t / "s" / "cards").symlink_to(t / "real"))),
+    Case("verify-zero-images", ["verify", "{tmp}/run", "--images", "0"], "--images"),
+    # ---- more image files
+    Case("folder-soi-only-jpeg", FOLDER, "soi.jpg", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "train/a/soi.jpg": lambda p: _write(p, b"\xff\xd8")})),
+    Case("folder-bmp-header-only", FOLDER, "head.bmp", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "train/a/head.bmp": lambda p: _write(p, b"BM" + b"\0" * 12)})),
+    Case("folder-svg-named-png", FOLDER, "vector.png", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "train/b/vector.png": lambda p: _write(p, '<svg xmlns="http://www.w3.org/2000/svg"/>')})),
+    Case("folder-png-bad-crc", FOLDER, "crc.png", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "train/b/crc.png": _broken_png})),
+    Case("folder-truncated-tiff", FOLDER, "cut.tif", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "test/a/cut.tif": _truncated_tiff})),
+    Case("folder-bomb-in-test-split", FOLDER, "bomb.png", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "test/b/bomb.png": lambda p: _png_bomb(p)})),
+    Case("folder-only-hidden-images", FOLDER, "no image files", setup=lambda t: _folder(t, ["a", "b"], extra={
+        "train/c/.hidden.png": lambda p: _good_png(p)})),
+    Case("folder-split-is-file", FOLDER, "splits under", setup=lambda t: (_folder(t, ["a", "b"], []),
+                                                                        _write(t / "folder" / "test", "file"))),
+    # ---- more checkpoints
+    Case("ckpt-nan-running-var", CKPT, "nan or infinite", setup=lambda t: _ckpt(t, {
+        k: (torch.full_like(v, float("nan")) if k.endswith("running_var") else v) for k, v in _tiny_state().items()})),
+    Case("ckpt-half-int8", CKPT, "wrong type",
+         setup=lambda t: _ckpt(t, {k: v.to(torch.int8) for k, v in _tiny_state().items()})),
+    Case("ckpt-zip-without-data", CKPT, "c.pth", setup=lambda t: _empty_zip(t / "c.pth")),
+    Case("ckpt-nested-twice", CKPT, "holds no tensors",
+         setup=lambda t: _ckpt(t, {"state_dict": {"state_dict": _tiny_state()}})),
+    Case("ckpt-key-missing", [*CKPT, "--checkpoint-key", "ema"], "no key 'ema'",
+         setup=lambda t: _ckpt(t, {"model": _tiny_state()})),
+    Case("ckpt-wrong-strip-prefix", [*CKPT, "--strip-prefix", "encoder."], "missing",
+         setup=lambda t: _ckpt(t, {f"backbone.{k}": v for k, v in _tiny_state().items()})),
+    Case("ckpt-safetensors-nan", [*EVAL, "--model", "{tmp}/c.safetensors", "--arch", "tiny_resnet/16-32-64-128"],
+         "nan or infinite", setup=_nan_safetensors),
+    # ---- more stores and cards
+    Case("card-with-bom", ["submit", "{tmp}/store/cards/m-1__clean__abababab.json", "--to", "{tmp}/other"],
+         "not valid json", setup=lambda t: _prefix_file(_store_with_card(t), b"\xef\xbb\xbf")),
+    Case("card-too-large", ["submit", "{tmp}/big/cards/clean.json", "--to", "{tmp}/other"], "larger than",
+         setup=lambda t: _write(t / "big" / "cards" / "clean.json", b" " * (5 << 20))),
+    Case("card-is-link", ["submit", "{tmp}/s/cards/x__clean__abababab.json", "--to", "{tmp}/o"], "symbolic link",
+         setup=lambda t: (
+        _write(t / "s" / "real.json", "{}"), (t / "s" / "cards").mkdir(),
+        (t / "s" / "cards" / "x__clean__abababab.json").symlink_to(t / "s" / "real.json"))),
+    Case("evidence-is-link", ["verify", "{tmp}/store/cards/m-1__clean__abababab.json"], "symbolic link",
+         setup=lambda t: _relink_evidence(_store_with_card(t))),
+    Case("evidence-not-parquet", ["verify", "{tmp}/store/cards/m-1__clean__abababab.json"], "sha256 differs",
+         setup=lambda t: _store_with_card(t).parent.parent.joinpath(
+             "evidence", "m-1__clean__abababab.parquet").write_bytes(b"not parquet")),
+    Case("submit-dry-run-to-option", ["submit", "{tmp}/run", "--to", "-", "--dry-run"], "must not begin with '-'"),
+    Case("show-suite-without-boards", ["leaderboard", "show", "--store", "{tmp}/store", "--suite", "pd"],
+         "no board matches", setup=lambda t: _store_with_card(t)),
+    Case("compare-card-missing-evidence", ["compare", "{tmp}/store/cards/m-1__clean__abababab.json",
+                                           "{tmp}/store/cards/m-1__clean__abababab.json"], "evidence file not found",
+         setup=lambda t: _store_with_card(t).parent.parent.joinpath(
+             "evidence", "m-1__clean__abababab.parquet").unlink()),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_more_bad_input_is_one_clear_error_and_loses_nothing(tmp_path, case, monkeypatch):
     check_case(tmp_path, case, monkeypatch)
+
+
+def test_the_second_table_holds_new_kinds():
+    from test_bad_input import CASES as FIRST
+
+    assert len(CASES) >= 100 and len({c.id for c in CASES}) == len(CASES)
+    assert not {c.id for c in CASES} & {c.id for c in FIRST}
 
 
 @pytest.fixture()
