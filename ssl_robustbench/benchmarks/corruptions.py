@@ -1,6 +1,8 @@
 """The ImageNet-C suite ``c`` (Hendrycks & Dietterich, ICLR 2019): top-1 per corruption × severity, from the
 released tree (``c.root``) or generated on the fly on the device by the batched engine
-(``transforms/corruptions``), plus the clean top-1 of the same images.
+(``transforms/corruptions``), plus the clean top-1 of the same images. On ImageNet-layout photos the on-the-fly
+images start from the release's input (PIL Resize 256 bilinear + CenterCrop 224, as ``make_imagenet_c.py``), not
+the model's preprocessing, and reach the model as a released tree would (center crop to its input size).
 
 Summary rows (condition ``c:all``): ``mean_top1`` over the 15 benchmark corruptions, ``mean_error`` (the
 unnormalized mean error of the 2023 SSL robustness study), and, on ImageNet-1k with the full 15 × 5 set,
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
+from torchvision.transforms.v2 import CenterCrop
 
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
@@ -33,8 +36,8 @@ from ssl_robustbench.benchmarks.base import (
 )
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
 from ssl_robustbench.config import bounded, check_fields
-from ssl_robustbench.data import is_imagenet_val
-from ssl_robustbench.data.shift_trees import imagenet_c_condition
+from ssl_robustbench.data import is_imagenet_val, limited
+from ssl_robustbench.data.shift_trees import imagenet_c_condition, release_view
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
     BENCHMARK_CORRUPTIONS,
@@ -110,6 +113,9 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
         details = super().card_details(cfg, ctx)
         details["engine"] = "released tree" if cfg.c.root else self.engine(cfg.c, ctx)
         details["mce"] = MCE_NOTE if ctx is not None and not is_imagenet_val(ctx.eval_data) else "as published"
+        if self._model_view(ctx) is not None:
+            details["input"] = ("as make_imagenet_c.py: PIL Resize(256, bilinear) + CenterCrop(224), the corruption "
+                                "and JPEG 85, then a center crop to the model's input (as a released tree is read)")
         return details
 
     @staticmethod
@@ -131,6 +137,28 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
         name = condition.params["corruption"]
         return imagenet_c_condition(root, name, condition.severity, group_of(name), input_size=ctx.input_size,
                                     classes=list(ctx.clean.classes))
+
+    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
+        """On photo folders (ImageNet layout) every condition, clean included, starts from the released input
+        (``release_view``: PIL Resize 256 bilinear + CenterCrop 224); elsewhere the model's own images."""
+        if ctx.cfg.c.root is None and (view := release_view(ctx.clean)) is not None:
+            return limited(view, ctx.cfg.c.limit)
+        return super().dataset(condition, ctx)
+
+    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
+        crop = self._model_view(ctx)
+        made = super().transform(condition, ctx)
+        if crop is None:
+            return made
+        return (lambda x, g: crop(made(x, g))) if made is not None else (lambda x, g: crop(x))
+
+    @staticmethod
+    def _model_view(ctx: EvalContext | None):
+        """From a released 224² image to the model's input, as a released tree is read (``center_crop_only``):
+        None where the images are not the release's."""
+        if ctx is None or ctx.cfg.c.root is not None or release_view(ctx.clean) is None:
+            return None
+        return CenterCrop(ctx.input_size)
 
     def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
         c = ctx.cfg.c

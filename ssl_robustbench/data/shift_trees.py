@@ -37,6 +37,39 @@ def center_crop_only(size: int) -> Callable:
     return v2.Compose([to_tensor_only(), v2.CenterCrop(size)])
 
 
+#: ``make_imagenet_c.py`` (Hendrycks & Dietterich 2019) made ImageNet-C from the val JPEGs with
+#: ``trn.Resize(256)`` (PIL, bilinear) and ``trn.CenterCrop(224)``, then the corruption and a JPEG-85 save
+RELEASE_RESIZE, RELEASE_CROP = 256, 224
+
+
+def release_transform() -> Callable:
+    """The released benchmark's input: PIL decode, PIL ``Resize(256, bilinear)``, ``CenterCrop(224)``, as uint8
+    [3, 224, 224] — whatever the model's own preprocessing (a bicubic model sees the released image as it is)."""
+    return v2.Compose([v2.Resize(RELEASE_RESIZE, interpolation=v2.InterpolationMode.BILINEAR),
+                       v2.CenterCrop(RELEASE_CROP), v2.ToImage()])
+
+
+def release_view(ds: Dataset) -> Dataset | None:
+    """``ds`` (a photo folder, or a fixed subset of one) with the released benchmark's input transform instead of
+    the model's; None for datasets that are not photo folders (the embedded set, CIFAR: already at their size)."""
+    import copy
+
+    from torch.utils.data import Subset
+
+    if isinstance(ds, Subset):
+        inner = release_view(ds.dataset)
+        if inner is None:
+            return None
+        out = copy.copy(ds)
+        out.dataset = inner
+        return out
+    if not isinstance(ds, CheckedImageFolder):
+        return None
+    out = copy.copy(ds)
+    out.transform = release_transform()
+    return out
+
+
 def photo_transform(preprocess) -> Callable:
     """The model's eval transform for released photos, except that images already at the input size (saved
     after the crop, as generated trees are) are only converted."""
