@@ -26,7 +26,13 @@ from ssl_robustbench import __version__
 from ssl_robustbench.data import ImageLoader, embedded, fixed_subset
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ssl_robustbench.fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    require_free_space,
+)
 from ssl_robustbench.progress import progress_bar
 from ssl_robustbench.transforms.corruptions import RELEASED_JPEG_QUALITY
 
@@ -55,6 +61,10 @@ def encode(image: torch.Tensor, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
+#: bytes per stored pixel value, an upper estimate for free-space checks (JPEG 85 of photos: ~0.5; PNG: ~1)
+BYTES_PER_PIXEL_VALUE = {"JPEG": 0.5, "PNG": 1.0}
+
+
 def write_conditions(ds: Dataset, conditions: dict[str, BatchTransform], out: Path, *, batch_size: int,
                      device: torch.device, seed: int, fmt: str) -> list[Path]:
     """Writes each condition (relative folder → transform) as ``<out>/<folder>/<class>/<name>.<ext>``."""
@@ -62,6 +72,11 @@ def write_conditions(ds: Dataset, conditions: dict[str, BatchTransform], out: Pa
     ext = ".JPEG" if fmt == "JPEG" else ".png"
     written = []
     todo = {k: v for k, v in conditions.items() if not (out / k / ".complete").is_file()}
+    if todo and len(ds):
+        side = int(ds[0][0].shape[-1])
+        per_image = side * side * 3 * (BYTES_PER_PIXEL_VALUE[fmt]) + 4096  # + a file system block
+        require_free_space(out, len(todo) * len(ds) * per_image,
+                           what=f"{len(todo)} conditions × {len(ds)} images ({fmt}, about {side}²)")
     loader = ImageLoader(ds, batch_size=batch_size)
     with progress_bar(total=len(todo) * len(loader), description="generate") as advance:
         for folder, transform in todo.items():

@@ -367,3 +367,14 @@ def test_odd_but_valid_images_load_as_rgb(tmp_path, kind):
                                                   root=tmp_path, classes=("a", "b")))
     x, y = ds[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.uint8 and y == 0
+
+
+def test_a_generated_tree_that_cannot_fit_is_refused_before_any_write(small_disk):
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+
+    result = CliRunner().invoke(main, ["generate", "c", "--out", str(small_disk / "gen"), "--limit", "200"])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "MiB free" in errors[0], result.output
+    assert not any((small_disk / "gen").rglob("*.png"))
