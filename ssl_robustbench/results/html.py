@@ -2,8 +2,9 @@
 
 No CDN and no network: styles and script are inline, plots are data URIs, and a Content-Security-Policy forbids
 everything else. Every value from a card is escaped with ``html.escape`` and the script only ever sets
-``textContent``, so markup in a card's fields is shown as text. A sort can be linked: ``#sort=<suite>:<column>:<asc
-|desc>`` (column index from 0) is applied on load, e.g. ``leaderboard.html#sort=clean:8:asc``.
+``textContent``, so markup in a card's fields is shown as text. One table per board, after an index of the boards.
+A sort can be linked: ``#sort=<board id>:<column>:<asc|desc>`` (column index from 0) is applied on load, e.g.
+``leaderboard.html#sort=clean-09d8721d:5:asc``.
 """
 
 from __future__ import annotations
