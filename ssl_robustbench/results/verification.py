@@ -132,7 +132,10 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
     bench = BENCHMARKS.get(card.suite)()
     weights = card.model.weights
     if weights["kind"] == "zoo":
-        zoo = get_card(weights["zoo_id"])
+        try:
+            zoo = get_card(weights["zoo_id"])
+        except UserError as err:
+            raise _CannotVerify(f"zoo card {weights['zoo_id']!r} is not in this zoo: {err}") from None
     else:
         from ssl_robustbench.zoo.card import parse_card as parse_zoo_card
 
@@ -143,7 +146,10 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
     if isinstance(size, int) and size != zoo.input_size:
         zoo = dataclasses.replace(zoo, input_size=size)
     cache = Path(cache_dir) if cache_dir else cache_root()
-    loaded = load_model(zoo, cache_dir=cache, quiet=True)
+    try:
+        loaded = load_model(zoo, cache_dir=cache, quiet=True)
+    except UserError as err:
+        raise _CannotVerify(f"the named weights cannot be loaded here: {err}") from None
     if loaded.sha256 != card.model.checkpoint_sha256:
         raise _CannotVerify(f"the named weights have sha256 {loaded.sha256[:16]}…, the card's checkpoint "
                             f"{card.model.checkpoint_sha256[:16]}…")
