@@ -7,7 +7,7 @@
 # About an hour on 2 CPU cores. Usage: bash results/regenerate.sh [RUNS_DIR]
 # Smaller stores for a quick check: N_SHIFT=500 evaluates 500 images per C/PD/E condition, N_ADV=200 attacks 200
 # images, SHIFT_ADV=0 leaves the adversarial suite out of the SimCLR/random shift runs, SLF10=0 the two SLF x10 runs.
-# The shipped store of 2026-12-06: N_SHIFT=500 N_ADV=200 SHIFT_ADV=0 SLF10=0 (2 CPU cores, ~25 min).
+# The shipped store of 2026-12-06: N_SHIFT=500 N_ADV=500 SHIFT_ADV=1 SLF10=0 (2 CPU cores, ~25 min alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/results}
