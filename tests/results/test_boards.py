@@ -203,3 +203,13 @@ def test_verify_passes_a_genuine_run_and_fails_a_rehashed_forgery(tmp_path):
     load_card_json(card_path)  # it validates: only a re-run can catch it
     forged = CliRunner().invoke(main, ["verify", str(card_path), "--images", "60"])
     assert forged.exit_code == 1 and "failed:" in forged.output and "per-image results differ" in forged.output
+
+
+def test_compare_prints_paired_differences_of_one_board(tmp_path):
+    store = write_store(tmp_path / "s", [make_card("a", values=((("clean", 0), 0.9),), seed=1),
+                                         make_card("b", values=((("clean", 0), 0.2),), seed=2)])
+    cards = sorted((store / "cards").glob("*.json"))
+    result = CliRunner(env={"COLUMNS": "160"}).invoke(main, ["compare", str(cards[0]), str(cards[1])])
+    assert result.exit_code == 0, result.output
+    assert "clean@0" in result.output and "+70.00" in result.output
+    assert "McNemar p" in result.output and "ranked conditions pooled" in result.output
