@@ -251,3 +251,18 @@ def test_threaded_corruptions_work_in_forked_loader_workers():
     loader = torch.utils.data.DataLoader(_CorruptedImages(x), batch_size=2, num_workers=1,
                                          multiprocessing_context="fork", timeout=120)
     assert torch.equal(torch.cat(list(loader)), expected)
+
+
+def test_elastic_matches_hendrycks_on_photographs(hendrycks):
+    """Real photos (the frost pictures shipped with imagecorruptions, 224² crops): the random-affine step is
+    OpenCV's own warpAffine on the CPU, so elastic agrees within one grey level at every severity."""
+    from PIL import Image
+
+    from ssl_robustbench.transforms.corruptions.effects import frost_texture_files
+
+    crops = [np.asarray(Image.open(p).convert("RGB"))[:224, :224] for p in frost_texture_files()[:3]]
+    imgs = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+    for severity in (1, 2, 3, 4, 5):
+        ours, theirs = _run("elastic_transform", severity, imgs, "hendrycks", hendrycks)
+        diff = np.abs(ours - theirs.astype(float))
+        assert diff.max() <= 1, (severity, diff.max(), (diff > 1).mean())

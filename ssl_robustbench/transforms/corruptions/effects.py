@@ -305,13 +305,24 @@ def elastic_transform(x, p, rnd):
 
 def _random_affine(x: torch.Tensor, jitter: float, rnd: Draws) -> torch.Tensor:
     """The scripts' random affine: three points around the centre moved by U(-jitter, jitter) (float32, as
-    there), OpenCV ``warpAffine``: source positions rounded to 1/32 pixel as OpenCV does, its reflect-101 border
-    (corner-aligned reflection)."""
+    there), then OpenCV's ``warpAffine`` with its reflect-101 border — called itself on the CPU (the reference;
+    its 1/32-pixel fixed point and interpolation tables are what the released images went through), emulated on
+    other devices (source positions rounded to 1/32 pixel as OpenCV does, corner-aligned reflection)."""
     b, _, h, w = x.shape
     centre, half = np.float32([h, w]) // 2, min(h, w) // 3
     src = torch.from_numpy(np.array([centre + half, [centre[0] + half, centre[1] - half], centre - half],
                                     dtype=np.float64))
     dst = src + rnd.uniform((b, 3, 2), -jitter, jitter, dtype=torch.float64).cpu().float().double()
+    if x.device.type == "cpu":  # the reference's own call: OpenCV's fixed-point warpAffine on float32 images
+        import cv2
+
+        out = torch.empty_like(x)
+        for i in range(b):
+            m = cv2.getAffineTransform(src.numpy().astype(np.float32), dst[i].numpy().astype(np.float32))
+            image = x[i].permute(1, 2, 0).numpy().astype(np.float32)
+            warped = cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+            out[i] = torch.from_numpy(warped.reshape(h, w, -1)).permute(2, 0, 1).to(x.dtype)
+        return out
     ones = torch.ones(b, 3, 1, dtype=torch.float64)
     # inverse map: output point (dst) → source point (src), solved per image
     inverse = torch.linalg.solve(torch.cat((dst, ones), 2), src.expand(b, -1, -1)).transpose(1, 2)  # [b, 2, 3]
