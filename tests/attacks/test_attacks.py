@@ -103,6 +103,7 @@ def test_our_autoattack_equals_pyautoattack(small, tmp_path):
     direct = float((y_adv == y).float().mean())
     ours = run_cascade(model, x, y, components(configured()), batch_size=16, state_path=tmp_path / "aa.state")
     assert ours.accuracy["square"] == pytest.approx(direct)
+    assert torch.equal(ours.robust, y_adv == y), "per-image flags, not only the count"
     assert list(ours.accuracy) == ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
     assert ours.accuracy["square"] <= ours.accuracy["apgd-ce"] <= ours.accuracy["clean"]
 
