@@ -7,7 +7,10 @@ dataset's attribute edits as an ImageNet-E tree (``labels.txt``, every subset lo
 suite sees them).
 
 Each condition is drawn with its own generator seeded by ``seed``, batch by batch, exactly as ``robustbench eval``
-draws it on the fly with the same seed and batch size, so a written tree evaluates to the same numbers. Every tree
+draws it on the fly with the same seed and batch size, so a written ``c`` tree (and a ``pd`` tree of images already
+at the model's input size, as the embedded set's) evaluates to the same numbers. A ``pd`` tree of photos does not:
+it warps the whole photo, the on-the-fly suite the model's crop (which of the two the released ImageNet-PD did is
+not published), so it is a protocol of its own. Every tree
 gets ``manifest.json`` (what made it: source, sizes, parameters, encoding). Files are written atomically; a
 finished condition leaves ``.complete`` and is skipped when the command is run again.
 """
