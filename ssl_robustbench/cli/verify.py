@@ -78,7 +78,6 @@ def compare_command(first: Path, second: Path) -> None:
     from rich.table import Table
 
     from ssl_robustbench.errors import UserError
-    from ssl_robustbench.results.evidence import read_evidence
     from ssl_robustbench.results.significance import aligned, discordant, mcnemar_p, paired_difference
     from ssl_robustbench.results.store import card_files
 
@@ -86,7 +85,7 @@ def compare_command(first: Path, second: Path) -> None:
     if a.card.protocol.config_hash != b.card.protocol.config_hash or a.card.suite != b.card.suite:
         raise UserError("the two cards are on different boards (suite or protocol hash differ): their images or "
                         "heads are not the same, so a paired comparison means nothing")
-    ea, eb = read_evidence(a.evidence)[0], read_evidence(b.evidence)[0]
+    ea, eb = a.records, b.records
     table = Table(title=f"{a.card.model.id} − {b.card.model.id} ({a.card.suite}, protocol "
                         f"{a.card.protocol.config_hash[:8]})")
     for col in ("condition", "n", "A %", "B %", "A − B", "95% CI", "only A", "only B", "McNemar p"):

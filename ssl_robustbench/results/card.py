@@ -405,24 +405,33 @@ def check_rows_against_evidence(card: ResultCard, evidence: list[Any], *, where:
                             f"images; its evidence gives {value:.6f} on {count}")
 
 
+MAX_CARD_BYTES = 4 << 20
+
+
 def load_card_json(path: Path, *, evidence: bool = True) -> ResultCard:
-    """Parses a card file (a regular file of at most 4 MiB) and validates it against its evidence file
-    (``<root>/evidence/<stem>.parquet``, pinned by sha256): malformed JSON, NaN/inf, bad fields, missing or
-    disagreeing evidence are CardErrors."""
-    from ssl_robustbench.results.evidence import EvidenceError, evidence_path, from_bytes, read_regular_file
+    """Parses a card file (a regular file of at most ``MAX_CARD_BYTES``) and validates it — with ``evidence``,
+    against its evidence file too (``load_card_and_evidence``). Only CardErrors are raised."""
+    path = Path(path)
+    if evidence:
+        return load_card_and_evidence(path)[0]
+    return parse_card(_card_object(path), where=path.name)
+
+
+def load_card_and_evidence(path: Path) -> tuple[ResultCard, list[Any]]:
+    """A card file and its per-image records (``<root>/evidence/<stem>.parquet``, pinned by sha256), the card
+    validated against them: malformed JSON, NaN/inf, bad fields, missing or disagreeing evidence are CardErrors.
+    The digest is checked before the file is parsed, so an edited file reads as edited."""
+    from ssl_robustbench.results.evidence import (
+        MAX_EVIDENCE_BYTES,
+        EvidenceError,
+        evidence_path,
+        from_bytes,
+        read_regular_file,
+    )
 
     path = Path(path)
+    card = parse_card(_card_object(path), where=path.name)
     try:
-        data = read_regular_file(path, limit=MAX_CARD_BYTES, what="card", error=CardError)
-        obj = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise CardError(f"{path.name}: not valid JSON ({str(err).splitlines()[0][:120]})") from None
-    if not evidence:
-        return parse_card(obj, where=path.name)
-    card = parse_card(obj, where=path.name)
-    try:
-        from ssl_robustbench.results.evidence import MAX_EVIDENCE_BYTES
-
         raw = read_regular_file(evidence_path(path), limit=MAX_EVIDENCE_BYTES, what="evidence file",
                                 error=CardError)
     except CardError as err:
@@ -434,10 +443,18 @@ def load_card_json(path: Path, *, evidence: bool = True) -> ResultCard:
     except EvidenceError as err:
         raise CardError(str(err)) from None
     check_rows_against_evidence(card, records, where=path.name)
-    return card
+    return card, records
 
 
-MAX_CARD_BYTES = 4 << 20
+def _card_object(path: Path) -> Any:
+    """The parsed JSON of a card file (a regular file of at most ``MAX_CARD_BYTES``, no NaN/inf)."""
+    from ssl_robustbench.results.evidence import read_regular_file
+
+    try:
+        data = read_regular_file(path, limit=MAX_CARD_BYTES, what="card", error=CardError)
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CardError(f"{path.name}: not valid JSON ({str(err).splitlines()[0][:120]})") from None
 
 
 def read_card(path: Path) -> ResultCard:

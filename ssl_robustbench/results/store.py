@@ -26,7 +26,7 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text
 from ssl_robustbench.registry import Registry
 from ssl_robustbench.resources import project_dir
-from ssl_robustbench.results.card import CardError, ResultCard, load_card_json, read_card
+from ssl_robustbench.results.card import CardError, ResultCard, load_card_and_evidence, load_card_json, read_card
 from ssl_robustbench.results.html import to_html
 from ssl_robustbench.results.leaderboard import board_tables, to_latex, to_markdown
 from ssl_robustbench.results.plots import render_plots
@@ -214,6 +214,7 @@ class CardFiles:
     path: Path
     evidence: Path
     head: Path | None
+    records: list[Any]  # the per-image evidence, read once (results.evidence.ImageEvidence)
 
     def targets(self) -> dict[Path, Path]:
         """Source file → path relative to a store's root."""
@@ -228,14 +229,14 @@ def card_files(path: Path) -> CardFiles:
     """A card file (in a run directory or a store) with its evidence and head, all checked."""
     from ssl_robustbench.results.evidence import evidence_path, head_path, read_regular_file
 
-    card = load_card_json(path)
+    card, records = load_card_and_evidence(path)
     head = None
     if card.evidence["head_sha256"]:
         head = head_path(path, card.evidence["head_sha256"])
         data = read_regular_file(head, limit=MAX_HEAD_BYTES, what="head file", error=CardError)
         if hashlib.sha256(data).hexdigest() != card.evidence["head_sha256"]:
             raise CardError(f"{path.name}: the head file's sha256 differs from the card's")
-    return CardFiles(card=card, path=Path(path), evidence=evidence_path(path), head=head)
+    return CardFiles(card=card, path=Path(path), evidence=evidence_path(path), head=head, records=records)
 
 
 def cards_from_source(source: Path) -> list[CardFiles]:

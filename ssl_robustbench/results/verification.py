@@ -30,7 +30,7 @@ import torch
 
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.results.card import ResultCard, num_classes_of
-from ssl_robustbench.results.evidence import read_evidence, read_regular_file
+from ssl_robustbench.results.evidence import read_regular_file
 
 FLIP_ALLOWANCE = 0.01  # share of a deterministic sample allowed to flip (float noise), at least one image
 STOCHASTIC_ALPHA = 1e-3
@@ -67,7 +67,7 @@ def verify_card(files: Any, *, images: int = 100, conditions: int = 3, seed: int
         ctx, bench = _context(files, data_root=data_root, overrides=overrides, device=device, cache_dir=cache_dir)
     except _CannotVerify as err:
         return done("cannot verify", str(err))
-    records, _ = read_evidence(files.evidence)
+    records = files.records
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(records), size=min(conditions, len(records)), replace=False).tolist())
     compared = []
