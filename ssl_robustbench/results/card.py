@@ -114,6 +114,11 @@ class ResultCard:
         """``<model id>__<suite>__<protocol hash[:8]>.json`` (all three are validated identifiers)."""
         return f"{self.model.id}__{self.suite}__{self.protocol.config_hash[:8]}.json"
 
+    @property
+    def rows_sha256(self) -> str:
+        """The digest that pins the rows (``rows_digest`` of their canonical JSON)."""
+        return rows_digest([dataclasses.asdict(r) for r in self.rows])
+
     def to_json(self) -> dict[str, Any]:
         rows = [dataclasses.asdict(r) for r in self.rows]
         out = dataclasses.asdict(self) | {"rows": rows, "rows_sha256": rows_digest(rows),

@@ -90,7 +90,7 @@ def _line(card: ResultCard, status: str) -> dict[str, Any]:
     return line
 
 
-def _ranks(frame: pd.DataFrame, main: str, cards: list[ResultCard],
+def _ranks(frame: pd.DataFrame, cards: list[ResultCard],
            compare: Callable[[ResultCard, ResultCard], float | None] | None) -> list[int | str]:
     """Ranks of the (sorted) rows: eligible rows first, a row sharing the rank of its group's first row when
     McNemar's test finds no significant difference from it; the rest ``unranked``."""
@@ -141,7 +141,7 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
         frame = _intervals(frame.drop(columns="_clean"))
         order_rows = frame.sort_values(["_eligible", main], ascending=[False, False], kind="stable").index
         frame, members = frame.loc[order_rows].reset_index(drop=True), [members[i] for i in order_rows]
-        frame.insert(0, "rank", _ranks(frame, main, members, compare))
+        frame.insert(0, "rank", _ranks(frame, members, compare))
         frame = frame.drop(columns="_eligible")
         frame.attrs.update(rank_by=main, title=board_title(members[0]), suite=members[0].suite,
                            protocol=members[0].protocol.config_hash, cards=[c.filename for c in members])

@@ -57,14 +57,14 @@ def _card_paths(store: Path) -> list[Path]:
 def _cache_key(path: Path) -> str | None:
     """What a validated card is remembered by: the card's bytes and its evidence file's size and mtime (None: not
     a regular file — it is never cached)."""
-    import hashlib
     import stat
 
+    from ssl_robustbench.results.card import MAX_CARD_BYTES
     from ssl_robustbench.results.evidence import evidence_path
 
     try:
         st, ev = os.lstat(path), os.lstat(evidence_path(path))
-        if not (stat.S_ISREG(st.st_mode) and stat.S_ISREG(ev.st_mode)) or st.st_size > (4 << 20):
+        if not (stat.S_ISREG(st.st_mode) and stat.S_ISREG(ev.st_mode)) or st.st_size > MAX_CARD_BYTES:
             return None
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:

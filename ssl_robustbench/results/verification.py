@@ -54,7 +54,7 @@ def verify_card(files: Any, *, images: int = 100, conditions: int = 3, seed: int
     card: ResultCard = files.card
     base = {"tool_version": _version(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "seed": seed, "images_per_condition": images, "evidence_sha256": card.evidence["sha256"],
-            "rows_sha256": _rows_sha(card)}
+            "rows_sha256": card.rows_sha256}
 
     def done(outcome: str, reason: str, compared: list[dict[str, Any]] | None = None) -> Verification:
         compared = compared or []
@@ -222,12 +222,6 @@ def _version() -> str:
     return ssl_robustbench.__version__
 
 
-def _rows_sha(card: ResultCard) -> str:
-    from ssl_robustbench.results.card import rows_digest
-
-    return rows_digest([dataclasses.asdict(r) for r in card.rows])
-
-
 # --- the store's record ---------------------------------------------------------------------------------------
 
 
@@ -265,7 +259,7 @@ def statuses(store: Path, cards: list[ResultCard]) -> dict[str, str]:
         if card.model.weights.get("kind") == "private":
             out[card.filename] = "private"
             continue
-        rows = _rows_sha(card)
+        rows = card.rows_sha256
         mine = [r for r in _history(record_path(store, card.filename))
                 if r.get("evidence_sha256") == card.evidence["sha256"] and r.get("rows_sha256") == rows
                 and r.get("outcome") in ("verified", "failed")]

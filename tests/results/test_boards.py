@@ -107,9 +107,7 @@ def test_failed_verification_leaves_the_ranks(tmp_path):
                                          make_card("b", values=((("clean", 0), 0.2),))])
     (store / "verifications").mkdir()
     card = load_store(store)[0][0]
-    from ssl_robustbench.results.verification import _rows_sha
-
-    record = {"outcome": "failed", "evidence_sha256": card.evidence["sha256"], "rows_sha256": _rows_sha(card)}
+    record = {"outcome": "failed", "evidence_sha256": card.evidence["sha256"], "rows_sha256": card.rows_sha256}
     (store / "verifications" / f"{card.filename[:-5]}.json").write_text(json.dumps({"records": [record]}))
     frame = next(iter(board_tables_of_store(store, load_store(store)[0]).values())).set_index("model")
     assert frame.loc["a", "status"] == "failed" and frame.loc["a", "rank"] == "unranked"
