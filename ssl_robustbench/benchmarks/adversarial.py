@@ -37,10 +37,11 @@ from ssl_robustbench.results.evidence import image_evidence
 from ssl_robustbench.stats import wilson_interval
 
 
-def _subset(ctx: EvalContext, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` images of a fixed (seed 0) permutation of the evaluation set, as tensors."""
-    items = [ctx.clean[i] for i in fixed_subset(len(ctx.clean), n)]
-    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+def _images(ctx: EvalContext, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The evaluation images at ``indices`` as float [0, 1] tensors (datasets read from files give uint8) and
+    their labels."""
+    items = [ctx.clean[i] for i in indices]
+    return float_images(torch.stack([x for x, _ in items])), torch.tensor([int(y) for _, y in items])
 
 
 def _protocol_model(ctx: EvalContext, protocol: str, threat: ThreatModel) -> torch.nn.Module:
@@ -177,8 +178,8 @@ class AdversarialBenchmark(Benchmark):
             return
         (ctx.run_dir / "adversarial").mkdir(parents=True, exist_ok=True)
         model = _protocol_model(ctx, p, threat)
-        indices = fixed_subset(len(ctx.clean), adv.n)
-        x, y = _subset(ctx, adv.n)
+        indices = fixed_subset(len(ctx.clean), adv.n)  # the first n of a fixed (seed 0) permutation
+        x, y = _images(ctx, indices)
         flags = self._static_checks(model, x[:64].to(ctx.device), y[:64].to(ctx.device))
         state = ctx.run_dir / "adversarial"
         measured: list[Measurement] = []
@@ -217,9 +218,7 @@ class AdversarialBenchmark(Benchmark):
     def reproduce(self, condition: Condition, ctx: EvalContext, positions: list[int]) -> tuple[Any, Any]:
         """Clean or robust flags of the images at ``positions`` of the evaluation set, under the scored model
         (``ctx.model``: the shared head or the suite's finetuned head) — the attack re-run on them alone."""
-        items = [ctx.clean[i] for i in positions]
-        x = float_images(torch.stack([xi for xi, _ in items]))
-        y = torch.tensor([int(yi) for _, yi in items])
+        x, y = _images(ctx, positions)
         name = condition.params.get("attack")
         if name is None:
             with torch.no_grad():

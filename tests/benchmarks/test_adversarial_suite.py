@@ -179,3 +179,18 @@ def test_finetune_heads_start_at_zero_and_crops_pad_as_the_released_scripts(monk
              device=torch.device("cpu"))
     assert pads == [4] and not heads[0].weight.detach().any() and not heads[0].bias.detach().any()
     assert load_recipe("alf").crop_pad == 4 and load_recipe("aff").unpadded_sizes == (96,)
+
+
+def test_attacked_images_are_floats_whatever_the_dataset_gives():
+    """Datasets read from files give uint8 images; the attacked subset must be float in [0, 1] (ε is in that
+    scale), as the loaders give every other suite."""
+    import types
+
+    from ssl_robustbench.benchmarks.adversarial import _images
+
+    class Uint8Images:
+        def __getitem__(self, i):
+            return torch.full((3, 4, 4), 255, dtype=torch.uint8), i % 2
+
+    x, y = _images(types.SimpleNamespace(clean=Uint8Images()), [3, 0])
+    assert x.dtype == torch.float32 and float(x.max()) == 1.0 and y.tolist() == [1, 0]
