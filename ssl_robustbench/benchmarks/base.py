@@ -226,7 +226,15 @@ class Benchmark:
 
 class ReleasedOrOnTheFly(Benchmark):
     """A shift suite read from a released tree when its config section (``cfg.<name>``) has a ``root``, else made
-    on the fly from the clean batches; clean is always the clean set. Both use the section's ``limit``."""
+    on the fly from the clean batches; clean is always made from the clean set. Both use the section's ``limit``.
+
+    ``release_input``: on ImageNet-layout photos, clean and the on-the-fly conditions start from the released
+    benchmark's input — PIL decode, ``Resize(256, bilinear)``, ``CenterCrop(224)``, uint8 (``release_view``) — and
+    the (shifted) 224² image reaches the model as a released tree is read: center-cropped to its input size. A
+    model's own resize (bicubic, another crop) never touches the images a shift is applied to, and a tree written
+    by ``robustbench generate`` evaluates to the on-the-fly numbers."""
+
+    release_input = False
 
     def released(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
         """The released images of ``condition`` under ``root``."""
@@ -238,9 +246,28 @@ class ReleasedOrOnTheFly(Benchmark):
 
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
         section = self.settings(ctx.cfg)
-        if section.root is None or condition.key == CLEAN.key:
+        from_clean = section.root is None or condition.key == CLEAN.key
+        if from_clean and (view := self.release_view(ctx)) is not None:
+            return limited(view, section.limit)
+        if from_clean:
             return limited(ctx.clean, section.limit)
         return limited(self.released(Path(section.root), condition, ctx), section.limit)
+
+    def release_view(self, ctx: EvalContext | None) -> Dataset | None:
+        """The clean set with the released benchmark's input transform where this suite's images come from photos
+        (``release_input``): its clean condition and its on-the-fly ones; else None (the model's own images)."""
+        from ssl_robustbench.data.shift_trees import release_view
+
+        if not self.release_input or ctx is None:
+            return None
+        return release_view(ctx.clean)
+
+    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
+        details = super().card_details(cfg, ctx)
+        if self.release_view(ctx) is not None:
+            details["input"] = ("the release's: PIL Resize(256, bilinear) + CenterCrop(224), then the shift (or "
+                                "none: clean), then a center crop to the model's input (as a released tree is read)")
+        return details
 
     def recorded_settings(self, cfg: Any) -> dict[str, Any]:
         """The section's settings; for a tree written by ``robustbench generate``, also its manifest (what made
@@ -255,12 +282,21 @@ class ReleasedOrOnTheFly(Benchmark):
         return settings
 
     def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
-        if self.settings(ctx.cfg).root is not None or condition.key == CLEAN.key:
-            return None
-        return self.on_the_fly(condition, ctx)
+        from_clean = self.settings(ctx.cfg).root is None or condition.key == CLEAN.key
+        made = self.on_the_fly(condition, ctx) if from_clean and condition.key != CLEAN.key else None
+        if not from_clean or self.release_view(ctx) is None:
+            return made
+        from torchvision.transforms.v2 import CenterCrop
+
+        crop = CenterCrop(ctx.input_size)
+        return (lambda x, g: crop(made(x, g))) if made is not None else (lambda x, g: crop(x))
 
 
 BENCHMARKS: Registry[type[Benchmark]] = Registry("benchmark")
+#: the datasets read from photo folders (``release_view`` applies to them)
+PHOTO_FOLDERS = ("imagenet", "imagefolder")
+#: the protocol entry of on-the-fly shifts made from the released input (earlier cards shifted the model's input)
+RELEASE_INPUT = "PIL Resize(256, bilinear) + CenterCrop(224), shift, center crop to the model's input"
 
 
 def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data: dict[str, Any] | None) -> str:
@@ -283,6 +319,8 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
         proto.update(train_split=cfg.data.train_split, train_data=train_data)
     if bench.section:
         proto[bench.section] = bench.recorded_settings(cfg)
+    if getattr(bench, "release_input", False) and cfg.data.name in PHOTO_FOLDERS:
+        proto["input"] = RELEASE_INPUT  # clean and on-the-fly shifts of photos start from the release's 224² input
     return stable_hash(proto)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import CenterCrop
 
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
@@ -36,8 +35,8 @@ from ssl_robustbench.benchmarks.base import (
 )
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
 from ssl_robustbench.config import bounded, check_fields
-from ssl_robustbench.data import is_imagenet_val, limited
-from ssl_robustbench.data.shift_trees import imagenet_c_condition, release_view
+from ssl_robustbench.data import is_imagenet_val
+from ssl_robustbench.data.shift_trees import imagenet_c_condition
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.transforms.corruptions import (
     BENCHMARK_CORRUPTIONS,
@@ -101,6 +100,7 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
 
     name = "c"
     section = "c"
+    release_input = True  # make_imagenet_c.py's input
     Config = CorruptionConfig
     options = (SuiteOption("--c-root", "root", "Released ImageNet-C tree (default: corruptions generated on the fly)."),
                SHIFT_LIMIT)
@@ -113,9 +113,6 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
         details = super().card_details(cfg, ctx)
         details["engine"] = "released tree" if cfg.c.root else self.engine(cfg.c, ctx)
         details["mce"] = MCE_NOTE if ctx is not None and not is_imagenet_val(ctx.eval_data) else "as published"
-        if self._model_view(ctx) is not None:
-            details["input"] = ("as make_imagenet_c.py: PIL Resize(256, bilinear) + CenterCrop(224), the corruption "
-                                "and JPEG 85, then a center crop to the model's input (as a released tree is read)")
         return details
 
     @staticmethod
@@ -137,28 +134,6 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
         name = condition.params["corruption"]
         return imagenet_c_condition(root, name, condition.severity, group_of(name), input_size=ctx.input_size,
                                     classes=list(ctx.clean.classes))
-
-    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
-        """On photo folders (ImageNet layout) every condition, clean included, starts from the released input
-        (``release_view``: PIL Resize 256 bilinear + CenterCrop 224); elsewhere the model's own images."""
-        if ctx.cfg.c.root is None and (view := release_view(ctx.clean)) is not None:
-            return limited(view, ctx.cfg.c.limit)
-        return super().dataset(condition, ctx)
-
-    def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
-        crop = self._model_view(ctx)
-        made = super().transform(condition, ctx)
-        if crop is None:
-            return made
-        return (lambda x, g: crop(made(x, g))) if made is not None else (lambda x, g: crop(x))
-
-    @staticmethod
-    def _model_view(ctx: EvalContext | None):
-        """From a released 224² image to the model's input, as a released tree is read (``center_crop_only``):
-        None where the images are not the release's."""
-        if ctx is None or ctx.cfg.c.root is not None or release_view(ctx.clean) is None:
-            return None
-        return CenterCrop(ctx.input_size)
 
     def on_the_fly(self, condition: Condition, ctx: EvalContext) -> BatchTransform:
         c = ctx.cfg.c

@@ -3,6 +3,14 @@ Representation Learning", ECCV 2024): left, right, top and bottom perspective vi
 (zeros outside the warped image) and a padded one (border pixels), from the released tree (``pd.root``) or
 generated on the fly with the batched Möbius warp f(z) = z / (cz + d) (``transforms/mobius.py``).
 
+Protocol (one for on-the-fly views and ``robustbench generate pd`` trees): on ImageNet-layout photos each view
+warps the release's 224² input (PIL ``Resize(256, bilinear)`` + ``CenterCrop(224)``, as ImageNet-C was made and as
+the MPD paper evaluates at 224²), the result is truncated to uint8 as ``mobius-mpd`` saves it, and the model gets
+its center crop; clean is the same 224² input. Whether the released ImageNet-PD warped the crop or the full photo
+is not published (no generation script; the dataset card gives none): a released tree is read as given, and its
+224² images are only center-cropped. "padded" is ``mobius-mpd``'s border clamp; the authors' MPD training code
+also has a reflection-padded variant, and which one the release used is not established either.
+
 A view is set by the axis and sign of c: right (+|c|, 0), left (−|c|, 0), bottom (0, +|c|), top (0, −|c|), with
 |c| = ``pd.magnitude`` (default 0.3, the strongest distortion of MPD's default |c| ~ U(0.1, 0.3)) and ``pd.d``
 (default 1). These defaults are a guess: the authors publish no generation script for ImageNet-PD (their training
@@ -98,6 +106,7 @@ class PerspectiveBenchmark(ReleasedOrOnTheFly):
 
     name = "pd"
     section = "pd"
+    release_input = True  # the views of the 224² crop, as the release's classifiers were evaluated
     Config = PerspectiveConfig
     options = (SuiteOption("--pd-root", "root", "Released ImageNet-PD tree with PD-L … PD-BI (default: generated)."),
                SHIFT_LIMIT)

@@ -21,8 +21,8 @@ def _source_options(func):
         click.option("--data-root", default=None, help="Local dataset directory."),
         click.option("--split", default="test", show_default=True, help="Source split (ImageNet: val)."),
         click.option("--size", type=click.IntRange(min=32, max=4096), default=None,
-                     help="Image side (default: native for embedded/CIFAR/STL; photos: 224 after Resize 256 for c, "
-                          "as given for pd)."),
+                     help="Image side (default: native for embedded/CIFAR/STL; photos: the release's input, PIL "
+                          "Resize 256 bilinear + CenterCrop 224)."),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="A fixed subset of this many source images."),
         click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=64, show_default=True),
@@ -35,47 +35,45 @@ def _source_options(func):
 
 
 def _write(kind: str, conditions: dict, fmt: str, *, out, data_name, data_root, split, size, limit, batch_size,
-           device, seed, as_given: bool = False, **manifest) -> None:
+           device, seed, **manifest) -> None:
     """Writes ``conditions`` (folder → batch transform) of the clean source as a tree under ``out``, and the
     tree's manifest (source, parameters, encoding)."""
     from ssl_robustbench.data.generate import write_conditions, write_manifest
     from ssl_robustbench.runinfo import resolve_device
 
-    ds, side = _source(data_name, data_root, split, size, limit, as_given=as_given)
-    if side is None:
-        batch_size = 1  # photos as given have their own sizes
+    ds, side = _source(data_name, data_root, split, size, limit)
     write_manifest(out, kind, source={"data": data_name, "split": split, "limit": limit, "seed": seed,
                                 "batch_size": batch_size,
-                                "size": side if side is not None else "as given (no resize)"},
+                                "size": side},
                    encoding=fmt, **manifest)
     written = write_conditions(ds, conditions, out, batch_size=batch_size, device=resolve_device(device), seed=seed,
                                fmt=fmt)
     click.echo(f"wrote {len(written)} conditions ({len(conditions) - len(written)} already complete) under {out}")
 
 
-def _side(data_name: str, size: int | None, as_given: bool) -> int | None:
+def _side(data_name: str, size: int | None) -> int:
     """The image side a tree is written at: ``--size``, the dataset's native side, or (photos) 224 after
-    Resize 256 — or None for photos taken as given."""
+    Resize 256."""
     if size is not None or data_name in _NATIVE:
         return size or _NATIVE[data_name]
-    return None if as_given else 224
+    return 224
 
 
-def _source(data_name, data_root, split, size, limit, *, as_given: bool = False):
-    """The clean source dataset and its image side (None: photos as given, at their own sizes)."""
+def _source(data_name, data_root, split, size, limit):
+    """The clean source dataset and its image side."""
     from torch.utils.data import Subset
 
     from ssl_robustbench.data import DataRequest, build_dataset
     from ssl_robustbench.data.preprocess import Preprocess
-    from ssl_robustbench.data.shift_trees import to_tensor_only
+    from ssl_robustbench.data.shift_trees import release_transform
     from ssl_robustbench.zoo.download import cache_root
 
-    side = _side(data_name, size, as_given)
-    req = DataRequest(split=split, preprocess=Preprocess(input_size=side or 224),
+    side = _side(data_name, size)
+    req = DataRequest(split=split, preprocess=Preprocess(input_size=side),
                       root=Path(data_root) if data_root else None, cache_dir=cache_root())
     ds = build_dataset(data_name, req, limit=limit)
-    if side is None:
-        (ds.dataset if isinstance(ds, Subset) else ds).transform = to_tensor_only()
+    if size is None and data_name not in _NATIVE:  # photos: the released benchmark's input, resized with PIL
+        (ds.dataset if isinstance(ds, Subset) else ds).transform = release_transform()
     return ds, side
 
 
@@ -118,7 +116,7 @@ def generate_c(corruptions, severities, extra, table, reference, **source) -> No
     # the suite's own config checks the names, severities, table and reference
     names = CorruptionConfig(corruptions=corruptions, extra=extra, severities=tuple(levels), table=table,
                              reference=reference).names()
-    side = _side(source["data_name"], source["size"], False)
+    side = _side(source["data_name"], source["size"])
     table = table_for(side, side, table)
     quality = released_jpeg_quality(table)
     # the file's own encoding is the released one, so the engine adds no JPEG step of its own
@@ -140,8 +138,9 @@ Examples:
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
 @friendly_errors
 def generate_pd(magnitude, d, **source) -> None:
-    """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG, warped from each image
-    as given (resized only with --size), quantized as mobius-mpd (truncation)."""
+    """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG, each view warped from
+    the release's 224² input (photos: PIL Resize 256 bilinear + CenterCrop 224), quantized as mobius-mpd
+    (truncation): the images the on-the-fly suite evaluates."""
     from ssl_robustbench.benchmarks.perspective import VIEWS, PerspectiveConfig, perspective_view
     from ssl_robustbench.data.generate import pd_folders
 
@@ -149,10 +148,11 @@ def generate_pd(magnitude, d, **source) -> None:
     folders = pd_folders(tuple(VIEWS), ("black", "padded"))
     conditions = {folder: (lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=magnitude, d=d))
                   for (v, b), folder in folders.items()}
-    _write("pd", conditions, "PNG", **source, as_given=True, magnitude=magnitude, d=d,
+    _write("pd", conditions, "PNG", **source, magnitude=magnitude, d=d,
            backgrounds={"black": "zeros outside the warped image", "padded": "border pixels (coordinates clamped)"},
            views={f: f"{v}/{b}" for (v, b), f in folders.items()},
-           protocol="ssl-robustbench's guess: the authors publish no ImageNet-PD generation script")
+           protocol="views of the 224² crop, as the on-the-fly suite (ssl-robustbench's choice: the authors "
+                    "publish no ImageNet-PD generation script)")
 
 
 @generate_group.command("e", epilog="""\b

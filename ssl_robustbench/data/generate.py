@@ -2,15 +2,14 @@
 
 ``c``: ``<out>/<corruption>/<severity>/<class>/<name>.JPEG``, saved as JPEG quality 85 after corruption as the
 released ImageNet-C images were (Hendrycks & Dietterich 2019) — on the ``cifar`` table PNG, as CIFAR-10-C stores
-raw uint8 arrays. ``pd``: ``<out>/PD-L`` … ``PD-BI`` (lossless PNG), from the images as given. ``e``: the embedded
+raw uint8 arrays. ``pd``: ``<out>/PD-L`` … ``PD-BI`` (lossless PNG). Photos start from the release's input (PIL
+Resize 256 bilinear + CenterCrop 224) for both. ``e``: the embedded
 dataset's attribute edits as an ImageNet-E tree (``labels.txt``, every subset lossless PNG, as the on-the-fly
 suite sees them).
 
 Each condition is drawn with its own generator seeded by ``seed``, batch by batch, exactly as ``robustbench eval``
-draws it on the fly with the same seed and batch size, so a written ``c`` tree (and a ``pd`` tree of images already
-at the model's input size, as the embedded set's) evaluates to the same numbers. A ``pd`` tree of photos does not:
-it warps the whole photo, the on-the-fly suite the model's crop (which of the two the released ImageNet-PD did is
-not published), so it is a protocol of its own. Every tree
+draws it on the fly with the same seed and batch size, so a written ``c`` or ``pd`` tree evaluates to the same
+numbers (on photos: both start from the release's 224² input and the model reads its center crop). Every tree
 gets ``manifest.json`` (what made it: source, sizes, parameters, encoding). Files are written atomically; a
 finished condition leaves ``.complete`` and is skipped when the command is run again.
 """

@@ -71,11 +71,12 @@ def release_view(ds: Dataset) -> Dataset | None:
 
 
 def photo_transform(preprocess) -> Callable:
-    """The model's eval transform for released photos, except that images already at the input size (saved
-    after the crop, as generated trees are) are only converted."""
-    full, convert = preprocess.transform(None), preprocess.transform(preprocess.input_size)
-    side = preprocess.input_size
-    return lambda img: convert(img) if img.size == (side, side) else full(img)
+    """How a shift tree's images reach the model: images saved after the release's crop (224², as ImageNet-C and
+    ``robustbench generate`` trees are) or at the input size are center-cropped to the input size, as ImageNet-C
+    is read; other photos get the model's full eval transform."""
+    full, crop = preprocess.transform(None), center_crop_only(preprocess.input_size)
+    stored = {(RELEASE_CROP, RELEASE_CROP), (preprocess.input_size, preprocess.input_size)}
+    return lambda img: crop(img) if img.size in stored else full(img)
 
 
 def imagenet_c_dir(root: Path, corruption: str, severity: int, group: str) -> Path:

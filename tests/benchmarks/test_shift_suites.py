@@ -173,27 +173,7 @@ def test_pd_tree_roundtrip_and_summary(tmp_path):
     assert fly["pd", "pd:black", 0, "mean_top1"] < fly["pd", "clean", 0, "top1"]
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["magnitude"] == 0.3 and manifest["d"] == 1.0 and manifest["encoding"] == "PNG"
-    assert "guess" in manifest["protocol"] and manifest["views"]["PD-LI"] == "left/padded"
-
-
-def test_pd_generates_from_photos_as_given(tmp_path):
-    # a 224² photo is warped as it is: no Resize 256 + CenterCrop 224 first (nor for any other size)
-    from ssl_robustbench.data.shift_trees import to_tensor_only
-
-    rng = np.random.default_rng(0)
-    for cls, (h, w) in (("a", (224, 224)), ("b", (100, 140))):
-        (tmp_path / "src" / "test" / cls).mkdir(parents=True)
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / "src" / "test" / cls / "x.png")
-    cli("generate", "pd", "--out", tmp_path / "pd", "--data", "imagefolder", "--data-root", tmp_path / "src",
-        "--device", "cpu")
-    for cls in ("a", "b"):
-        raw = np.asarray(Image.open(tmp_path / "src" / "test" / cls / "x.png"))
-        x = to_tensor_only()(Image.open(tmp_path / "src" / "test" / cls / "x.png"))[None].float() / 255
-        want = (perspective_view(x, "left", "black", magnitude=0.3, d=1.0) * 255).round()[0].permute(1, 2, 0)
-        got = np.asarray(Image.open(tmp_path / "pd" / "PD-L" / cls / "x.png"))
-        assert got.shape == raw.shape and np.array_equal(got, want.byte().numpy()), cls
-    manifest = json.loads((tmp_path / "pd" / "manifest.json").read_text())
-    assert manifest["source"]["size"] == "as given (no resize)"
+    assert "224² crop" in manifest["protocol"] and manifest["views"]["PD-LI"] == "left/padded"
 
 
 def test_e_tree_roundtrip_and_errors(tmp_path):
