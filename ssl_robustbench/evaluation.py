@@ -234,11 +234,14 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     req = dataclasses.replace(req, classes=tuple(classes) if classes else None)
     # the data first: a missing root or class folder stops before any download, and leaves no run directory
     clean = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.eval_split), limit=cfg.data.eval_limit)
+    # the model next: a checkpoint whose keys do not fit leaves no run directory either, so the fixed command
+    # (e.g. with --ignore-keys) can use the same --out
+    seed_everything(cfg.run.seed)
+    loaded = loaded or load_model(card, cache_dir=cache)
     if main:
         env = start_run(run_dir, cfg, device, env_extra={"world_size": ddp.world_size()})
     ddp.barrier()
     seed_everything(cfg.run.seed)
-    loaded = loaded or load_model(card, cache_dir=cache)
     card_record = dataclasses.asdict(card) | {"card_dir": str(card.card_dir)}
     if main:
         atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,
