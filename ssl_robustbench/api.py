@@ -101,12 +101,18 @@ def evaluate(model: nn.Module, *, mean: Sequence[float], std: Sequence[float], i
 
     Args:
         model: any ``nn.Module``; its flattened output is the feature vector.
-        mean, std, input_size, crop_pct, interpolation: the model's own preprocessing (required: a wrong
-            normalization changes every number, so there is no default).
+        mean: per-channel mean of the model's own preprocessing (required with ``std`` and ``input_size``: a
+            wrong normalization changes every number, so there is no default).
+        std: per-channel standard deviation.
+        input_size: side of the square input the model takes.
         name: the model's id in the table and the cards (lowercase letters, digits, ``.``, ``_``, ``-``).
-        data, data_root: a registered dataset (``embedded``, ``imagenet``, ``imagefolder``, ``cifar10`` …).
+        data: a registered dataset (``embedded``, ``imagenet``, ``imagefolder``, ``cifar10`` …).
+        data_root: its local directory (not needed for ``embedded``).
         suites: benchmark suites (``clean``, ``c``, ``pd``, ``e``, ``adversarial``).
         out: the run directory (default ``runs/<name>-<config hash>``); a re-run with the same one resumes.
+        crop_pct: center-crop fraction of photos (resize side ``floor(input_size / crop_pct)``).
+        interpolation: ``bilinear`` or ``bicubic`` resize of photos.
+        device: ``auto``, ``cpu`` or ``cuda``.
         settings: any other config keys as a nested mapping, e.g. ``{"probe": {"solver": "sgd"},
             "c": {"severities": [3]}, "data": {"eval_limit": 1000}}``.
     """

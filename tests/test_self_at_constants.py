@@ -1,4 +1,4 @@
-"""The README's table of Self-AT constants (ACL, DynACL, ASTrA and their SLF/ALF/AFF evaluation) against the code:
+"""The docs' table of Self-AT constants (ACL, DynACL, ASTrA and their SLF/ALF/AFF evaluation) against the code:
 every row's value must be what its ``here`` reference holds, and a behaviour row must name an existing test."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADING = "### Self-AT recipes: every constant and its source"
+HEADING = "## Self-AT recipes: every constant and its source"
 
 
 def table_rows() -> list[tuple[str, str, str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "pretraining.md").read_text(encoding="utf-8")
     section = text[text.index(HEADING):]
     rows = []
     for line in section.splitlines()[1:]:
@@ -78,7 +78,7 @@ def test_row_matches_the_code(name, value, ref):
         assert test in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}, ref
         assert value == "—"
         return
-    assert same(resolve(ref), parse_value(value)), f"{name}: README says {value}, {ref} holds {resolve(ref)!r}"
+    assert same(resolve(ref), parse_value(value)), f"{name}: docs/pretraining.md says {value}, {ref} holds {resolve(ref)!r}"
 
 
 def test_recipes_share_the_constants_of_cifar10():

@@ -74,7 +74,8 @@ def run_cascade(
             state["current"] = {"attack": name, "indices": state["robust"].nonzero().squeeze(1), "next": 0}
         indices, robust = state["current"]["indices"], state["robust"]
         batches = range(state["current"]["next"], (len(indices) + batch_size - 1) // batch_size)
-        with progress_bar(total=len(batches), description=f"{description} {name}") as update:
+        with progress_bar(total=len(batches), description=f"{description} {name}",
+                          work=f"{len(indices):,} images still robust") as update:
             for b in batches:
                 idx = indices[b * batch_size:(b + 1) * batch_size]
                 xb, yb = x[idx].to(device), y[idx].to(device)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -24,9 +24,6 @@ from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.progress import progress_bar, track
 from ssl_robustbench.registry import Registry
 from ssl_robustbench.results.evidence import image_evidence
-
-if TYPE_CHECKING:
-    from ssl_robustbench.eval_config import EvalConfig
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -71,7 +68,7 @@ class EvalContext:
     train: Callable[[], Dataset]
     num_classes: int
     input_size: int
-    cfg: EvalConfig
+    cfg: Any  # the run's EvalConfig (eval_config builds its sections from this package: it depends on us, not back)
     device: torch.device
     run_dir: Path
     preprocess: Any = None  # the card's Preprocess (for released trees of photos)
@@ -160,7 +157,9 @@ class Benchmark:
                 images = self.dataset(cond, ctx)
                 todo.append((cond, eval_loader(ddp.shard(images), ctx.cfg.run), len(images)))
         # one bar for the whole suite, naming the condition and severity being measured
-        with progress_bar(total=sum(len(loader) for _, loader, _ in todo), description=self.name) as advance:
+        images = sum(total for _, _, total in todo)
+        work = f"{len(todo)} conditions, {images:,} images"
+        with progress_bar(total=sum(len(loader) for _, loader, _ in todo), description=self.name, work=work) as advance:
             for i, (cond, loader, total) in enumerate(todo, 1):
                 label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
                 advance(0, description=f"{self.name} [{i}/{len(todo)}] {label}")

@@ -175,7 +175,7 @@ def extract_to_store(
     items = np.arange(ddp.rank(), n, ddp.world_size())
     done = 0
     with torch.inference_mode():
-        for x, y in track(batches, total=len(batches), description=description):
+        for x, y in track(batches, total=len(batches), description=description, work=f"{n:,} images"):
             feats = fn(x.to(device, non_blocking=True)).float()
             writer.write(items[done:done + len(feats)], feats, torch.as_tensor(y))
             done += len(feats)
