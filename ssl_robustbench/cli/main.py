@@ -7,6 +7,7 @@ import click
 import ssl_robustbench
 from ssl_robustbench.allocator import tune_malloc
 from ssl_robustbench.cli.augment import augment_group
+from ssl_robustbench.cli.cite import cite_command
 from ssl_robustbench.cli.eval import eval_command, probe_command
 from ssl_robustbench.cli.generate import generate_group
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
@@ -35,6 +36,7 @@ def main() -> None:
 
 
 main.add_command(eval_command)
+main.add_command(cite_command)
 main.add_command(probe_command)
 main.add_command(pretrain_command)
 main.add_command(policy_plot_command)
