@@ -78,7 +78,8 @@ def test_row_matches_the_code(name, value, ref):
         assert test in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}, ref
         assert value == "—"
         return
-    assert same(resolve(ref), parse_value(value)), f"{name}: docs/pretraining.md says {value}, {ref} holds {resolve(ref)!r}"
+    assert same(resolve(ref), parse_value(value)), \
+        f"{name}: docs/pretraining.md says {value}, {ref} holds {resolve(ref)!r}"
 
 
 def test_recipes_share_the_constants_of_cifar10():

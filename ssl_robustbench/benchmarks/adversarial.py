@@ -125,6 +125,7 @@ class AdversarialBenchmark(Benchmark):
 
     name = "adversarial"
     clean_reference = 'SA: the attacked images unperturbed, the same (finetuned) head'
+    clean_aggregate, condition_columns = "sa", False  # its summary rows (SA, RA, AA) are its conditions
     section = "adv"
     Config = AdversarialConfig
     options = (SuiteOption("--n-adv", "n", "Images attacked by the adversarial suite (default 1000).", int),

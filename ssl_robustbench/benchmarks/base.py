@@ -112,6 +112,12 @@ class Benchmark:
 
     #: which clean top-1 this suite's Δ / drop subtracts (None: the suite has none); recorded on its cards
     clean_reference: str | None = "the suite's own clean condition: the same images, the same head"
+    #: how a board shows this suite without repeating a number: the aggregate that already is the own clean
+    #: top-1 (then no separate ``clean`` column), the condition that is (no column of its own), and whether the
+    #: per-condition columns add anything the aggregates do not already show
+    clean_aggregate: str | None = None
+    clean_condition: str = "clean"
+    condition_columns: bool = True
 
     def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
         """What the result card records about this suite's run beyond the rows: the settings that ran

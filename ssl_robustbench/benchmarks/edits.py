@@ -60,6 +60,7 @@ class EditBenchmark(Benchmark):
 
     name = "e"
     clean_reference = 'e:ori: the unedited images, the same head'
+    clean_aggregate, clean_condition = "ori", "e:ori"
     section = "e"
     Config = EditConfig
     options = (SuiteOption("--e-root", "root", "Released ImageNet-E tree (labels.txt, ori/, …)."), SHIFT_LIMIT)

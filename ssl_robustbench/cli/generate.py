@@ -134,7 +134,8 @@ Examples:
 """)
 @_source_options
 @click.option("--magnitude", type=float, default=0.3, show_default=True,
-              help="|c| of the Möbius warp (a guess: the authors publish no generation script; see docs/suites/shifts.md).")
+              help="|c| of the Möbius warp (a guess: the authors publish no generation script; see "
+                   "docs/suites/shifts.md).")
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
 @friendly_errors
 def generate_pd(magnitude, d, **source) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 from ssl_robustbench.cli.common import friendly_errors
 
@@ -32,19 +31,22 @@ def zoo_list(method: str | None) -> None:
     Example:
       robustbench zoo list --method simclr
     """
+    import pandas as pd
+
     from ssl_robustbench.errors import warn
+    from ssl_robustbench.results.leaderboard import print_frame
     from ssl_robustbench.zoo import list_cards
 
-    table = Table(title="model zoo")
-    table.add_column("id", no_wrap=True)
-    for col in ("method", "arch", "data", "source"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for card in list_cards(on_bad=lambda error: warn(f"skipped {error}")):
         if method and card.method != method:
             continue
         source = "bundled" if card.source.path else card.source.url.split("/")[2]
-        table.add_row(card.id, card.method, card.arch, card.pretrain_data, source)
-    Console().print(table)
+        rows.append({"id": card.id, "method": card.method, "arch": card.arch, "data": card.pretrain_data,
+                     "source": source})
+    frame = pd.DataFrame(rows, columns=["id", "method", "arch", "data", "source"])
+    # wrapped to the terminal with the id repeated in every part; no cell is broken mid-word
+    print_frame(frame, "model zoo", console=Console(), identifying=("id",), low_priority=())
 
 
 @zoo_group.command("show")

@@ -2,9 +2,10 @@
 
 No CDN and no network: styles and script are inline, plots are data URIs, and a Content-Security-Policy forbids
 everything else. Every value from a card is escaped with ``html.escape`` and the script only ever sets
-``textContent``, so markup in a card's fields is shown as text. One table per board, after an index of the boards.
+``textContent``, so markup in a card's fields is shown as text. One table per board, after an index of the boards; rank,
+model and the ranking score stay in view (sticky) when a wide table scrolls, down to a 390-px phone screen.
 A sort can be linked: ``#sort=<board id>:<column>:<asc|desc>`` (column index from 0) is applied on load, e.g.
-``leaderboard.html#sort=clean-09d8721d:5:asc``.
+``leaderboard.html#sort=clean-09d8721d:2:asc``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ color:#222;overflow-wrap:anywhere}
 table{border-collapse:separate;border-spacing:0}
 th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap;background:#fff}
 th{cursor:pointer;background:#f4f4f4;user-select:none}
-th:nth-child(-n+2),td:nth-child(-n+2){position:sticky;z-index:1}
-th:nth-child(1),td:nth-child(1){left:0;min-width:3.5em;max-width:3.5em;box-sizing:border-box}
-th:nth-child(2),td:nth-child(2){left:3.5em;border-right:1px solid #ddd}
+th:nth-child(-n+3),td:nth-child(-n+3){position:sticky;z-index:1;box-sizing:border-box}
+th:nth-child(1),td:nth-child(1){left:0;min-width:4em;max-width:4em;white-space:normal}
+th:nth-child(2),td:nth-child(2){left:4em;min-width:13em;max-width:13em;white-space:normal;overflow-wrap:anywhere}
+th:nth-child(3),td:nth-child(3){left:17em;border-right:1px solid #ddd}
+details{margin:0 0 0.5em}summary{cursor:pointer;color:#555}
 dl.legend{font-size:12px;color:#555;margin:0 0 2em;display:grid;grid-template-columns:max-content 1fr;gap:0 1em}
 dl.legend dt{font-weight:600}dl.legend dd{margin:0}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
@@ -50,7 +53,7 @@ function sortTable(table,col,dir){
     else{th.removeAttribute('data-dir');}});
 }
 function applyFilter(){const q=document.getElementById('filter').value.toLowerCase();
-  document.querySelectorAll('table.board tbody tr').forEach(r=>{
+  document.querySelectorAll('table.board tbody tr, table.conditions tbody tr').forEach(r=>{
     r.style.display=r.textContent.toLowerCase().includes(q)?'':'none';});}
 document.addEventListener('DOMContentLoaded',()=>{
   document.querySelectorAll('table.board').forEach(table=>{
@@ -64,10 +67,8 @@ document.addEventListener('DOMContentLoaded',()=>{
 """
 
 
-def _table(name: str, frame: pd.DataFrame) -> str:
+def _rows(frame: pd.DataFrame) -> str:
     esc = html.escape
-    title = frame.attrs.get("title", name)
-    head = "".join(f'<th data-num="{int(frame[c].dtype.kind in "fi")}">{esc(str(c))}</th>' for c in frame.columns)
     body = []
     for rec in frame.itertuples(index=False):
         cells = []
@@ -77,12 +78,33 @@ def _table(name: str, frame: pd.DataFrame) -> str:
             else:
                 cells.append(f"<td>{esc(_cell(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    legend = "".join(f"<dt>{esc(str(c))}</dt><dd>{esc(text)}</dd>" for c in frame.columns
-                     if (text := column_legend(str(c))))
+    return "".join(body)
+
+
+def _head(frame: pd.DataFrame) -> str:
+    return "".join(f'<th data-num="{int(frame[c].dtype.kind in "fi")}">{html.escape(str(c))}</th>'
+                   for c in frame.columns)
+
+
+def _table(name: str, frame: pd.DataFrame) -> str:
+    """One board: its summary table (sortable), the per-condition columns, method and arch folded below it (as
+    ``leaderboard show`` without ``--wide``), and the legend of its columns."""
+    esc = html.escape
+    title = frame.attrs.get("title", name)
+    details = [c for c in frame.attrs.get("details", []) if c in frame]
+    summary = frame.drop(columns=details)
+    folded = ""
+    if details:
+        extra = frame[["rank", "model", *details]]
+        folded = (f"<details><summary>{len(details)} more columns: method, arch and each condition's top-1"
+                  f'</summary><div class="scroll"><table class="conditions"><thead><tr>{_head(extra)}</tr></thead>'
+                  f"<tbody>{_rows(extra)}</tbody></table></div></details>")
+    legend = "".join(f"<dt>{esc(str(c))}</dt><dd>{esc(text)}</dd>" for c in summary.columns
+                     if (text := column_legend(str(c), frame.attrs.get("suite"))))
     return (f'<h2 id="{esc(name)}">{esc(title)}</h2>\n<p class="board-id">board {esc(name)}, ranked by '
             f'{esc(str(frame.attrs.get("rank_by")))}</p>'
             f'<div class="scroll"><table class="board" id="suite-{esc(name)}">'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"<thead><tr>{_head(summary)}</tr></thead><tbody>{_rows(summary)}</tbody></table></div>{folded}"
             f'<dl class="legend">{legend}</dl>')
 
 

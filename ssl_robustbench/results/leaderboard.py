@@ -82,10 +82,11 @@ def _line(card: ResultCard, status: str) -> dict[str, Any]:
     line |= {k: 100 * v for k, v in card.aggregates.items()}
     if card.sanity_flags:
         line["warning"] = "⚠ " + ", ".join(card.sanity_flags)
-    per_condition = [r for r in card.rows if r.metric == "top1" and r.condition != "clean"]
-    if 1 < len(card.rows) and len(per_condition) <= MAX_CONDITION_COLUMNS:
+    bench = BENCHMARKS.get(card.suite)()
+    per_condition = [r for r in card.rows if r.metric == "top1" and r.condition not in ("clean", bench.clean_condition)]
+    if bench.condition_columns and 1 < len(card.rows) and len(per_condition) <= MAX_CONDITION_COLUMNS:
         line |= {_condition_label(r): 100 * r.value for r in per_condition if _condition_label(r) not in line}
-    clean = BENCHMARKS.get(card.suite)().own_clean(list(card.rows)) if card.suite != "clean" else None
+    clean = bench.own_clean(list(card.rows)) if card.suite != "clean" else None
     line["_clean"] = 100 * clean if clean is not None else float("nan")
     return line
 
@@ -115,6 +116,8 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
     (``Benchmark.rank_metrics``, never a card's choice). ``statuses``: card file name → verification status
     (default ``unverified``, ``private`` for private weights); ``compare(a, b)``: McNemar's p of two cards of one
     board, for shared ranks. ``frame.attrs`` holds the board's ``title``, ``suite``, ``rank_by`` and ``protocol``."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+
     statuses = statuses or {}
     boards: dict[str, list[ResultCard]] = {}
     for card in cards:
@@ -134,16 +137,27 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
         frame = pd.DataFrame([_line(c, s) for c, s in zip(members, status, strict=True)])
         frame["_eligible"] = [not c.sanity_flags and s != "failed" for c, s in zip(members, status, strict=True)]
         if frame["_clean"].notna().any():
-            frame["clean"] = frame["_clean"]
-            frame["Δ clean"] = frame[main] - frame["clean"]
-            frame["Δ rank"] = (frame["clean"].rank(ascending=False, method="min")
+            # no number twice: the suite's own clean aggregate (SA, ori) is the clean column, and a ``drop``
+            # aggregate is already Δ clean with the opposite sign
+            clean = BENCHMARKS.get(members[0].suite)().clean_aggregate
+            if clean not in frame:
+                frame["clean"] = frame["_clean"]
+                clean = "clean"
+            if "drop" not in frame:
+                frame["Δ clean"] = frame[main] - frame[clean]
+            frame["Δ rank"] = (frame[clean].rank(ascending=False, method="min")
                                - frame[main].rank(ascending=False, method="min")).astype("Int64")
         frame = _intervals(frame.drop(columns="_clean"))
         order_rows = frame.sort_values(["_eligible", main], ascending=[False, False], kind="stable").index
         frame, members = frame.loc[order_rows].reset_index(drop=True), [members[i] for i in order_rows]
         frame.insert(0, "rank", _ranks(frame, members, compare))
         frame = frame.drop(columns="_eligible")
-        frame.attrs.update(rank_by=main, title=board_title(members[0]), suite=members[0].suite,
+        # who, then the score that ranks, then whether it was checked; method and arch last
+        first = ["rank", "model", main, "status"]
+        frame = frame[first + [c for c in frame.columns if c not in first + ["method", "arch"]] + ["method", "arch"]]
+        details = ["method", "arch"] + [c for c in frame.columns if c not in SUMMARY_COLUMNS and ":" in str(c)
+                                        or "/" in str(c)]
+        frame.attrs.update(rank_by=main, title=board_title(members[0]), suite=members[0].suite, details=details,
                            protocol=members[0].protocol.config_hash, cards=[c.filename for c in members])
         tables[name] = frame
     return tables
@@ -167,7 +181,7 @@ _LEGEND = {
     "status": "verified: robustbench verify reproduced a sample of the card's per-image results from its named "
               "weights; unverified: not yet checked; private: the weights are not published, so it cannot be; "
               "failed: the re-run disagreed (the card is not ranked)",
-    "mean_top1": "mean top-1 over the suite's shifted conditions (clean board: the clean top-1)",
+    "mean_top1": "mean top-1 over the suite's shifted conditions",
     "mean_error": "1 − mean top-1 (unnormalized mean error)",
     "mce_alexnet": "mean corruption error normalized by AlexNet's (ImageNet-1k only)",
     "relative_mce_alexnet": "relative mCE: error increase over clean, normalized by AlexNet's",
@@ -177,8 +191,8 @@ _LEGEND = {
     "sa": "standard (clean) accuracy of the attacked subset under the suite's head",
     "ra": "robust accuracy under PGD",
     "aa": "robust accuracy under AutoAttack (ranks, as in RobustBench)",
-    "clean": "the card's own clean top-1: the same images with the same head (for E the unedited ori images, "
-             "for the adversarial suite SA)",
+    "clean": "the card's own clean top-1: the same images with the same head",
+    "ori": "top-1 on the unedited images (ImageNet-E's reference), the same head",
     "Δ clean": "suite score minus clean (points)",
     "Δ rank": "clean rank minus rank on this board's score, within the board (positive: holds up better than its "
               "clean rank says)",
@@ -186,8 +200,15 @@ _LEGEND = {
 }
 
 
-def column_legend(column: str) -> str | None:
-    """What a leaderboard column means (None for the plain identity columns and per-condition top-1)."""
+#: legends that differ by suite
+_SUITE_LEGEND = {("clean", "mean_top1"): "top-1 of the head on the evaluation split"}
+
+
+def column_legend(column: str, suite: str | None = None) -> str | None:
+    """What a leaderboard column means on a ``suite``'s board (None for the plain identity columns and
+    per-condition top-1)."""
+    if (suite, column) in _SUITE_LEGEND:
+        return _SUITE_LEGEND[suite, column]
     if column.endswith(" 95% CI"):
         return f"95 % Wilson interval of {column.removesuffix(' 95% CI')} over the n images"
     return _LEGEND.get(column)
@@ -229,7 +250,7 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
             out.append("| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |")
         out.append("")
         # legend texts are ours and only known column names get one (aggregates are recomputed by the suites)
-        legend = [f"- `{c}`: {text}" for c in cols if (text := column_legend(str(c)))]
+        legend = [f"- `{c}`: {text}" for c in cols if (text := column_legend(str(c), frame.attrs.get("suite")))]
         out += legend + ([""] if legend else [])
     return "\n".join(out)
 
@@ -263,9 +284,11 @@ def terminal_safe(text: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
 
 
-#: the columns a narrow terminal keeps first (then the suite's ranking aggregate, then the rest in table order)
-PRIORITY = ("rank", "model", "status")
-#: the columns a narrow terminal drops first
+#: columns that are never per-condition details, whatever their names
+SUMMARY_COLUMNS = ("rank", "model", "status", "clean", "Δ clean", "Δ rank", "warning")
+#: the columns that say which row is which: repeated in every part of a table too wide for the terminal
+IDENTIFYING = ("rank", "model")
+#: the columns a narrow terminal shows last
 LOW_PRIORITY = ("method", "arch", "warning")
 
 
@@ -274,43 +297,71 @@ def _column_width(frame: pd.DataFrame, col: str) -> int:
     return max([len(_cell(v)) for v in frame[col]] + [len(str(col))]) + 3
 
 
-def fitting_columns(frame: pd.DataFrame, width: int, *, main: str | None = None) -> list[str]:
-    """The columns of ``frame`` to show in ``width`` characters: rank, model and the ranking aggregate first,
-    then the others by priority, each whole (never a cut number); columns that do not fit are left out."""
-    rest = [c for c in frame.columns if c not in PRIORITY and c != main]
-    order = [c for c in PRIORITY if c in frame] + ([main] if main in frame else [])
-    order += [c for c in rest if c not in LOW_PRIORITY] + [c for c in rest if c in LOW_PRIORITY]
-    chosen, used = [], 1
+def column_groups(frame: pd.DataFrame, width: int, *, identifying: tuple[str, ...] = IDENTIFYING,
+                  main: str | None = None, low_priority: tuple[str, ...] = LOW_PRIORITY) -> list[list[str]]:
+    """The columns of ``frame`` as parts that each fit ``width`` characters: every part starts with the
+    identifying columns (never dropped, never cut), then the others whole — the ranking aggregate first, the
+    low-priority ones last. One part where everything fits; a table is wrapped, never truncated."""
+    ident = [c for c in identifying if c in frame]
+    rest = [c for c in frame.columns if c not in ident]
+    first = [c for c in ("status", main) if c in rest]
+    order = first + [c for c in rest if c not in first and c not in low_priority]
+    order += [c for c in rest if c in low_priority and c not in first]
+    base = 1 + sum(_column_width(frame, c) for c in ident)
+    groups: list[list[str]] = [list(ident)]
+    used = base
     for col in order:
-        if used + _column_width(frame, col) <= width or len(chosen) < 2:
-            chosen.append(col)
-            used += _column_width(frame, col)
-    return [c for c in frame.columns if c in chosen]
+        if used + _column_width(frame, col) > width and len(groups[-1]) > len(ident):
+            groups.append(list(ident))
+            used = base
+        groups[-1].append(col)
+        used += _column_width(frame, col)
+    return groups
 
 
-def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: bool = False) -> None:
-    """Prints every suite's table with rich (markup in cells is shown as text, not interpreted), fitted to the
-    terminal: columns are dropped by priority (``fitting_columns``) unless ``wide``; a cell is never cut."""
+def print_frame(frame: pd.DataFrame, title: str, *, console: Any, wide: bool = False,
+                identifying: tuple[str, ...] = IDENTIFYING, main: str | None = None,
+                low_priority: tuple[str, ...] = LOW_PRIORITY) -> None:
+    """Prints ``frame`` with rich (cell text shown as text, never interpreted as markup), fitted to the
+    terminal: wrapped into parts that repeat the identifying columns (``column_groups``), unless ``wide`` (one
+    table as wide as it needs, for a pager or a file). A cell is never cut."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = console or Console()
-    for suite, frame in tables.items():
-        columns = list(frame.columns) if wide else fitting_columns(frame, console.width,
-                                                                   main=frame.attrs.get("rank_by"))
-        out = console
-        if wide:  # as wide as the table needs (for a pager or a file), whatever the terminal
-            out = Console(file=console.file, width=max(console.width, 1 + sum(_column_width(frame, c)
-                                                                               for c in columns)))
-        hidden = len(frame.columns) - len(columns)
-        title = f"{frame.attrs.get('title', suite)} [{suite}]" + (f" ({hidden} more columns with --wide)"
-                                                                   if hidden else "")
-        table = Table(title=Text(terminal_safe(title)))
+    groups = [list(frame.columns)] if wide else column_groups(frame, console.width, identifying=identifying,
+                                                                 main=main, low_priority=low_priority)
+    out = console
+    if wide:
+        out = Console(file=console.file, width=max(console.width, 1 + sum(_column_width(frame, c)
+                                                                           for c in frame.columns)))
+    for part, columns in enumerate(groups, 1):
+        label = title if len(groups) == 1 else f"{title} ({part}/{len(groups)})"
+        table = Table(title=Text(terminal_safe(label)))
         for col in columns:
             numeric = frame[col].dtype.kind in "fi"
-            table.add_column(Text(terminal_safe(str(col))), justify="right" if numeric else "left", no_wrap=True,
-                             overflow="ignore" if wide else "ellipsis")
+            table.add_column(Text(terminal_safe(str(col))), justify="right" if numeric else "left", no_wrap=True)
         for rec in frame[columns].itertuples(index=False):
             table.add_row(*(Text(terminal_safe(_cell(v))) for v in rec))
         out.print(table)
+
+
+def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: bool = False) -> None:
+    """Prints every board's table (``print_frame``): the summary columns, wrapped to the terminal, or with
+    ``wide`` every column (method, arch, each condition) in one table. A board where one model appears twice also
+    repeats the card's file name, so no two rows read alike."""
+    from rich.console import Console
+
+    console = console or Console()
+    for board, frame in tables.items():
+        title = f"{frame.attrs.get('title', board)} [{board}]"
+        details = [c for c in frame.attrs.get("details", []) if c in frame]
+        if details and not wide:  # method, arch and the per-condition columns: the whole table with --wide
+            frame = frame.drop(columns=details)
+            title += f" ({len(details)} detail columns with --wide)"
+        identifying = IDENTIFYING
+        if frame["model"].duplicated().any() and frame.attrs.get("cards"):
+            frame = frame.assign(card=frame.attrs["cards"])
+            identifying = (*IDENTIFYING, "card")
+        print_frame(frame, title, console=console, wide=wide, identifying=identifying,
+                    main=frame.attrs.get("rank_by"))

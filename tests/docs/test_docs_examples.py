@@ -1,18 +1,18 @@
 """The documentation's examples run as tests (Sybil), so the docs cannot drift from the tool.
 
-Every ```console block (``$ robustbench …`` lines, each followed by its output; an output starting with "error" is a refused
-command, which must exit non-zero) and every ```pycon block (a
-``>>>`` session with output) under ``docs/`` is executed, the blocks of one page in order and in one scratch
-directory, and each output compared with what the page shows: text exactly (runs of spaces and the box-drawing
-rules of rich tables aside), numbers within ``NUMBER_TOLERANCE`` — the float noise a probe fitted on another CPU
-may add, far below any change a reader would act on. ```bash and ```python blocks show commands that need data
-or weights this machine does not have (ImageNet, public checkpoints); they are not run.
+Every ```console block (``$ robustbench …`` lines, each followed by its output; an output starting with "error"
+is a refused command, which must exit non-zero) and every ```pycon block (a ``>>>`` session with output) under
+``docs/`` is executed, the blocks of one page in order and in one scratch directory, and each output compared with
+what the page shows: text exactly (runs of spaces and the box-drawing rules of rich tables aside), numbers within
+``NUMBER_TOLERANCE`` — the float noise a probe fitted on another CPU may add, far below any change a reader would
+act on. ```bash and ```python blocks show commands that need data or weights this machine does not have
+(ImageNet, public checkpoints), and ```text blocks recorded measurements (perf figures with their date and
+machine); they are not run.
 """
 
 from __future__ import annotations
 
 import doctest
-import os
 import re
 import shlex
 from pathlib import Path
@@ -50,7 +50,8 @@ def _console(example) -> None:
         result = CliRunner().invoke(main, argv[1:], env={"COLUMNS": "100"}, catch_exceptions=False)
         shows_error = want.lstrip().lower().startswith("error")  # a page may show a refused command
         assert (result.exit_code != 0) == shows_error, f"{line}\n{result.output}"
-        assert outputs_match(want, result.output), f"$ {line}\n--- the page shows:\n{want}\n--- it printed:\n{result.output}"
+        assert outputs_match(want, result.output), \
+            f"$ {line}\n--- the page shows:\n{want}\n--- it printed:\n{result.output}"
 
 
 class _TolerantChecker(doctest.OutputChecker):

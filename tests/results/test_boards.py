@@ -41,7 +41,8 @@ def test_delta_clean_comes_from_the_cards_own_images_never_another_protocol():
     c = card_object("m", suite="c", values=((("clean", 0), 0.8), (("c:fog", 3), 0.5)))
     other_clean = card_object("m", values=((("clean", 0), 0.1),), config="ef" * 8)  # another protocol's clean card
     frame = next(t for t in board_tables([c, other_clean]).values() if t.attrs["suite"] == "c")
-    assert frame.loc[0, "clean"] == pytest.approx(80.0) and frame.loc[0, "Δ clean"] == pytest.approx(-30.0)
+    assert frame.loc[0, "clean"] == pytest.approx(80.0) and frame.loc[0, "drop"] == pytest.approx(30.0)
+    assert "Δ clean" not in frame  # the suite's drop already says it (with the opposite sign): no number twice
 
 
 def test_rows_that_disagree_with_their_evidence_are_refused(tmp_path):

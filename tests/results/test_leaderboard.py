@@ -7,12 +7,16 @@ import json
 import random
 import subprocess
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from ssl_robustbench.cli import main
 from ssl_robustbench.results.card import CardError, parse_card, rows_digest
 from ssl_robustbench.results.leaderboard import board_tables, escape_latex, escape_markdown, to_latex, to_markdown
+
+REPO = Path(__file__).resolve().parents[2]
 from ssl_robustbench.results.store import FORMATS, build_leaderboard, load_store
 
 from cardfactory import INJECT, card_filename, card_object, make_card, write_card, write_store
@@ -159,7 +163,8 @@ def test_tables_rank_and_difference_columns():
     assert list(tables) == ["clean", "pd"]
     pd_ = tables["pd"].set_index("model")
     assert pd_.loc["a", "clean"] == pytest.approx(80.0)  # the card's own clean row: same images, same head
-    assert pd_.loc["b", "rank"] == 1 and pd_.loc["a", "Δ clean"] == pytest.approx(-40.0)
+    assert pd_.loc["b", "rank"] == 1 and pd_.loc["a", "drop"] == pytest.approx(40.0)
+    assert "Δ clean" not in pd_  # the drop says it
     assert pd_.loc["b", "Δ rank"] == 1 and pd_.loc["a", "Δ rank"] == -1
     assert pd_.loc["a", "left"] == pytest.approx(30.0)
     assert "warning" not in tables["clean"]
@@ -255,7 +260,7 @@ def test_many_condition_suites_show_aggregates_and_their_own_clean_row():
     assert not any(col.startswith("c:f") for col in tables["c"].columns), "15 conditions: aggregates only"
     assert {"pd:left/black", "pd:left/padded"} <= set(tables["pd"].columns)
     assert "clean" in tables["pd"].columns and tables["pd"]["clean"][0] == pytest.approx(80.0)
-    assert tables["pd"]["Δ clean"][0] == pytest.approx(100 * (0.4 + 0.6) / 2 - 80.0)
+    assert tables["pd"]["drop"][0] == pytest.approx(80.0 - 100 * (0.4 + 0.6) / 2)
 
 
 def test_flagged_cards_are_not_ranked_and_intervals_are_shown():
@@ -287,7 +292,49 @@ def test_show_fits_an_80_column_terminal_without_cutting_a_number(tmp_path):
         score = f"{100 * sum(0.1 * i + 0.01 * j for j in range(8)) / 8:.2f}"
         assert any(f"embedded-simclr-variant-{i}-tinyresnet" in line and score in line and f"│    {4 - i} │" in line
                    for line in lines), (i, score, result.output)
-    assert "more columns with --wide" in result.output
+    assert "detail columns with --wide" in result.output
     wide = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["leaderboard", "show", "--wide", "--store",
                                                         str(tmp_path / "store")])
-    assert "pd:left/black" in wide.output and "more columns" not in wide.output
+    assert "pd:left/black" in wide.output and "detail columns" not in wide.output
+
+
+def _header_cells(output):
+    """The column names of every rich table in ``output``."""
+    return [[c.strip() for c in line.strip("┃").split("┃")] for line in output.splitlines() if line.startswith("┃")]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_shipped_boards_read_whole_at_80_and_120_columns(width):
+    # the project's own store: every table fits, every part names its rows (rank and model), no column twice
+    result = CliRunner(env={"COLUMNS": str(width)}).invoke(main, ["leaderboard", "show", "--store",
+                                                                  str(REPO / "results")])
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= width
+    headers = _header_cells(result.output)
+    assert headers and all(h[:2] == ["rank", "model"] for h in headers), headers
+    for h in headers:
+        assert len(h) == len(set(h)), h
+    adversarial = [h for h in headers if "sa" in h]
+    assert adversarial and all("clean" not in h for h in adversarial)  # its clean column is SA, shown once
+    assert not {"slf/clean", "e:ori"} & {c for h in headers for c in h}  # copies of sa and ori
+    # Δ rank is an integer column: never "0.00"
+    for part in result.output.split("┏")[1:]:
+        lines = part.splitlines()
+        head = [c.strip() for c in lines[1].strip("┃").split("┃")]
+        if "Δ rank" in head:
+            k = head.index("Δ rank")
+            cells = [ln.strip("│").split("│")[k].strip() for ln in lines if ln.startswith("│")]
+            assert cells and all(c.lstrip("-").isdigit() or c == "–" for c in cells), cells
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_zoo_list_reads_whole_at_80_and_120_columns(width):
+    from ssl_robustbench.zoo import list_cards
+
+    result = CliRunner(env={"COLUMNS": str(width)}).invoke(main, ["zoo", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for card in list_cards():  # each id whole on one line, every part starts with it
+        assert any(f"│ {card.id} " in line for line in lines), card.id
+    assert all(h[0] == "id" for h in _header_cells(result.output))

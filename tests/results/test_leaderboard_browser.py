@@ -33,8 +33,9 @@ def test_sort_link_and_injected_markup_in_chromium(tmp_path):
     build_leaderboard(store)
     page = (store / "leaderboard.html").as_uri()
     default = dump_dom(page, tmp_path / "p1")
-    ordered = dump_dom(page + "#sort=clean-abababab:5:asc", tmp_path / "p2")  # board id, mean_top1 column
-    models = lambda dom: re.findall(r"<td>(model-[abc])</td>", dom)  # noqa: E731
+    ordered = dump_dom(page + "#sort=clean-abababab:2:asc", tmp_path / "p2")  # board id, mean_top1 column
+    board = lambda dom: dom[dom.index('<table class="board"'):].split("</table>")[0]  # noqa: E731
+    models = lambda dom: re.findall(r"<td>(model-[abc])</td>", board(dom))  # noqa: E731
     assert models(default) == ["model-a", "model-c", "model-b"]  # built best first
     assert models(ordered) == ["model-b", "model-c", "model-a"]  # the script sorted ascending by mean_top1
     assert 'data-dir="asc"' in ordered
@@ -89,7 +90,7 @@ def test_page_has_no_horizontal_overflow_at_desktop_and_phone_width(tmp_path, wi
     build_leaderboard(store)
     html = (store / "leaderboard.html").read_text()
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    assert '<div class="scroll">' in html and "<dl class=\"legend\">" in html and "<dt>Δ clean</dt>" in html
+    assert '<div class="scroll">' in html and "<dl class=\"legend\">" in html and "<dt>drop</dt>" in html
     probe = tmp_path / "probe.html"
     probe.write_text(_overflow_probe((store / "leaderboard.html").as_uri(), width))
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
@@ -106,3 +107,48 @@ def test_page_has_no_horizontal_overflow_at_desktop_and_phone_width(tmp_path, wi
                     f"--user-data-dir={tmp_path / 'profile2'}", f"--window-size={width},1200", f"--screenshot={shot}",
                     (store / "leaderboard.html").as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 1000
+
+
+_VISIBILITY_PROBE = """<!DOCTYPE html><html><body>
+<iframe id="f" src="{page}" style="width:{width}px;height:900px;border:0"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', () => {{
+  const win = document.getElementById('f').contentWindow, doc = win.document;
+  const lines = [];
+  doc.querySelectorAll('table.board').forEach(t => {{
+    const box = t.parentElement.getBoundingClientRect();
+    const cells = Array.from(t.tHead.rows[0].cells).slice(0, 3).map(c => c.textContent + '@' +
+      Math.round(c.getBoundingClientRect().right - box.left));
+    lines.push(t.id + ' view=' + Math.round(box.width) + ' table=' + t.scrollWidth + ' ' + cells.join(' '));
+  }});
+  const out = document.createElement('pre');
+  out.id = 'result';
+  out.textContent = lines.join('\\n');
+  document.body.appendChild(out);
+}});
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_shipped_boards_keep_rank_model_and_score_in_view(tmp_path, width):
+    # the project's own store in Chromium: on every board, rank, model and the ranking score are inside the
+    # visible width without scrolling; at desktop width no board needs a horizontal scroll at all
+    from pathlib import Path
+
+    store = tmp_path / "store"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "results", store)
+    build_leaderboard(store)
+    probe = tmp_path / "probe.html"
+    probe.write_text(_VISIBILITY_PROBE.format(page=(store / "leaderboard.html").as_uri(), width=width))
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+            "--dump-dom", probe.as_uri()]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    boards = re.findall(r"(suite-\S+) view=(\d+) table=(\d+) (.*)", proc.stdout)
+    assert len(boards) >= 5, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for board, view, table, cells in boards:
+        heads = dict(c.rsplit("@", 1) for c in cells.split("<")[0].split(" ") if "@" in c)
+        assert list(heads)[:2] == ["rank", "model"], (board, heads)
+        assert all(int(right) <= int(view) for right in heads.values()), (width, board, view, heads)
+        if width >= 1280:
+            assert int(table) <= int(view), f"{board} overflows at {width} px: {table} > {view}"
