@@ -6,7 +6,6 @@ import copy
 import json
 import random
 import subprocess
-
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,11 @@ from click.testing import CliRunner
 from ssl_robustbench.cli import main
 from ssl_robustbench.results.card import CardError, parse_card, rows_digest
 from ssl_robustbench.results.leaderboard import board_tables, escape_latex, escape_markdown, to_latex, to_markdown
-
-REPO = Path(__file__).resolve().parents[2]
 from ssl_robustbench.results.store import FORMATS, build_leaderboard, load_store
 
 from cardfactory import INJECT, card_filename, card_object, make_card, write_card, write_store
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cards(*dicts):
