@@ -35,6 +35,28 @@ def plain_label(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _title(frame: Any, board: str, what: str) -> str:
+    """A plot's title: the board's protocol in words (suite, data, head, settings — so SLF and SLF × 10 boards
+    never look alike), wrapped, then what the plot shows."""
+    import textwrap
+
+    return plain_label("\n".join(textwrap.wrap(f"{frame.attrs.get('title', board)} [{board}]", 70)) + f"\n{what}")
+
+
+def _fit(values: list[float], *, floor: float = 0.0, ceiling: float = 100.0) -> tuple[float, float]:
+    """Axis limits around ``values`` (with a margin of 10 % of their range, at least 1 point), within the
+    possible range [floor, ceiling]: points between 0 and 4 % are not drawn on a 0–100 axis."""
+    low, high = min(values), max(values)
+    pad = max(0.1 * (high - low), 1.0)
+    return max(floor, low - pad), min(ceiling, high + pad)
+
+
+def _label_bars(ax: Any, bars: Any, values: list[float]) -> None:
+    """Marks what a bar of height 0 cannot show: a measured 0 reads "0", a condition not measured "n/m"."""
+    labels = ["n/m" if v != v else ("0" if v == 0 else "") for v in values]
+    ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
+
+
 MAX_BOARDS = 10  # boards plotted (the first in board order: full benchmarks first)
 MAX_MODELS = 12  # models per plot (the board's best by rank)
 
@@ -65,7 +87,7 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
             ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
             ax.set_xlabel("clean top-1 (%)")
             ax.set_xlim(0, 100)
-            ax.set_title(plain_label(f"{board}: clean top-1"))
+            ax.set_title(_title(frame, board, "clean top-1"), fontsize=9)
             paths.append(_save(fig, directory / f"{board}_top1.png"))
             continue
         bench = BENCHMARKS.get(suite)()
@@ -76,11 +98,16 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
             markers = "osD^vP*X"
             for i, (x, y, name) in enumerate(points):  # a legend, not labels beside points that may coincide
                 ax.scatter(x, y, marker=markers[i % len(markers)], s=40, label=plain_label(name))
-            ax.plot([0, 100], [0, 100], color="#999", lw=0.8, ls="--")
+            (x0, x1), (y0, y1) = _fit([p[0] for p in points]), _fit([p[1] for p in points])
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
+            if max(x0, y0) < min(x1, y1):  # the no-loss diagonal, where it crosses the plotted range
+                ax.plot([max(x0, y0), min(x1, y1)], [max(x0, y0), min(x1, y1)], color="#999", lw=0.8, ls="--",
+                        label="no loss (y = x)")
             ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
             ax.set_xlabel("clean top-1 on the same images (%)")
             ax.set_ylabel(plain_label(f"{suite}: {main} (%)"))
-            ax.set_title(plain_label(f"{board}: {suite} vs clean"))
+            ax.set_title(_title(frame, board, f"{main} vs clean"), fontsize=9)
             paths.append(_save(fig, directory / f"{board}_vs_clean.png"))
         top1 = [r for c in members for r in c.rows if r.metric == "top1"]
         severity_rows = [r for r in top1 if r.severity > 0]
@@ -94,7 +121,7 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
             ax.set_xticks(sorted({r.severity for r in severity_rows}))
             ax.set_xlabel("severity")
             ax.set_ylabel("top-1 (%), mean over conditions")
-            ax.set_title(plain_label(f"{board}: accuracy by severity"))
+            ax.set_title(_title(frame, board, "accuracy by severity"), fontsize=9)
             ax.legend(fontsize=7)
             paths.append(_save(fig, directory / f"{board}_by_severity.png"))
         elif len({r.condition for r in top1 if r.condition != "clean"}) > 1:
@@ -103,15 +130,17 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
             width = 0.8 / len(members)
             for i, card in enumerate(members):
                 values = {r.condition: 100 * r.value for r in card.rows if r.metric == "top1"}
-                ax.bar([j + i * width for j in range(len(conditions))],
-                       [values.get(cond, float("nan")) for cond in conditions], width,
-                       label=plain_label(card.model.id))
+                heights = [values.get(cond, float("nan")) for cond in conditions]
+                bars = ax.bar([j + i * width for j in range(len(conditions))],
+                              [0.0 if h != h else h for h in heights], width, label=plain_label(card.model.id))
+                _label_bars(ax, bars, heights)
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(conditions))],
                           [plain_label(c.removeprefix(f"{suite}:")) for c in conditions], rotation=20, ha="right")
             ax.set_ylabel("top-1 (%)")
             ax.grid(axis="y", color="#ddd", lw=0.6)
             ax.set_axisbelow(True)
-            ax.set_title(plain_label(f"{board}: top-1 per condition"))
+            ax.set_title(_title(frame, board, 'top-1 per condition ("0": measured zero, "n/m": not measured)'),
+                         fontsize=9)
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over
             paths.append(_save(fig, directory / f"{board}_by_condition.png"))
     return paths

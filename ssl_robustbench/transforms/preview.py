@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import torch
@@ -22,7 +23,9 @@ def preview_rows(x: torch.Tensor, augs: list[str], *, method: str, view_size: in
     for name in augs:
         ins = preset(name, method)
         g = torch.Generator(device=x.device).manual_seed(seed)
-        rows.append((f"{name} {ins.args}", AUGMENTATIONS.get(name)(**(dict(ins.args) | {"p": 1.0}))(x, g)))
+        settings = ", ".join(f"{k} {v}" for k, v in dict(ins.args).items() if k != "p")
+        rows.append((f"{name} ({method} preset): {settings}, applied to every image",
+                     AUGMENTATIONS.get(name)(**(dict(ins.args) | {"p": 1.0}))(x, g)))
     views = ViewGenerator([ViewSpec("global", 2, size=view_size)], default_size=view_size, color_strength=1.0,
                           extra=tuple(preset(name, method) for name in augs))
     g = torch.Generator(device=x.device).manual_seed(seed)
@@ -40,7 +43,10 @@ def save_grid(rows: list[tuple[str, torch.Tensor]], path: Path, *, label_width: 
         strip = Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8"))
         canvas = Image.new("RGB", (label_width + strip.width, strip.height), "white")
         canvas.paste(strip, (label_width, 0))
-        ImageDraw.Draw(canvas).text((4, strip.height // 2 - 6), label[:42], fill="black")
+        lines = textwrap.wrap(label, max(8, (label_width - 8) // 6))  # the default bitmap font: ~6 px a letter
+        top = strip.height // 2 - 6 * len(lines)
+        for k, line in enumerate(lines):  # the whole label, wrapped: never cut
+            ImageDraw.Draw(canvas).text((4, top + 12 * k), line, fill="black")
         strips.append(canvas)
     out = Image.new("RGB", (strips[0].width, sum(s.height for s in strips)), "white")
     top = 0
