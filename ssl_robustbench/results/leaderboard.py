@@ -358,7 +358,8 @@ def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: 
         details = [c for c in frame.attrs.get("details", []) if c in frame]
         if details and not wide:  # method, arch and the per-condition columns: the whole table with --wide
             frame = frame.drop(columns=details)
-            title += f" ({len(details)} detail columns with --wide)"
+            shown = ", ".join(details) if len(details) <= 3 else f"method, arch and {len(details) - 2} conditions"
+            title += f" (--wide adds {shown})"
         identifying = IDENTIFYING
         if frame["model"].duplicated().any() and frame.attrs.get("cards"):
             frame = frame.assign(card=frame.attrs["cards"])

@@ -291,10 +291,10 @@ def test_show_fits_an_80_column_terminal_without_cutting_a_number(tmp_path):
         score = f"{100 * sum(0.1 * i + 0.01 * j for j in range(8)) / 8:.2f}"
         assert any(f"embedded-simclr-variant-{i}-tinyresnet" in line and score in line and f"│    {4 - i} │" in line
                    for line in lines), (i, score, result.output)
-    assert "detail columns with --wide" in result.output
+    assert "(--wide adds method, arch and 8 conditions)" in result.output
     wide = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["leaderboard", "show", "--wide", "--store",
                                                         str(tmp_path / "store")])
-    assert "pd:left/black" in wide.output and "detail columns" not in wide.output
+    assert "pd:left/black" in wide.output and "--wide adds" not in wide.output
 
 
 def _header_cells(output):

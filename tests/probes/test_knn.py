@@ -1,0 +1,68 @@
+"""Weighted k-NN head against a direct implementation of DINO's ``knn_classifier`` (eval_knn.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssl_robustbench.probes import knn
+from ssl_robustbench.probes.feature_store import StoreWriter, TensorFeatures
+from ssl_robustbench.probes.knn import KNNHead, knn_votes
+
+
+def dino_knn_classifier(train_features, train_labels, test_features, k, T, num_classes):
+    """DINO's knn_classifier, written out directly: normalized features, all similarities at once, top-k,
+    one-hot votes weighted by exp(s / T); returns the votes [B, C]."""
+    train_features = F.normalize(train_features, dim=1)
+    test_features = F.normalize(test_features, dim=1)
+    similarity = test_features @ train_features.T
+    distances, indices = similarity.topk(k, largest=True, sorted=True)
+    candidates = train_labels.view(1, -1).expand(len(test_features), -1).gather(1, indices)
+    one_hot = torch.zeros(len(test_features) * k, num_classes)
+    one_hot.scatter_(1, candidates.view(-1, 1), 1)
+    weights = (distances / T).exp()
+    return (one_hot.view(len(test_features), -1, num_classes) * weights.view(len(test_features), -1, 1)).sum(1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(10, 32, generator=g)
+    labels = torch.randint(0, 10, (3000,), generator=g)
+    train = centers[labels] + 0.8 * torch.randn(3000, 32, generator=g)
+    test_labels = torch.randint(0, 10, (200,), generator=g)
+    test = centers[test_labels] + 0.8 * torch.randn(200, 32, generator=g)
+    return train, labels, test, test_labels
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 256, 100000])
+def test_votes_equal_dinos_knn_classifier_whatever_the_chunking(data, chunk_rows):
+    train, labels, test, _ = data
+    want = dino_knn_classifier(train, labels, test, 20, 0.07, 10)
+    got = knn_votes(test, TensorFeatures(train, labels).chunks(chunk_rows), k=20, temperature=0.07, num_classes=10)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert torch.equal(got.argmax(1), want.argmax(1))
+
+
+def test_head_streams_a_feature_store_in_bounded_chunks(data, tmp_path, monkeypatch):
+    train, labels, test, test_labels = data
+    writer = StoreWriter(tmp_path / "store", len(train), train.shape[1])
+    writer.write(torch.arange(len(train)).numpy(), train, labels)
+    store = writer.finish()
+    reads = []
+    real = store.read
+    monkeypatch.setattr(store, "read", lambda a, b: reads.append(b - a) or real(a, b))
+    monkeypatch.setattr(knn, "RESIDENT_BYTES", 0)  # as for a store too large to hold: read chunk by chunk
+    head = KNNHead(store, num_classes=10, k=20, temperature=0.07, chunk_rows=500)
+    votes = head(test)
+    assert max(reads) <= 500 and sum(reads) == len(train)
+    assert torch.equal(votes.argmax(1), dino_knn_classifier(train, labels, test, 20, 0.07, 10).argmax(1))
+    assert float((votes.argmax(1) == test_labels).float().mean()) > 0.8  # well-separated classes
+
+
+def test_fewer_training_rows_than_k(data):
+    train, labels, test, _ = data
+    votes = knn_votes(test[:3], [(train[:5], labels[:5])], k=20, temperature=0.07, num_classes=10)
+    assert torch.allclose(votes.sum(1), (F.normalize(test[:3], dim=1) @ F.normalize(train[:5], dim=1).T
+                                          / 0.07).exp().sum(1), rtol=1e-5)
