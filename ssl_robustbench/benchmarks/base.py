@@ -54,8 +54,8 @@ class SuiteOption:
 
 CLEAN = Condition("clean")
 #: ``--n-shift``: images per condition of every shift suite that declares it (each sets its own ``limit``).
-SHIFT_LIMIT = SuiteOption("--n-shift", "limit", "Images per condition of the c, pd and e suites (a fixed subset; "
-                                                "default all).", int)
+SHIFT_LIMIT = SuiteOption("--n-shift", "limit", "Images per condition of every shift suite (c, pd, e, v2, r, a, "
+                                                "sketch, 3dcc; a fixed subset; default all).", int)
 
 
 @dataclasses.dataclass
@@ -170,7 +170,7 @@ class Benchmark:
                 label = cond.key + (f" severity {cond.severity}" if cond.severity else "")
                 advance(0, description=f"{self.name} [{i}/{len(todo)}] {label}")
                 preds, labels = predictions(ctx.model, loader, device=ctx.device, transform=self.transform(cond, ctx),
-                                            seed=ctx.cfg.run.seed, on_batch=advance)
+                                            seed=ctx.cfg.run.seed, on_batch=advance, classes=self.classes(cond, ctx))
                 preds, labels = ddp.gather_shards(preds, total), ddp.gather_shards(labels, total)
                 if total == 0:
                     raise UserError(f"condition {cond.key} of suite {self.name} has no images")
@@ -213,7 +213,8 @@ class Benchmark:
 
         loader = eval_loader(subset(self.dataset(condition, ctx), positions), ctx.cfg.run)
         return predictions(ctx.model, loader, device=ctx.device, transform=self.transform(condition, ctx),
-                           seed=ctx.cfg.run.seed, description=f"verify {condition.key}")
+                           seed=ctx.cfg.run.seed, description=f"verify {condition.key}",
+                           classes=self.classes(condition, ctx))
 
     def deterministic(self, condition: Condition, settings: Any) -> bool:
         """Whether re-running ``condition`` on a sample of its images must give the same per-image results (up
@@ -223,6 +224,11 @@ class Benchmark:
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
         """The images of ``condition`` (default: the clean evaluation set)."""
         return ctx.clean
+
+    def classes(self, condition: Condition, ctx: EvalContext) -> list[int] | None:
+        """The classes whose logits compete for ``condition`` (a 200-class set's subset of the 1000), or None
+        for all: the prediction is the best of those logits, as the released sets' own evaluation code does."""
+        return None
 
     def transform(self, condition: Condition, ctx: EvalContext) -> BatchTransform | None:
         """A batched [B,3,H,W] → [B,3,H,W] transform in [0,1] pixel space, or None."""
@@ -333,18 +339,21 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
 def predictions(
     model: torch.nn.Module, loader: DataLoader, *, device: torch.device, transform: BatchTransform | None = None,
     seed: int = 0, description: str = "eval", on_batch: Callable[[], None] | None = None,
+    classes: list[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Streams ``loader`` through ``transform`` and ``model``; returns the predicted classes and the labels ([N]
     int64 CPU tensors, in loader order). ``on_batch``: called after each batch (a caller's progress bar), else the
-    loop shows its own bar."""
+    loop shows its own bar. ``classes``: only these logits compete (the prediction is still a class index)."""
     g = torch.Generator(device=device).manual_seed(seed)
+    subset = torch.as_tensor(classes, device=device) if classes is not None else None
     preds, labels = [], []
     batches = loader if on_batch is not None else track(loader, total=len(loader), description=description)
     for x, y in batches:
         x = x.to(device, non_blocking=True)
         if transform is not None:
             x = transform(x, g)
-        preds.append(model(x).argmax(1).cpu())
+        logits = model(x)
+        preds.append((logits.argmax(1) if subset is None else subset[logits[:, subset].argmax(1)]).cpu())
         labels.append(torch.as_tensor(y).long().cpu())
         if on_batch is not None:
             on_batch()

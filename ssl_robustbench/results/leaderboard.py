@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from ssl_robustbench.results.rows import ResultRow
 
 MAX_CONDITION_COLUMNS = 12  # suites with more conditions (ImageNet-C: 75) show their aggregates only
-SUITE_TITLES = {"clean": "Clean", "c": "ImageNet-C", "pd": "ImageNet-PD", "e": "ImageNet-E",
+SUITE_TITLES = {"clean": "Clean", "c": "ImageNet-C", "pd": "ImageNet-PD", "e": "ImageNet-E", "v2": "ImageNet-V2",
+                "r": "ImageNet-R", "a": "ImageNet-A", "sketch": "ImageNet-Sketch", "3dcc": "ImageNet-3DCC",
                 "adversarial": "Adversarial"}
 FULL_BENCHMARKS = {("imagenet", "val"): 50000}
 

@@ -1,0 +1,131 @@
+"""The frame of the suites read only from a released dataset of ImageNet classes (ImageNet-V2, -Sketch, -R, -A,
+-3DCC): each suite is one plug-in file that names its tree layout, its conditions and, for the 200-class sets, the
+classes whose logits compete.
+
+Every such suite needs an ImageNet-1k head (``--data imagenet``): its labels are ImageNet class indices. Clean is
+the clean evaluation set (for the 200-class sets: its images of those 200 classes, scored on the same 200 logits,
+as the official ImageNet-R evaluation reports "ImageNet-200"). Images reach the model through its own eval
+transform, except 224² images (trees stored after the release's crop, as ImageNet-3DCC's), which are only
+center-cropped. Summary: ``<suite>:all`` ``mean_top1`` over the shifted conditions and its ``drop`` from clean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from ssl_robustbench.benchmarks.base import CLEAN, Benchmark, Condition, EvalContext, Measurement
+from ssl_robustbench.benchmarks.base import SHIFT_LIMIT as LIMIT
+from ssl_robustbench.config import bounded, check_fields
+from ssl_robustbench.data import limited, subset
+from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
+from ssl_robustbench.data.shift_trees import photo_transform
+from ssl_robustbench.errors import UserError
+
+CLASS_LISTS = Path(__file__).resolve().parent.parent / "data" / "class_lists"
+
+
+def class_list(name: str) -> list[int]:
+    """A released set's classes as ImageNet-1k indices (``data/class_lists/<name>.txt``, which names its source)."""
+    text = (CLASS_LISTS / f"{name}.txt").read_text(encoding="utf-8")
+    return [int(t) for line in text.splitlines() if not line.startswith("#") for t in line.split()]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleasedSetConfig:
+    """A released dataset's tree (``root``, required to run the suite) and images per condition (``limit``)."""
+
+    root: str | None = None
+    limit: int | None = bounded(None, low=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "released set")
+
+
+ROOT_HELP = "Released tree of the {} dataset (see docs/suites/ood.md for its layout)."
+__all__ = ["LIMIT", "ROOT_HELP", "ReleasedSet", "ReleasedSetConfig", "class_list"]
+
+
+class ReleasedSet(Benchmark):
+    """A suite whose shifted images come only from a released tree; see the module docstring."""
+
+    title = ""  #: the dataset's name in messages
+    class_subset: str | None = None  #: name of the class list whose logits compete (None: all 1000)
+
+    def check(self, cfg: Any) -> None:
+        root = self.settings(cfg).root
+        if root is None:
+            raise UserError(f"suite {self.name} reads the released {self.title} tree: set --{self.name}-root DIR "
+                            f"(or {self.name}.root in the config)")
+        if not Path(root).is_dir():
+            raise UserError(f"{self.title} root not found: {root}")
+        if cfg.data.name != "imagenet":
+            raise UserError(f"suite {self.name} needs an ImageNet-1k head (--data imagenet): {self.title}'s labels "
+                            f"are ImageNet classes, not {cfg.data.name}'s")
+
+    def shifted(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
+        """The released images of a shifted ``condition``."""
+        raise NotImplementedError
+
+    def classes(self, condition: Condition, ctx: EvalContext) -> list[int] | None:
+        return class_list(self.class_subset) if self.class_subset else None
+
+    def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
+        section = self.settings(ctx.cfg)
+        if condition.key != CLEAN.key:
+            return limited(self.shifted(Path(section.root), condition, ctx), section.limit)
+        clean = ctx.clean
+        if self.class_subset:  # the clean images of the suite's classes
+            keep = set(class_list(self.class_subset))
+            targets = _targets(clean)
+            clean = subset(clean, [i for i, t in enumerate(targets) if t in keep])
+            if len(clean) == 0:
+                raise UserError(f"the evaluation set holds no image of {self.title}'s 200 classes")
+        return limited(clean, section.limit)
+
+    def folder(self, path: Path, ctx: EvalContext, *, class_index: list[str] | None = None) -> Dataset:
+        """An ImageFolder of ImageNet classes (wnid folders, or ``class_index``), checked against the suite's class
+        list: a class folder outside it is an error naming it."""
+        if not path.is_dir():
+            raise UserError(f"{self.title} folder not found: {path}")
+        ds = CheckedImageFolder(path, transform=photo_transform(ctx.preprocess),
+                                class_index=class_index or imagenet_wnids())
+        if self.class_subset:
+            allowed = set(class_list(self.class_subset))
+            outside = sorted({ds.classes[t] for _, t in ds.samples if t not in allowed})
+            if outside:
+                raise UserError(f"{path} holds class {outside[0]}, which is not one of {self.title}'s 200 classes")
+        return ds
+
+    def summarize(self, top1: Mapping[Condition, float], *, n: int,
+                  data: Mapping[str, Any]) -> Iterator[Measurement]:
+        shifted = [v for c, v in top1.items() if c.key != CLEAN.key]
+        if not shifted:
+            return
+        mean = sum(shifted) / len(shifted)
+        yield Measurement(f"{self.name}:all", 0, "mean_top1", mean, n)
+        if CLEAN in top1:
+            yield Measurement(f"{self.name}:all", 0, "drop", top1[CLEAN] - mean, n)
+
+    def aggregates(self, measured: list[Measurement]) -> dict[str, float]:
+        """Mean top-1 over the shifted conditions (ranks) and its drop from clean."""
+        found = {(m.condition, m.metric): m.value for m in measured}
+        return {metric: found[f"{self.name}:all", metric] for metric in ("mean_top1", "drop")
+                if (f"{self.name}:all", metric) in found}
+
+
+def _targets(ds: Dataset) -> list[int]:
+    """The label of every item of a folder dataset (or a subset of one), without decoding an image."""
+    from torch.utils.data import Subset
+
+    if isinstance(ds, Subset):
+        inner = _targets(ds.dataset)
+        return [inner[i] for i in ds.indices]
+    samples = getattr(ds, "samples", None)
+    if samples is None:
+        raise UserError("the 200-class suites need an image-folder evaluation set (--data imagenet)")
+    return [t for _, t in samples]

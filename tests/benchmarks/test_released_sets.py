@@ -1,0 +1,115 @@
+"""The released OOD suites (ImageNet-V2, -Sketch, -R, -A, -3DCC) on miniature trees in their released layouts:
+each runs end to end through ``robustbench eval``; the 200-class sets score the 1000-way head on their 200 logits
+only, as their official evaluation code does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from ssl_robustbench.benchmarks.base import predictions
+from ssl_robustbench.benchmarks.released_sets import class_list
+from ssl_robustbench.cli import main
+from ssl_robustbench.data.folders import imagenet_wnids
+
+R_AND_A = 6  # an ImageNet class index in both ImageNet-R's and ImageNet-A's 200
+CLASSES = [1, 2, R_AND_A, 15, 500]  # 1, 2: ImageNet-R only; 15: ImageNet-A only; 500: neither
+
+
+def _images(folder, n, rng, size=(40, 48)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"img{i}.JPEG")
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory):
+    root = tmp_path_factory.mktemp("released")
+    rng = np.random.default_rng(0)
+    wnids = imagenet_wnids()
+    for c in CLASSES:
+        _images(root / "imagenet" / "train" / wnids[c], 6, rng)
+        _images(root / "imagenet" / "val" / wnids[c], 3, rng)
+        _images(root / "sketch" / "sketch" / wnids[c], 2, rng)
+        _images(root / "v2" / "imagenetv2-matched-frequency-format-val" / str(c), 2, rng)
+        _images(root / "3dcc" / "near_focus" / "1" / wnids[c], 2, rng, size=(224, 224))
+    for c in (1, 2, R_AND_A):
+        _images(root / "imagenet-r" / wnids[c], 4, rng)
+    for c in (R_AND_A, 15):
+        _images(root / "imagenet-a" / wnids[c], 5, rng)
+    return root
+
+
+def _eval(trees, out, *extra):
+    args = ["eval", "--data", "imagenet", "--data-root", str(trees / "imagenet"), "--device", "cpu",
+            "--out", str(out), *extra]
+    return CliRunner().invoke(main, args)
+
+
+def test_every_released_suite_runs_end_to_end(trees, tmp_path):
+    import json
+
+    result = _eval(trees, tmp_path / "run", "--suite", "clean,v2,sketch,r,a,3dcc",
+                   "--v2-root", str(trees / "v2"), "--sketch-root", str(trees / "sketch"),
+                   "--r-root", str(trees / "imagenet-r"), "--a-root", str(trees / "imagenet-a"),
+                   "--3dcc-root", str(trees / "3dcc"), "--set", "3dcc.corruptions=[near_focus]",
+                   "--set", "3dcc.severities=[1]")
+    assert result.exit_code == 0, result.output
+    rows = {(r["suite"], r["condition"], r["metric"]): r for r in json.loads((tmp_path / "run" / "results.json")
+                                                                             .read_text())}
+    n = {key: row["n"] for key, row in rows.items() if key[2] == "top1"}
+    assert n["clean", "clean", "top1"] == 15
+    assert n["v2", "v2:matched-frequency", "top1"] == 10 and n["sketch", "sketch:sketches", "top1"] == 10
+    assert n["3dcc", "3dcc:near_focus", "top1"] == 10
+    # the 200-class sets: their renditions, and the clean val images of their classes only
+    assert n["r", "r:renditions", "top1"] == 12 and n["r", "clean", "top1"] == 9
+    assert n["a", "a:natural-adversarial", "top1"] == 10 and n["a", "clean", "top1"] == 6
+    for suite in ("v2", "sketch", "r", "a", "3dcc"):
+        mean, drop = rows[suite, f"{suite}:all", "mean_top1"]["value"], rows[suite, f"{suite}:all", "drop"]["value"]
+        assert drop == pytest.approx(rows[suite, "clean", "top1"]["value"] - mean)
+        card = json.loads((tmp_path / "run" / "cards" / f"{suite}.json").read_text())
+        assert card["suite"] == suite and card["aggregates"]["mean_top1"] == pytest.approx(mean)
+
+
+def test_the_200_class_sets_score_only_their_logits():
+    # a stub whose best logit overall is class 0 (in neither set); among ImageNet-R's 200 it is class 2
+    class Stub(torch.nn.Module):
+        def forward(self, x):
+            logits = torch.zeros(len(x), 1000)
+            logits[:, 0], logits[:, 2], logits[:, 1] = 9.0, 5.0, 4.0
+            return logits
+
+    loader = [(torch.zeros(3, 3, 8, 8), torch.tensor([2, 2, 1]))]
+    everything, _ = predictions(Stub(), loader, device=torch.device("cpu"), on_batch=lambda: None)
+    masked, labels = predictions(Stub(), loader, device=torch.device("cpu"), on_batch=lambda: None,
+                                 classes=class_list("imagenet-r"))
+    assert everything.tolist() == [0, 0, 0] and masked.tolist() == [2, 2, 2] and labels.tolist() == [2, 2, 1]
+
+
+def test_class_lists_are_the_released_200():
+    for name in ("imagenet-r", "imagenet-a"):
+        classes = class_list(name)
+        assert len(classes) == len(set(classes)) == 200 and classes == sorted(classes) and 0 <= min(classes)
+    assert class_list("imagenet-a")[:3] == [6, 11, 13] and class_list("imagenet-r")[:3] == [1, 2, 4]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "r"], "reads the released ImageNet-R tree: set --r-root"),
+    (["--suite", "r", "--r-root", "/nonexistent"], "ImageNet-R root not found"),
+    (["--suite", "a", "--a-root", "TREES/imagenet-r"], "not one of ImageNet-A's 200 classes"),
+    (["--suite", "v2", "--v2-root", "TREES/v2", "--set", "v2.variants=[top-images]"], "ImageNet-V2 folder not found"),
+    (["--suite", "v2", "--v2-root", "TREES/v2", "--set", "v2.variants=[newest]"], "v2.variants must be some of"),
+])
+def test_bad_released_trees_are_one_clear_error(trees, tmp_path, args, message):
+    args = [a.replace("TREES", str(trees)) for a in args]
+    result = _eval(trees, tmp_path / "run", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_released_suites_need_an_imagenet_head(trees, tmp_path):
+    result = CliRunner().invoke(main, ["eval", "--suite", "sketch", "--sketch-root", str(trees / "sketch"),
+                                       "--device", "cpu", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "needs an ImageNet-1k head (--data imagenet)" in result.output
