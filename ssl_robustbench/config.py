@@ -110,6 +110,24 @@ class ProbeConfig:
                 **{k: getattr(self, k) for k in keys}}
 
 
+@dataclasses.dataclass(frozen=True)
+class KNNConfig:
+    """Weighted k-NN head (``--head knn``; DINO's ``eval_knn.py``, Caron et al. 2021): the ``k`` most similar
+    training features (cosine) vote with weight exp(s / ``temperature``). ``chunk_rows``: training rows compared
+    at a time (memory; the result does not depend on it)."""
+
+    k: int = bounded(20, low=1, high=10_000)
+    temperature: float = bounded(0.07, low=0.0, low_open=True)
+    chunk_rows: int = bounded(8192, low=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "knn")
+
+    def recipe(self) -> dict[str, Any]:
+        """What defines the head's result (its identity; ``chunk_rows`` is not part of it)."""
+        return {"kind": "knn", "k": self.k, "temperature": self.temperature}
+
+
 def check_number(key: str, value: float, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> None:
     """Raises a UserError naming ``key`` unless ``value`` is finite and within [low, high] (open ends optional)."""

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ssl_robustbench.config import DataConfig, ProbeConfig, RunConfig, bounded, check_fields
+from ssl_robustbench.config import DataConfig, KNNConfig, ProbeConfig, RunConfig, bounded, check_fields
 from ssl_robustbench.errors import UserError
 
 
@@ -19,6 +19,11 @@ def suite_sections() -> dict[str, type]:
     return {b.section: b.Config for b in (BENCHMARKS.get(n) for n in BENCHMARKS.names()) if b.section and b.Config}
 
 
+#: the shared head every suite scores (unless it trains its own): a fitted linear probe, the authors' released
+#: linear head, or weighted k-NN on the training features
+HEADS = ("probe", "released", "knn")
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """``robustbench eval``: a model (zoo id or checkpoint file), data, probe recipe, suites and their sections.
@@ -27,7 +32,8 @@ class EvalConfig:
     the dotted path of the weights inside the checkpoint (e.g. ``state_dict``, DINO's ``teacher``);
     ``strip_prefixes``: key prefixes to strip (e.g. ``backbone.``); ``input_size``
     overrides the card's input side; ``head``: ``probe`` (fit a linear probe) or ``released`` (the linear head the
-    method's authors published, named in the zoo card; no probe is fitted). ``label_fraction``: the fraction of
+    method's authors published, named in the zoo card; no probe is fitted) or ``knn`` (DINO's weighted k-NN on
+    the training features, section ``knn``). ``label_fraction``: the fraction of
     the training labels every head is fitted on — the probe and the SLF/ALF/AFF finetunes — as a class-balanced
     seed-0 subset (0.01 and 0.1: the semi-supervised protocols; 1: all). ``sections``: each suite's settings,
     read from the top-level key of its name (``adv:``, ``c:`` …) and reachable as ``cfg.<name>``.
@@ -43,6 +49,7 @@ class EvalConfig:
     label_fraction: float = bounded(1.0, low=0.0, low_open=True, high=1.0)
     data: DataConfig = DataConfig()
     probe: ProbeConfig = ProbeConfig()
+    knn: KNNConfig = KNNConfig()
     suites: tuple[str, ...] = ("clean",)
     run: RunConfig = RunConfig()
     sections: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -52,8 +59,8 @@ class EvalConfig:
         return suite_sections()
 
     def __post_init__(self) -> None:
-        if self.head not in ("probe", "released"):
-            raise UserError(f"head must be probe or released, not {self.head!r}")
+        if self.head not in HEADS:
+            raise UserError(f"head must be one of {', '.join(HEADS)}, not {self.head!r}")
         check_fields(self, "")
         for pattern in self.ignore_keys:
             try:

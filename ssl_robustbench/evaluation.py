@@ -80,14 +80,7 @@ def fit_or_load_probe(
     saved = run_dir / "probe.safetensors"
     if probe_file is not None or saved.is_file():
         return load_probe(probe_file or saved, num_features=num_features, num_classes=num_classes)
-    train = labelled_train_set(cfg, req)
-    train_data = dataset_identity(train)
-    key = stable_hash({"v": FEATURE_CACHE_VERSION, "sha256": loaded.sha256, "arch": loaded.card.arch,
-                       "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
-                       "mean": loaded.card.mean, "std": loaded.card.std, "bn_branch": loaded.card.bn_branch,
-                       "data": train_data})
-    store = extract_to_store(loaded.model.features, train, lambda ds: eval_loader(ds, cfg.run), device=device,
-                             folder=cache / "features" / key, description="train features")
+    store, key, train_data = train_features(loaded, cfg, device=device, cache=cache, req=req)
     if ddp.rank() == 0:  # one process fits; under torchrun the others load what it saved
         probe = fit_linear_probe(store, num_classes=num_classes, cfg=cfg.probe, seed=cfg.run.seed,
                                  device=device)
@@ -97,6 +90,34 @@ def fit_or_load_probe(
         save_probe(saved, probe)
     ddp.barrier()
     return probe if ddp.rank() == 0 else load_probe(saved, num_features=num_features, num_classes=num_classes)
+
+
+def train_features(loaded: LoadedModel, cfg: EvalConfig, *, device: torch.device, cache: Path, req: DataRequest):
+    """The training split's frozen features in the on-disk store (fp16, keyed by model + data identity +
+    preprocessing; extracted once): (store, its key, the training data's identity)."""
+    train = labelled_train_set(cfg, req)
+    train_data = dataset_identity(train)
+    key = stable_hash({"v": FEATURE_CACHE_VERSION, "sha256": loaded.sha256, "arch": loaded.card.arch,
+                       "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
+                       "mean": loaded.card.mean, "std": loaded.card.std, "bn_branch": loaded.card.bn_branch,
+                       "data": train_data})
+    store = extract_to_store(loaded.model.features, train, lambda ds: eval_loader(ds, cfg.run), device=device,
+                             folder=cache / "features" / key, description="train features")
+    return store, key, train_data
+
+
+def knn_head(loaded: LoadedModel, cfg: EvalConfig, *, device: torch.device, cache: Path, req: DataRequest,
+             num_classes: int) -> FittedProbe:
+    """DINO's weighted k-NN over the training features as the scored head (``probes/knn.py``); nothing is
+    fitted, so the head is the store itself, named by its key in the record."""
+    from ssl_robustbench.probes.knn import KNNHead
+
+    store, key, train_data = train_features(loaded, cfg, device=device, cache=cache, req=req)
+    head = KNNHead(store, num_classes=num_classes, k=cfg.knn.k, temperature=cfg.knn.temperature,
+                   chunk_rows=cfg.knn.chunk_rows)
+    recipe = cfg.knn.recipe()
+    return FittedProbe(head=head, record={"recipe": recipe, "feature_cache": key, "train_data": train_data,
+                                          "probe_id": stable_hash({"features": key, "recipe": recipe})})
 
 
 def released_head(loaded: LoadedModel, *, cache: Path, num_classes: int) -> FittedProbe:
@@ -146,14 +167,18 @@ def weights_of(card: ZooCard) -> dict:
     return {"kind": "private"}
 
 
-def write_head_file(suite: str, cfg: EvalConfig, run_dir: Path) -> str | None:
+def write_head_file(suite: str, cfg: EvalConfig, run_dir: Path, probe: FittedProbe | None = None) -> str | None:
     """The scored head's file under ``<run>/heads/<sha256>.safetensors`` (the shared probe or released head, or
     the adversarial suite's finetuned head: only its ``head.`` tensors unless the protocol trains the backbone);
     returns its sha256 (None: no head file)."""
     from safetensors.torch import load_file, save
 
     bench = BENCHMARKS.get(suite)()
-    if bench.uses_probe(cfg):
+    if bench.uses_probe(cfg) and cfg.head == "knn":  # the recipe and the training features' store key
+        record = json.dumps(probe.record if probe is not None else {}, sort_keys=True)
+        data = save({"k": torch.tensor(cfg.knn.k), "temperature": torch.tensor(cfg.knn.temperature)},
+                    metadata={"record": record})
+    elif bench.uses_probe(cfg):
         source = run_dir / "probe.safetensors"
         data = source.read_bytes() if source.is_file() else None
     else:
@@ -180,6 +205,8 @@ def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: E
     own = bench.head(cfg)
     if own is not None:
         head = Head(kind=own["kind"], id=f"{own['kind']}-{stable_hash(own['recipe'])}", recipe=own["recipe"])
+    elif cfg.head == "knn":
+        head = Head(kind="knn", id=probe.record["probe_id"], recipe=probe.record["recipe"])
     elif cfg.head == "released":
         head = Head(kind="released", id=probe.record.get("probe_id", "released"),
                     recipe={k: probe.record.get(k) for k in ("source", "url", "sha256", "published_top1")})
@@ -230,7 +257,7 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
                       root=Path(cfg.data.root) if cfg.data.root else None, download=cfg.data.download,
                       cache_dir=cache, seed=0)
     # the head's classes by name (a folder tree's training split): the eval split is matched to them by name
-    classes = head_classes(cfg.data.name, req) if cfg.head == "probe" else None
+    classes = head_classes(cfg.data.name, req) if cfg.head in ("probe", "knn") else None
     req = dataclasses.replace(req, classes=tuple(classes) if classes else None)
     # the data first: a missing root or class folder stops before any download, and leaves no run directory
     clean = build_dataset(cfg.data.name, dataclasses.replace(req, split=cfg.data.eval_split), limit=cfg.data.eval_limit)
@@ -252,6 +279,8 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
         probe = released_head(loaded, cache=cache, num_classes=len(clean.classes))
         if main:
             save_probe(run_dir / "probe.safetensors", probe)  # the scored head, with its record, like a probe's
+    elif cfg.head == "knn":
+        probe = knn_head(loaded, cfg, device=device, cache=cache, req=req, num_classes=len(clean.classes))
     else:
         probe = fit_or_load_probe(loaded, cfg, run_dir=run_dir, device=device, cache=cache, req=req,
                                   num_classes=len(clean.classes), probe_file=probe_file)
@@ -294,7 +323,8 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
         write_table(rows, run_dir)
         for suite in cfg.suites:  # the result cards, built from what ran (validated: they must parse back)
             data = (run_dir / "evidence" / f"{suite}.parquet").read_bytes()
-            record = {"sha256": hashlib.sha256(data).hexdigest(), "head_sha256": write_head_file(suite, cfg, run_dir)}
+            record = {"sha256": hashlib.sha256(data).hexdigest(),
+                      "head_sha256": write_head_file(suite, cfg, run_dir, probe)}
             card = suite_card(suite, [r for r in rows if r.suite == suite], loaded=loaded, cfg=cfg,
                               protocol=protocols[suite], eval_data=eval_data, train_data=train_data, probe=probe,
                               ctx=ctx, env=env, evidence=record)

@@ -324,6 +324,8 @@ def protocol_hash(cfg: Any, suite: str, *, eval_data: dict[str, Any], train_data
         proto["head"] = cfg.head
         if cfg.head == "probe":
             proto["probe"] = cfg.probe.recipe()
+        elif cfg.head == "knn":
+            proto["knn"] = cfg.knn.recipe()
     else:
         proto["own_head"] = bench.head(cfg)  # e.g. the SLF/ALF/AFF recipe read from its YAML file
     if not (scores_shared_head and cfg.head == "released"):  # a head is trained on the train split

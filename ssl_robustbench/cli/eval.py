@@ -22,6 +22,7 @@ Examples:
   robustbench eval --suite adversarial --set adv.norm=L2 --set adv.eps=0.5 --set adv.autoattack=plus
   robustbench eval --suite c,pd,e --n-shift 500      # ImageNet-C / -PD / -E generated from the embedded test set
   robustbench eval --label-fraction 0.01 --suite clean,adversarial   # heads fitted on 1 % of the labels
+  robustbench eval --head knn                        # DINO's weighted k-NN (k = 20, T = 0.07) instead of a probe
   robustbench eval --model mocov3-rn50-1000ep --data imagenet --data-root /data/imagenet --set data.eval_split=val \\
       --suite c --c-root /data/imagenet-c            # the released ImageNet-C tree (center crop only)
   robustbench eval --suite c --set c.extra=true --set c.reference=imagecorruptions --set "c.severities=[3]"
@@ -112,20 +113,21 @@ def _no_ignored_options(cfg, probe_file) -> None:
     """Options that a combination would silently ignore are an error."""
     if probe_file is not None and cfg.label_fraction < 1:
         raise UserError("--probe reuses a fitted probe, so --label-fraction would be ignored; drop one of them")
-    if probe_file is not None and cfg.head == "released":
-        raise UserError("--head released scores the published head, so --probe would be ignored; drop one of them")
+    if probe_file is not None and cfg.head != "probe":
+        raise UserError(f"--head {cfg.head} scores no fitted probe, so --probe would be ignored; drop one of them")
 
 
 @click.command("eval", epilog=_EPILOG)
 @_model_options
 @click.option("--suite", "suites", multiple=True,
               help="Benchmark suites (registered: clean, adversarial, c = ImageNet-C, pd = ImageNet-PD, "
-                   "e = ImageNet-E); repeatable or comma-separated (default clean). Each suite's settings: "
-                   "--set <section>.<key>=value, or the suite's own options below.")
+                   "e = ImageNet-E; released trees only: v2, sketch, r, a, 3dcc); repeatable or comma-separated "
+                   "(default clean). Each suite's settings: --set <section>.<key>=value, or its options below.")
 @_suite_options
-@click.option("--head", type=click.Choice(["probe", "released"]), default=None,
+@click.option("--head", type=click.Choice(["probe", "released", "knn"]), default=None,
               help="probe: fit a linear probe (default); released: the linear head the method's authors published "
-                   "(named in the zoo card), no fit; the clean row is checked against its published top-1.")
+                   "(named in the zoo card), no fit; the clean row is checked against its published top-1; knn: "
+                   "DINO's weighted k-NN on the training features (--set knn.k=20 --set knn.temperature=0.07).")
 @click.option("--all", "show_all", is_flag=True,
               help="Print every condition's row (default: one line per suite with its scores).")
 @run_options

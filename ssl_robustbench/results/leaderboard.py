@@ -42,7 +42,10 @@ def _head_label(card: ResultCard) -> str:
     """The head's kind and solver, with the fraction of labels it was fitted on when not all."""
     head = card.protocol.head
     solver = head.recipe.get("solver") if isinstance(head.recipe, dict) else None
-    label = {"probe": "linear probe"}.get(head.kind, head.kind) + (f" ({solver})" if solver else "")
+    if head.kind == "knn" and isinstance(head.recipe, dict):
+        label = f"weighted k-NN (k={head.recipe.get('k')}, T={head.recipe.get('temperature')})"
+    else:
+        label = {"probe": "linear probe"}.get(head.kind, head.kind) + (f" ({solver})" if solver else "")
     fraction = (card.protocol.train_data or {}).get("label_fraction")
     return label + (f", {100 * fraction:g}% labels" if fraction is not None else "")
 

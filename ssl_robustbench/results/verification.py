@@ -200,6 +200,9 @@ def _load_head(model: torch.nn.Module, files: Any, card: ResultCard, *, num_feat
 
     from ssl_robustbench.probes.linear import load_probe
 
+    if card.protocol.head.kind == "knn":
+        raise _CannotVerify("a k-NN head is the training split's features, not a file: re-run robustbench eval "
+                            "--head knn to reproduce it")
     if files.head is None:
         raise _CannotVerify("the card names no head file")
     if card.protocol.head.kind in ("probe", "released"):

@@ -66,3 +66,39 @@ def test_fewer_training_rows_than_k(data):
     votes = knn_votes(test[:3], [(train[:5], labels[:5])], k=20, temperature=0.07, num_classes=10)
     assert torch.allclose(votes.sum(1), (F.normalize(test[:3], dim=1) @ F.normalize(train[:5], dim=1).T
                                           / 0.07).exp().sum(1), rtol=1e-5)
+
+
+def test_eval_with_the_knn_head_is_its_own_protocol(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+
+    def run(out, *extra):
+        result = CliRunner().invoke(main, ["eval", "--set", "data.eval_limit=300", "--device", "cpu",
+                                           "--out", str(tmp_path / out), *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / out / "cards" / "clean.json").read_text())
+
+    knn_card, probe_card = run("knn", "--head", "knn"), run("probe")
+    head = knn_card["protocol"]["head"]
+    assert head["kind"] == "knn" and head["recipe"] == {"kind": "knn", "k": 20, "temperature": 0.07}
+    assert knn_card["protocol"]["config_hash"] != probe_card["protocol"]["config_hash"]
+    assert knn_card["rows"][0]["value"] > 0.3  # the bundled SimCLR: ~50 %; chance is 10 %
+    other_k = run("knn5", "--head", "knn", "--set", "knn.k=5")
+    assert other_k["protocol"]["config_hash"] != knn_card["protocol"]["config_hash"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--head", "knn", "--set", "knn.k=0"], "knn.k"),
+    (["--head", "knn", "--set", "knn.temperature=0"], "knn.temperature"),
+    (["--head", "knn", "--probe", "x.safetensors"], "--head knn scores no fitted probe"),
+])
+def test_bad_knn_settings_are_refused(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+
+    result = CliRunner().invoke(main, ["eval", "--device", "cpu", "--out", str(tmp_path / "r"), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
