@@ -77,6 +77,30 @@ PAPERS: dict[str, tuple[str, dict[str, str]]] = {
         "author": "Caron, Mathilde and Misra, Ishan and Mairal, Julien and Goyal, Priya and Bojanowski, Piotr and "
                   "Joulin, Armand",
         "booktitle": "Advances in Neural Information Processing Systems (NeurIPS)", "year": "2020"}),
+    "recht2019imagenet": ("inproceedings", {
+        "title": "Do {ImageNet} Classifiers Generalize to {ImageNet}?",
+        "author": "Recht, Benjamin and Roelofs, Rebecca and Schmidt, Ludwig and Shankar, Vaishaal",
+        "booktitle": "International Conference on Machine Learning (ICML)", "year": "2019"}),
+    "wang2019learning": ("inproceedings", {
+        "title": "Learning Robust Global Representations by Penalizing Local Predictive Power",
+        "author": "Wang, Haohan and Ge, Songwei and Lipton, Zachary and Xing, Eric P.",
+        "booktitle": "Advances in Neural Information Processing Systems (NeurIPS)", "year": "2019"}),
+    "hendrycks2021many": ("inproceedings", {
+        "title": "The Many Faces of Robustness: A Critical Analysis of Out-of-Distribution Generalization",
+        "author": "Hendrycks, Dan and others",
+        "booktitle": "IEEE/CVF International Conference on Computer Vision (ICCV)", "year": "2021"}),
+    "hendrycks2021natural": ("inproceedings", {
+        "title": "Natural Adversarial Examples",
+        "author": "Hendrycks, Dan and Zhao, Kevin and Basart, Steven and Steinhardt, Jacob and Song, Dawn",
+        "booktitle": "IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)", "year": "2021"}),
+    "kar20223d": ("inproceedings", {
+        "title": "{3D} Common Corruptions and Data Augmentation",
+        "author": "Kar, O{\\u{g}}uzhan Fatih and Yeo, Teresa and Atanov, Andrei and Zamir, Amir",
+        "booktitle": "IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)", "year": "2022"}),
+    "wu2018unsupervised": ("inproceedings", {
+        "title": "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
+        "author": "Wu, Zhirong and Xiong, Yuanjun and Yu, Stella X. and Lin, Dahua",
+        "booktitle": "IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)", "year": "2018"}),
     "chhipa2025astra": ("inproceedings", {
         "title": "{ASTrA}: Adversarial Self-Supervised Training with Adaptive Attacks",
         "author": "Chhipa, Prakash Chandra and others",
@@ -85,7 +109,11 @@ PAPERS: dict[str, tuple[str, dict[str, str]]] = {
 
 #: the papers behind each suite (the adversarial suite's attacks are added by its settings)
 SUITE_PAPERS = {"c": ["hendrycks2019benchmarking"], "pd": ["chhipa2024mobius"], "e": ["li2023imagenete"],
+                "v2": ["recht2019imagenet"], "sketch": ["wang2019learning"], "r": ["hendrycks2021many"],
+                "a": ["hendrycks2021natural"], "3dcc": ["kar20223d"],
                 "adversarial": ["madry2018towards", "jiang2020robust"]}
+#: the papers behind a shared head other than the linear probe
+HEAD_PAPERS = {"knn": ["wu2018unsupervised", "caron2021emerging"]}
 #: the paper of each SSL method a checkpoint can come from
 METHOD_PAPERS = {"simclr": ["chen2020simple"], "mocov2": ["chen2020improved"], "mocov3": ["chen2021empirical"],
                  "simsiam": ["chen2021exploring"], "byol": ["grill2020bootstrap"], "dino": ["caron2021emerging"],
@@ -101,12 +129,14 @@ def bibtex(key: str, kind: str, fields: Mapping[str, str]) -> str:
 
 
 def run_keys(suites: Iterable[str], *, method: str | None, settings: Mapping[str, Any]) -> list[str]:
-    """The paper keys behind a run: its suites (AutoAttack where the adversarial suite ran it), its method."""
+    """The paper keys behind a run: its suites (AutoAttack where the adversarial suite ran it), its head (k-NN),
+    its method."""
     keys: list[str] = []
     for suite in suites:
         keys += SUITE_PAPERS.get(suite, [])
         if suite == "adversarial" and settings.get("adv", {}).get("autoattack", "standard") != "none":
             keys.append("croce2020reliable")
+    keys += HEAD_PAPERS.get(settings.get("head") or "", [])
     keys += METHOD_PAPERS.get(method or "", [])
     return list(dict.fromkeys(keys))
 
