@@ -65,8 +65,11 @@ def _warn(line: str) -> None:
 @click.option("--suite", "suites", multiple=True, metavar="NAME", help="Only the boards of this suite (repeatable).")
 @click.option("--board", "boards", multiple=True, metavar="ID",
               help="Only this board: its id (<suite>-<protocol hash[:8]>) or a prefix of it (repeatable).")
+@click.option("--models", "per_model", is_flag=True,
+              help="One row per model: its score on each board, side by side (never averaged across boards).")
 @friendly_errors
-def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards: tuple[str, ...]) -> None:
+def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards: tuple[str, ...],
+                 per_model: bool) -> None:
     """Print the leaderboard's boards in the terminal (one per suite and protocol), fitted to its width (rank,
     model, verification status and score always shown).
 
@@ -75,6 +78,7 @@ def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards
       robustbench leaderboard show --store runs/leaderboard
       robustbench leaderboard show --suite c
       robustbench leaderboard show --board clean-09d8 --wide | less -S
+      robustbench leaderboard show --models
     """
     from ssl_robustbench.errors import UserError
     from ssl_robustbench.results.leaderboard import print_tables
@@ -89,6 +93,15 @@ def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards
               and (not boards or any(k.startswith(b) for b in boards))}
     if (suites or boards) and not chosen:
         raise UserError(f"no board matches; boards: {', '.join(tables) or 'none'}")
+    if per_model:
+        from rich.console import Console
+
+        from ssl_robustbench.results.leaderboard import model_summary, print_frame
+
+        models = model_summary(chosen)
+        print_frame(models, models.attrs["title"], console=Console(), wide=wide, identifying=("model",),
+                    low_priority=())
+        return
     print_tables(chosen, wide=wide)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssl_robustbench.results.leaderboard import _cell, column_legend
+from ssl_robustbench.results.leaderboard import _cell, column_legend, model_summary
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
@@ -114,6 +114,11 @@ def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = 
         f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
         for p in plots)
     sections = "\n".join(_table(name, frame) for name, frame in tables.items())
+    if tables:
+        models = model_summary(tables)
+        sections = (f"<h2>{html.escape(models.attrs['title'])}</h2>"
+                    f'<div class="scroll"><table class="conditions"><thead><tr>{_head(models)}</tr></thead>'
+                    f"<tbody>{_rows(models)}</tbody></table></div>\n") + sections
     index = "".join(f'<li><a href="#{html.escape(name)}">{html.escape(frame.attrs.get("title", name))}</a> '
                     f"({len(frame)} models)</li>" for name, frame in tables.items())
     return f"""<!DOCTYPE html>

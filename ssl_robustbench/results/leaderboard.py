@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ssl_robustbench.results.effective_robustness import effective_robustness
+
 if TYPE_CHECKING:
     from ssl_robustbench.results.card import ResultCard
     from ssl_robustbench.results.rows import ResultRow
@@ -31,6 +33,8 @@ SUITE_TITLES = {"clean": "Clean", "c": "ImageNet-C", "pd": "ImageNet-PD", "e": "
                 "r": "ImageNet-R", "a": "ImageNet-A", "sketch": "ImageNet-Sketch", "3dcc": "ImageNet-3DCC",
                 "adversarial": "Adversarial"}
 FULL_BENCHMARKS = {("imagenet", "val"): 50000}
+#: suites of natural or synthetic distribution shift: their boards get effective robustness (Taori et al. 2020)
+SHIFT_SUITES = ("c", "pd", "e", "v2", "r", "a", "sketch", "3dcc")
 
 
 def _condition_label(row: ResultRow) -> str:
@@ -151,6 +155,10 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
                 frame["Δ clean"] = frame[main] - frame[clean]
             frame["Δ rank"] = (frame[clean].rank(ascending=False, method="min")
                                - frame[main].rank(ascending=False, method="min")).astype("Int64")
+            if members[0].suite in SHIFT_SUITES and frame[clean].notna().all():
+                er = effective_robustness(list(frame[clean] / 100), list(frame[main] / 100))
+                if er is not None:
+                    frame["eff. robustness"] = [100 * v for v in er]
         frame = _intervals(frame.drop(columns="_clean"))
         order_rows = frame.sort_values(["_eligible", main], ascending=[False, False], kind="stable").index
         frame, members = frame.loc[order_rows].reset_index(drop=True), [members[i] for i in order_rows]
@@ -165,6 +173,22 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
                            protocol=members[0].protocol.config_hash, cards=[c.filename for c in members])
         tables[name] = frame
     return tables
+
+
+def model_summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per model, its score on every board it is on, side by side (one column per board, headed by the suite and
+    the board id: clean, C, PD, E, V2, R, A, Sketch, 3DCC, adversarial …). Boards of different protocols are never
+    averaged or merged: two boards of one suite are two columns."""
+    columns: dict[str, dict[str, float]] = {}
+    for board, frame in tables.items():
+        suite = frame.attrs.get("suite", board)
+        label = f"{SUITE_TITLES.get(suite, suite)} {frame.attrs['rank_by']} [{board}]"
+        columns[label] = dict(zip(frame["model"], frame[frame.attrs["rank_by"]], strict=True))
+    models = list(dict.fromkeys(m for col in columns.values() for m in col))
+    out = pd.DataFrame({"model": models, **{label: [col.get(m, float("nan")) for m in models]
+                                            for label, col in columns.items()}})
+    out.attrs.update(title="Models across boards (each board's ranking score; –: not on that board)")
+    return out
 
 
 def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -200,6 +224,8 @@ _LEGEND = {
     "Δ clean": "suite score minus clean (points)",
     "Δ rank": "clean rank minus rank on this board's score, within the board (positive: holds up better than its "
               "clean rank says)",
+    "eff. robustness": "score minus the linear fit of score vs clean on logit axes across this board's models "
+                       "(Taori et al., 2020; points; boards of 3 or more models)",
     "warning": "sanity flags (signs of gradient masking or a misbehaving model): the card is not ranked",
 }
 
@@ -243,6 +269,12 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
            "", "## Boards", ""]
     out += [f"- [{escape_markdown(frame.attrs.get('title', name))}](#{name}) ({len(frame)} models)"
             for name, frame in tables.items()] + [""]
+    if tables:
+        models = model_summary(tables)
+        out += [f"## {models.attrs['title']}", "", "| " + " | ".join(escape_markdown(str(c)) for c in models) + " |",
+                "|" + "|".join("---:" if models[c].dtype.kind in "fi" else "---" for c in models) + "|"]
+        out += ["| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |"
+                for rec in models.itertuples(index=False)] + [""]
     for name, frame in tables.items():
         out += [f'<a id="{html.escape(name)}"></a>', "", f"## {escape_markdown(frame.attrs.get('title', name))}", "",
                 f"Board `{escape_markdown(name)}`, protocol hash `{escape_markdown(frame.attrs.get('protocol', ''))}`"
@@ -289,7 +321,7 @@ def terminal_safe(text: str) -> str:
 
 
 #: columns that are never per-condition details, whatever their names
-SUMMARY_COLUMNS = ("rank", "model", "status", "clean", "Δ clean", "Δ rank", "warning")
+SUMMARY_COLUMNS = ("rank", "model", "status", "clean", "Δ clean", "Δ rank", "eff. robustness", "warning")
 #: the columns that say which row is which: repeated in every part of a table too wide for the terminal
 IDENTIFYING = ("rank", "model")
 #: the columns a narrow terminal shows last

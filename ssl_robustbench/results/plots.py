@@ -109,6 +109,8 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
             ax.set_ylabel(plain_label(f"{suite}: {main} (%)"))
             ax.set_title(_title(frame, board, f"{main} vs clean"), fontsize=9)
             paths.append(_save(fig, directory / f"{board}_vs_clean.png"))
+        if "eff. robustness" in frame:
+            paths.append(_effective_robustness_plot(points, frame, board, suite, main, directory))
         top1 = [r for c in members for r in c.rows if r.metric == "top1"]
         severity_rows = [r for r in top1 if r.severity > 0]
         if severity_rows:
@@ -144,6 +146,34 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over
             paths.append(_save(fig, directory / f"{board}_by_condition.png"))
     return paths
+
+
+def _effective_robustness_plot(points: list[tuple[float, float, str]], frame: Any, board: str, suite: str,
+                               main: str, directory: Path) -> Path:
+    """Score vs clean top-1 on logit axes with the board's linear fit (Taori et al. 2020): a model's effective
+    robustness is its height above the line."""
+    import numpy as np
+
+    from ssl_robustbench.results.effective_robustness import linear_fit, logit
+
+    plt = _pyplot()
+    clean, score = [p[0] / 100 for p in points], [p[1] / 100 for p in points]
+    slope, intercept = linear_fit(clean, score)
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    markers = "osD^vP*X"
+    for i, (x, y, name) in enumerate(points):
+        ax.scatter(logit(x / 100), logit(y / 100), marker=markers[i % len(markers)], s=40, label=plain_label(name))
+    xs = np.linspace(min(map(logit, clean)) - 0.2, max(map(logit, clean)) + 0.2, 50)
+    ax.plot(xs, slope * xs + intercept, color="#999", lw=0.8, ls="--", label="linear fit (logit axes)")
+    for axis, values in ((ax.xaxis, clean), (ax.yaxis, score)):  # ticks read as accuracies
+        ticks = np.linspace(min(values), max(values), 4)
+        (ax.set_xticks if axis is ax.xaxis else ax.set_yticks)([logit(t) for t in ticks],
+                                                               [f"{100 * t:.1f}" for t in ticks])
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.set_xlabel("clean top-1 (%), logit axis")
+    ax.set_ylabel(plain_label(f"{suite}: {main} (%), logit axis"))
+    ax.set_title(_title(frame, board, "effective robustness: height above the fit"), fontsize=9)
+    return _save(fig, directory / f"{board}_effective_robustness.png")
 
 
 def _mean(values: list[float]) -> float:

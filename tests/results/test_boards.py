@@ -212,3 +212,18 @@ def test_compare_prints_paired_differences_of_one_board(tmp_path):
     assert result.exit_code == 0, result.output
     assert "clean@0" in result.output and "+70.00" in result.output
     assert "McNemar p" in result.output and "ranked conditions pooled" in result.output
+
+
+def test_models_across_boards_side_by_side_never_averaged():
+    from ssl_robustbench.results.leaderboard import model_summary
+
+    cards = [card_object("a", values=((("clean", 0), 0.9),)), card_object("b", values=((("clean", 0), 0.7),)),
+             card_object("a", values=((("clean", 0), 0.5),), config="ef" * 8),  # the same suite, another protocol
+             card_object("b", suite="pd", values=((("clean", 0), 0.8), (("pd:left/black", 0), 0.4)))]
+    summary = model_summary(board_tables(cards)).set_index("model")
+    clean_columns = [c for c in summary.columns if c.startswith("Clean mean_top1 [")]
+    assert len(clean_columns) == 2  # two protocols: two columns, not one mean
+    assert sorted(summary.loc["a", clean_columns].tolist()) == pytest.approx([50.0, 90.0])
+    pd_column = next(c for c in summary.columns if c.startswith("ImageNet-PD"))
+    assert summary.loc["b", pd_column] == pytest.approx(40.0) and summary.loc["a", pd_column] != summary.loc[
+        "a", pd_column]  # NaN: a is not on the PD board
