@@ -131,14 +131,18 @@ def generate_c(corruptions, severities, extra, table, reference, **source) -> No
 Examples:
   robustbench generate pd --out data/embedded-pd
   robustbench generate pd --out data/imagenet-pd --data imagenet --data-root /data/imagenet --split val --d 0.75
+  robustbench generate pd --out data/coco-pd --annotations instances_val2017.json --data-root /data/coco/val2017
 """)
 @_source_options
 @click.option("--magnitude", type=float, default=0.3, show_default=True,
               help="|c| of the Möbius warp (a guess: the authors publish no generation script; see "
                    "docs/suites/shifts.md).")
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
+@click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A COCO instances file: write COCO-PD (the views of its images, from --data-root, at their own "
+                   "size, with boxes and polygons moved along) instead of an ImageNet-PD tree.")
 @friendly_errors
-def generate_pd(magnitude, d, **source) -> None:
+def generate_pd(magnitude, d, annotations, **source) -> None:
     """ImageNet-PD: <out>/PD-L, PD-R, PD-T, PD-B (black) and PD-LI … PD-BI (padded), PNG, each view warped from
     the release's 224² input (photos: PIL Resize 256 bilinear + CenterCrop 224), quantized as mobius-mpd
     (truncation): the images the on-the-fly suite evaluates."""
@@ -146,6 +150,9 @@ def generate_pd(magnitude, d, **source) -> None:
     from ssl_robustbench.data.generate import pd_folders
 
     PerspectiveConfig(magnitude=magnitude, d=d)  # checks the values
+    if annotations is not None:
+        _coco_pd(annotations, magnitude, d, source)
+        return
     folders = pd_folders(tuple(VIEWS), ("black", "padded"))
     conditions = {folder: (lambda x, g, v=v, b=b: perspective_view(x, v, b, magnitude=magnitude, d=d))
                   for (v, b), folder in folders.items()}
@@ -154,6 +161,25 @@ def generate_pd(magnitude, d, **source) -> None:
            views={f: f"{v}/{b}" for (v, b), f in folders.items()},
            protocol="views of the 224² crop, as the on-the-fly suite (ssl-robustbench's choice: the authors "
                     "publish no ImageNet-PD generation script)")
+
+
+def _coco_pd(annotations: Path, magnitude: float, d: float, source: dict) -> None:
+    from ssl_robustbench.data.coco_pd import write_coco_pd
+    from ssl_robustbench.data.generate import write_manifest
+    from ssl_robustbench.data.shift_trees import PD_FOLDERS
+    from ssl_robustbench.errors import UserError
+    from ssl_robustbench.fileio import sha256_file
+
+    if source["data_root"] is None or not Path(source["data_root"]).is_dir():
+        raise UserError("--annotations needs --data-root: the folder its images' file_name entries are relative to")
+    if not annotations.is_file():
+        raise UserError(f"COCO annotation file not found: {annotations}")
+    write_manifest(source["out"], "coco-pd", source={"annotations": annotations.name,
+                                                      "annotations_sha256": sha256_file(annotations)},
+                   magnitude=magnitude, d=d, encoding="PNG",
+                   views={f: f"{v}/{b}" for (v, b), f in PD_FOLDERS.items()})
+    written = write_coco_pd(annotations, Path(source["data_root"]), source["out"], magnitude=magnitude, d=d)
+    click.echo(f"wrote {len(written)} views with annotations/instances_<view>.json under {source['out']}")
 
 
 @generate_group.command("e", epilog="""\b
