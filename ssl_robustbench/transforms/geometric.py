@@ -199,7 +199,9 @@ class MobiusPerspective(_ConformalView):
 
     Args:
         p: probability of warping a sample.
-        low, high: |c| ~ U(low, high) (the authors' DINO preset 0.1–0.3 with d = 1; SimCLR 0.2–0.4, d = 0.75).
+        low: the smallest |c| (|c| ~ U(low, high); the authors' DINO preset 0.1–0.3 with d = 1; SimCLR 0.2–0.4,
+            d = 0.75).
+        high: the largest |c| (and a fixed view's).
         d: d of f(z) = z / (c z + d).
         view: ``left``, ``right``, ``top`` or ``bottom`` for a fixed PD view of |c| = ``high`` (ImageNet-PD's
             views); None: c real or imaginary (½ each) with a random sign, as MPD draws it.
