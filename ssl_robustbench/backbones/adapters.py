@@ -11,12 +11,17 @@ from ssl_robustbench.errors import UserError
 
 
 @BACKBONES.register("timm")
-def timm_backbone(variant: str | None, *, pool: str | None = None, **kwargs: Any) -> nn.Module:
+def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks: int | None = None,
+                  avgpool_patchtokens: bool = False, **kwargs: Any) -> nn.Module:
     """Any timm model without its classifier (``timm.create_model(name, num_classes=0)``).
 
     Args:
         variant: timm model name, e.g. ``vit_small_patch16_224``.
         pool: timm ``global_pool`` (``avg``, ``token``, ...); the model's default when ``None``.
+        n_last_blocks: ViTs only: DINO's linear-evaluation features (``eval_linear.py``, Caron et al. 2021) —
+            the class tokens of the last ``n`` blocks, each after the final norm, concatenated (ViT-S: 4).
+        avgpool_patchtokens: with ``n_last_blocks = 1``, DINO's ViT-B features: each dimension's class token
+            followed by its mean over the last block's patch tokens (interleaved, as ``eval_linear.py`` reshapes).
         kwargs: passed to ``timm.create_model`` (e.g. ``img_size``).
     """
     import timm
@@ -27,7 +32,44 @@ def timm_backbone(variant: str | None, *, pool: str | None = None, **kwargs: Any
         raise UserError(f"unknown timm model {variant!r}")
     if pool is not None:
         kwargs["global_pool"] = pool
-    return timm.create_model(variant, pretrained=False, num_classes=0, **kwargs)
+    model = timm.create_model(variant, pretrained=False, num_classes=0, **kwargs)
+    if n_last_blocks is not None:
+        _use_dino_features(model, int(n_last_blocks), bool(avgpool_patchtokens))
+    elif avgpool_patchtokens:
+        raise UserError("avgpool_patchtokens needs n_last_blocks (DINO's ViT-B setting: n_last_blocks 1)")
+    return model
+
+
+def _use_dino_features(model: nn.Module, n: int, avgpool: bool) -> None:
+    """Makes ``model`` (a timm VisionTransformer) return DINO's linear-evaluation features (same parameters and
+    state-dict keys, so official checkpoints load as they are)."""
+    import types
+
+    import torch
+
+    blocks = getattr(model, "blocks", None)
+    if blocks is None or not hasattr(model, "patch_embed") or not hasattr(model, "_pos_embed"):
+        raise UserError("n_last_blocks applies to vision transformers (timm VisionTransformer) only")
+    if not 1 <= n <= len(blocks):
+        raise UserError(f"n_last_blocks must be between 1 and the model's {len(blocks)} blocks, not {n}")
+    if avgpool and n != 1:
+        raise UserError("DINO's eval_linear.py pools patch tokens only with n_last_blocks 1")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm_pre(self.patch_drop(self._pos_embed(self.patch_embed(x))))
+        outputs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if len(self.blocks) - i <= n:
+                outputs.append(self.norm(x))
+        feats = torch.cat([out[:, 0] for out in outputs], dim=-1)
+        if avgpool:  # [B, D] class token and [B, D] patch mean, interleaved per dimension
+            patch_mean = outputs[-1][:, self.num_prefix_tokens:].mean(dim=1)
+            feats = torch.stack((feats, patch_mean), dim=-1).reshape(len(feats), -1)
+        return feats
+
+    model.forward = types.MethodType(forward, model)
+    model.num_features = model.embed_dim * (n + int(avgpool))
 
 
 @BACKBONES.register("torchvision")

@@ -30,7 +30,7 @@ OFFICIAL = {
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
                   "mocov3-vits16-300ep": (73.2, "module.head."), "simsiam-rn50-100ep": (68.1, "module.fc."),
-                  "swav-rn50-800ep": (75.3, "module.linear.")}
+                  "swav-rn50-800ep": (75.3, "module.linear."), "dino-vits16": (77.0, "module.linear.")}
 PUBLIC = [c for c in list_cards() if not c.id.startswith("embedded-")]
 
 
