@@ -60,7 +60,8 @@ class _ConformalView(v2.Transform):
         self.p, self.background = p, background
 
     # --- what a subclass defines -------------------------------------------------------------------------------
-    def sample(self) -> dict[str, Any]:
+    def sample(self, g: torch.Generator | None = None) -> dict[str, Any]:
+        """One draw of the map's parameters (from ``g``, else torch's global generator, as v2 transforms do)."""
         raise NotImplementedError
 
     def grid(self, params: dict[str, Any], height: int, width: int) -> torch.Tensor:
@@ -217,13 +218,14 @@ class MobiusPerspective(_ConformalView):
             raise UserError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
         self.low, self.high, self.d, self.view = low, high, d, view
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self, g: torch.Generator | None = None) -> dict[str, Any]:
         if self.view is not None:
             sx, sy = VIEWS[self.view]
             return {"c": complex(sx * self.high, sy * self.high)}
-        magnitude = float(torch.empty(()).uniform_(self.low, self.high))
-        sign = 1.0 if bool(torch.rand(()) < 0.5) else -1.0
-        real = bool(torch.rand(()) < 0.5)
+        u = torch.rand(3, generator=g).tolist()
+        magnitude = self.low + u[0] * (self.high - self.low)
+        sign = 1.0 if u[1] < 0.5 else -1.0
+        real = u[2] < 0.5
         return {"c": complex(sign * magnitude, 0.0) if real else complex(0.0, sign * magnitude)}
 
     def grid(self, params: dict[str, Any], height: int, width: int) -> torch.Tensor:
@@ -247,11 +249,12 @@ class LogConformal(_ConformalView):
             raise UserError("LogConformal needs 0 <= low <= high and 0 < zoom[0] <= zoom[1]")
         self.low, self.high, self.zoom, self.rotation = low, high, tuple(zoom), rotation
 
-    def sample(self) -> dict[str, Any]:
-        magnitude = float(torch.empty(()).uniform_(self.low, self.high)) if self.high > self.low else self.low
-        angle = float(torch.rand(())) * 2 * math.pi
-        zoom = float(torch.empty(()).uniform_(*self.zoom)) if self.zoom[1] > self.zoom[0] else self.zoom[0]
-        theta = (float(torch.rand(())) * 2 - 1) * self.rotation
+    def sample(self, g: torch.Generator | None = None) -> dict[str, Any]:
+        u = torch.rand(4, generator=g).tolist()
+        magnitude = self.low + u[0] * (self.high - self.low)
+        angle = u[1] * 2 * math.pi
+        zoom = self.zoom[0] + u[2] * (self.zoom[1] - self.zoom[0])
+        theta = (u[3] * 2 - 1) * self.rotation
         return {"lam": complex(magnitude * math.cos(angle), magnitude * math.sin(angle)), "zoom": zoom,
                 "theta": theta}
 
