@@ -67,6 +67,15 @@ class ReleasedSet(Benchmark):
             raise UserError(f"suite {self.name} needs an ImageNet-1k head (--data imagenet): {self.title}'s labels "
                             f"are ImageNet classes, not {cfg.data.name}'s")
 
+    def recorded_settings(self, cfg: Any) -> dict[str, Any]:
+        """The section (root reduced to "released") and the tree's file list: its image count and the digest of
+        their relative paths, so a partial or altered tree never shares a protocol with the release."""
+        settings = super().recorded_settings(cfg)
+        root = self.settings(cfg).root
+        if root is not None and Path(root).is_dir():
+            settings["tree"] = tree_listing(Path(root))
+        return settings
+
     def shifted(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
         """The released images of a shifted ``condition``."""
         raise NotImplementedError
@@ -116,6 +125,23 @@ class ReleasedSet(Benchmark):
         found = {(m.condition, m.metric): m.value for m in measured}
         return {metric: found[f"{self.name}:all", metric] for metric in ("mean_top1", "drop")
                 if (f"{self.name}:all", metric) in found}
+
+
+def tree_listing(root: Path) -> dict[str, Any]:
+    """``{"images": count, "paths_sha256": digest}`` of the image files under ``root`` (relative paths, sorted;
+    hidden entries skipped, as the folder readers skip them)."""
+    import hashlib
+    import os
+
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    paths = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = Path(folder).relative_to(root)
+        paths += [(rel / f).as_posix() for f in files if not f.startswith(".") and f.lower().endswith(IMG_EXTENSIONS)]
+    digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
+    return {"images": len(paths), "paths_sha256": digest}
 
 
 def _targets(ds: Dataset) -> list[int]:

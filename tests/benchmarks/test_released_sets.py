@@ -113,3 +113,23 @@ def test_released_suites_need_an_imagenet_head(trees, tmp_path):
     result = CliRunner().invoke(main, ["eval", "--suite", "sketch", "--sketch-root", str(trees / "sketch"),
                                        "--device", "cpu", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "needs an ImageNet-1k head (--data imagenet)" in result.output
+
+
+def test_a_partial_tree_is_another_protocol(trees, tmp_path):
+    import shutil
+
+    from ssl_robustbench.benchmarks.base import protocol_hash
+    from ssl_robustbench.config import build
+    from ssl_robustbench.eval_config import EvalConfig
+
+    partial = tmp_path / "imagenet-r"
+    shutil.copytree(trees / "imagenet-r", partial)
+    next(next(partial.iterdir()).iterdir()).unlink()  # one rendition fewer
+
+    def digest(root):
+        cfg = build(EvalConfig, {"data": {"name": "imagenet", "root": str(trees / "imagenet")}, "suites": ["r"],
+                                 "r": {"root": str(root)}})
+        return protocol_hash(cfg, "r", eval_data={}, train_data={})
+
+    assert digest(trees / "imagenet-r") != digest(partial)
+    assert digest(trees / "imagenet-r") == digest(shutil.copytree(trees / "imagenet-r", tmp_path / "copy"))
