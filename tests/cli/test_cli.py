@@ -21,10 +21,14 @@ from ssl_robustbench.config import ProbeConfig
 from ssl_robustbench.probes.linear import fit_linear_probe, save_probe
 
 FAST = ["--set", "data.train_limit=100", "--set", "data.eval_limit=50", "--device", "cpu"]
-COMMANDS = [[], ["eval"], ["probe"], ["pretrain"], ["zoo"], ["zoo", "list"], ["zoo", "show"], ["submit"],
-            ["leaderboard"], ["leaderboard", "build"], ["leaderboard", "show"], ["leaderboard", "validate"],
-            ["metrics"], ["metrics", "c"], ["generate"], ["generate", "c"], ["generate", "pd"], ["generate", "e"],
-            ["augment"], ["augment", "preview"]]
+def _command_paths(group, prefix=()):
+    """Every command and group of the Click tree (so a new subcommand is covered without editing this list)."""
+    yield list(prefix)
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _command_paths(command, (*prefix, name))
+
+
+COMMANDS = list(_command_paths(main))
 
 
 def run(*args):
