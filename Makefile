@@ -45,3 +45,5 @@ perf: $(STAMP) $(PEERS)/.installed
 	$(BIN)/python perf/shift_eval_throughput.py --memory
 	$(BIN)/python perf/pretrain_throughput.py
 	$(BIN)/python perf/gpu.py
+	$(BIN)/python perf/knn_memory.py
+	$(BIN)/python perf/geometric_boxes.py

@@ -74,9 +74,9 @@ def _move_annotation(ann: dict, view: MobiusPerspective, params: dict, height: i
         for poly in polygons:
             pts = torch.tensor(poly, dtype=torch.float64).reshape(-1, 2) - 0.5  # edge → pixel-index coordinates
             mapped = _from_norm(view.forward_map(params, _to_norm(pts, height, width)), height, width) + 0.5
-            clipped = _clip_polygon(mapped.tolist(), width, height)
+            clipped = _clip_polygon(mapped.numpy(), width, height)
             if len(clipped) >= 3:
-                moved.append([round(v, 2) for p in clipped for v in p])
+                moved.append([round(float(v), 2) for v in clipped.reshape(-1)])
         if not moved:
             return None
         out["segmentation"] = moved

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision import tv_tensors
@@ -131,12 +132,12 @@ class _ConformalView(v2.Transform):
             if not bool(torch.isfinite(moved).all()):
                 out.append([0.0, 0.0, 0.0, 0.0])  # the region passes through the map's pole: nothing of it shows
                 continue
-            visible = _clip_polygon(moved.tolist(), width, height)  # the warped region's part inside the image
-            if not visible:
+            visible = _clip_polygon(moved.numpy(), width, height)  # the warped region's part inside the image
+            if len(visible) == 0:
                 out.append([0.0, 0.0, 0.0, 0.0])
                 continue
-            xs, ys = [p[0] for p in visible], [p[1] for p in visible]
-            out.append([min(xs), min(ys), max(xs), max(ys)])
+            lo, hi = visible.min(axis=0), visible.max(axis=0)
+            out.append([float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])])
         warped = tv_tensors.BoundingBoxes(torch.tensor(out, dtype=torch.float32).reshape(-1, 4),
                                           format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=(height, width))
         result = TF.convert_bounding_box_format(warped, new_format=boxes.format)
@@ -157,23 +158,26 @@ def _boundary(x1: float, y1: float, x2: float, y2: float) -> torch.Tensor:
     return torch.cat(edges)
 
 
-def _clip_polygon(points: list[list[float]], width: float, height: float) -> list[list[float]]:
-    """The part of a simple polygon inside [0, width] × [0, height] (Sutherland–Hodgman, one side at a time)."""
-    sides = ((0, 0.0, 1), (0, width, -1), (1, 0.0, 1), (1, height, -1))  # (axis, bound, +1: keep ≥, −1: keep ≤)
-    for axis, bound, sign in sides:
-        kept: list[list[float]] = []
-        for i, cur in enumerate(points):
-            prev = points[i - 1]
-            cur_in, prev_in = sign * (cur[axis] - bound) >= 0, sign * (prev[axis] - bound) >= 0
-            if cur_in != prev_in:  # the edge crosses the side: keep the crossing point
-                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
-                kept.append([prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])])
-            if cur_in:
-                kept.append(cur)
-        points = kept
-        if not points:
+def _clip_polygon(points: list[list[float]] | np.ndarray, width: float, height: float) -> np.ndarray:
+    """The part of a simple polygon ([N, 2]) inside [0, width] × [0, height] (Sutherland–Hodgman, one side at a
+    time, each side vectorized over the polygon's edges); [0, 2] when nothing is inside."""
+    poly = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    for axis, bound, sign in ((0, 0.0, 1.0), (0, width, -1.0), (1, 0.0, 1.0), (1, height, -1.0)):
+        if len(poly) == 0:
             break
-    return points
+        inside = sign * (poly[:, axis] - bound) >= 0
+        if inside.all():
+            continue
+        prev, prev_in = np.roll(poly, 1, axis=0), np.roll(inside, 1)
+        crossing = inside != prev_in
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (bound - prev[:, axis]) / (poly[:, axis] - prev[:, axis])
+        cut = prev + t[:, None] * (poly - prev)
+        # each edge (prev → current) contributes its crossing point (if it crosses) then the current point (if in)
+        pairs = np.stack((cut, poly), axis=1).reshape(-1, 2)
+        keep = np.stack((crossing, inside), axis=1).reshape(-1)
+        poly = pairs[keep]
+    return poly
 
 
 def _leaves(items):

@@ -141,3 +141,20 @@ def test_bad_settings_are_refused():
         LogConformal(p=1.5)
     with pytest.raises(UserError, match="background must be one of"):
         MobiusPerspective(background="mirror")
+
+
+def test_polygon_clipping_keeps_the_part_inside():
+    import numpy as np
+
+    from ssl_robustbench.transforms.geometric import _clip_polygon
+
+    square = [[-1.0, -1.0], [3.0, -1.0], [3.0, 3.0], [-1.0, 3.0]]  # covers the 2×2 image and more
+    inside = _clip_polygon(square, 2.0, 2.0)
+    xs, ys = inside[:, 0], inside[:, 1]
+    area = abs(np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys)) / 2
+    assert area == pytest.approx(4.0) and xs.min() == 0 and ys.max() == 2
+    triangle = [[1.0, -1.0], [3.0, 1.0], [1.0, 1.0]]  # its corner pokes into the image's top-right quarter
+    cut = _clip_polygon(triangle, 2.0, 2.0)
+    assert cut[:, 0].min() == pytest.approx(1.0) and cut[:, 0].max() == pytest.approx(2.0)
+    assert cut[:, 1].min() == pytest.approx(0.0) and cut[:, 1].max() == pytest.approx(1.0)
+    assert len(_clip_polygon([[5.0, 5.0], [6.0, 5.0], [6.0, 6.0]], 2.0, 2.0)) == 0
