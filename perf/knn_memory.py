@@ -73,8 +73,8 @@ def main() -> None:
     print(f"{args.train:,} training features × {args.dim}, {args.queries:,} queries, 2 threads")
     for mode, r in results.items():
         print(f"{mode:10s} {r['seconds']:7.2f} s   peak RSS {r['peak_mib']:7.0f} MiB")
-    print(f"memory ratio (in-memory / chunked) {results['in-memory']['peak_mib'] / results['chunked']['peak_mib']:.2f}x;"
-          f" same predictions: {same}")
+    ratio = results["in-memory"]["peak_mib"] / results["chunked"]["peak_mib"]
+    print(f"memory ratio (in-memory / chunked) {ratio:.2f}x; same predictions: {same}")
 
 
 if __name__ == "__main__":
