@@ -155,6 +155,7 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
                             f"{card.model.checkpoint_sha256[:16]}…")
     settings = dict(p.details.get("settings") or {})
     settings.pop("tree_manifest", None)
+    tree = settings.pop("tree", None)  # a released OOD set's file listing: the tree given must be the card's
     subset = p.eval_data.get("subset_of") is not None
     data = {"name": p.dataset, "eval_split": p.eval_split, "root": data_root,
             "eval_limit": p.eval_data.get("n") if subset else None}
@@ -168,6 +169,8 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
     if p.train_data and p.train_data.get("label_fraction") is not None:
         cfg_dict["label_fraction"] = p.train_data["label_fraction"]
     cfg = build(EvalConfig, merge(cfg_dict, parse_overrides(list(overrides))))
+    if tree is not None and bench.recorded_settings(cfg).get("tree") != tree:
+        raise _CannotVerify(f"the {card.suite} tree given is not the card's (its file list differs)")
     run_device = resolve_device(cfg.run.device)
     req = DataRequest(split=cfg.data.train_split, preprocess=zoo.preprocess,
                       root=Path(data_root) if data_root else None, download=False, cache_dir=cache, seed=0)

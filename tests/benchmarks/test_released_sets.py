@@ -133,3 +133,21 @@ def test_a_partial_tree_is_another_protocol(trees, tmp_path):
 
     assert digest(trees / "imagenet-r") != digest(partial)
     assert digest(trees / "imagenet-r") == digest(shutil.copytree(trees / "imagenet-r", tmp_path / "copy"))
+
+
+def test_verify_reruns_a_released_set_card_given_its_tree(trees, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    result = _eval(trees, run, "--suite", "r", "--r-root", str(trees / "imagenet-r"))
+    assert result.exit_code == 0, result.output
+    card = str(run / "cards" / "r.json")
+    common = ["verify", card, "--data-root", str(trees / "imagenet"), "--device", "cpu", "--images", "8"]
+    asked = CliRunner().invoke(main, common)
+    assert "--set r.root=PATH" in asked.output, asked.output
+    ok = CliRunner().invoke(main, [*common, "--set", f"r.root={trees / 'imagenet-r'}"])
+    assert ok.exit_code == 0 and "verified" in ok.output and "cannot" not in ok.output, ok.output
+    other = shutil.copytree(trees / "imagenet-r", tmp_path / "other")
+    next(next(other.iterdir()).iterdir()).unlink()
+    refused = CliRunner().invoke(main, [*common, "--set", f"r.root={other}"])
+    assert "is not the card's" in refused.output, refused.output
