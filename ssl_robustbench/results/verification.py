@@ -168,6 +168,11 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
                                 f"{bench.section}.root=PATH")
     if p.train_data and p.train_data.get("label_fraction") is not None:
         cfg_dict["label_fraction"] = p.train_data["label_fraction"]
+    knn = p.head.kind == "knn"
+    if knn:  # rebuilt from the training split's features with the card's recipe
+        recipe = p.head.recipe if isinstance(p.head.recipe, dict) else {}
+        cfg_dict["head"] = "knn"
+        cfg_dict["knn"] = {k: recipe[k] for k in ("k", "temperature") if k in recipe}
     cfg = build(EvalConfig, merge(cfg_dict, parse_overrides(list(overrides))))
     if tree is not None and bench.recorded_settings(cfg).get("tree") != tree:
         raise _CannotVerify(f"the {card.suite} tree given is not the card's (its file list differs)")
@@ -184,8 +189,12 @@ def _context(files: Any, *, data_root, overrides, device, cache_dir):
         raise _CannotVerify("the evaluation data here is not the card's (its data identity — class list, files, "
                             "subset — differs); give the card's data with --data-root")
     model = loaded.model
-    _load_head(model, files, card, num_features=model.backbone.num_features,
-               num_classes=num_classes_of(p.eval_data) or len(clean.classes))
+    num_classes = num_classes_of(p.eval_data) or len(clean.classes)
+    if knn:
+        _knn_head(model, loaded, cfg, card, device=resolve_device(cfg.run.device), cache=cache,
+                  req=dataclasses.replace(req, split=cfg.data.train_split), num_classes=num_classes)
+    else:
+        _load_head(model, files, card, num_features=model.backbone.num_features, num_classes=num_classes)
     model = model.to(run_device).eval()
     ctx = EvalContext(model=model, clean=clean, train=_no_training, num_classes=len(clean.classes),
                       input_size=zoo.input_size, cfg=cfg, device=run_device, run_dir=Path(tempfile.gettempdir()),
@@ -197,15 +206,27 @@ def _no_training():
     raise UserError("verification does not train: it scores the submitted head")
 
 
+def _knn_head(model: torch.nn.Module, loaded: Any, cfg: Any, card: ResultCard, *, device, cache, req,
+              num_classes: int) -> None:
+    """A k-NN card's head, rebuilt: the training split's features from the named weights (the training data's
+    identity must be the card's) with the card's k and temperature."""
+    from ssl_robustbench.evaluation import knn_head
+
+    try:
+        probe = knn_head(loaded, cfg, device=device, cache=cache, req=req, num_classes=num_classes)
+    except UserError as err:
+        raise _CannotVerify(f"the training split cannot be built here: {err}") from None
+    if probe.record["train_data"] != card.protocol.train_data or probe.record["recipe"] != card.protocol.head.recipe:
+        raise _CannotVerify("the training features here are not the card's (training data or k-NN recipe differ)")
+    model.head = probe.head
+
+
 def _load_head(model: torch.nn.Module, files: Any, card: ResultCard, *, num_features: int, num_classes: int) -> None:
     """Puts the submitted head (pinned by the card's ``head_sha256``) into ``model``."""
     from safetensors.torch import load
 
     from ssl_robustbench.probes.linear import load_probe
 
-    if card.protocol.head.kind == "knn":
-        raise _CannotVerify("a k-NN head is the training split's features, not a file: re-run robustbench eval "
-                            "--head knn to reproduce it")
     if files.head is None:
         raise _CannotVerify("the card names no head file")
     if card.protocol.head.kind in ("probe", "released"):

@@ -102,3 +102,24 @@ def test_bad_knn_settings_are_refused(tmp_path, args, message):
 
     result = CliRunner().invoke(main, ["eval", "--device", "cpu", "--out", str(tmp_path / "r"), *args])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_verify_rebuilds_a_knn_card_from_its_training_features(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ssl_robustbench.cli import main
+
+    out = tmp_path / "knn"
+    result = CliRunner().invoke(main, ["eval", "--head", "knn", "--set", "data.eval_limit=200", "--device", "cpu",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ok = CliRunner().invoke(main, ["verify", str(out / "cards" / "clean.json"), "--images", "50", "--device", "cpu"])
+    assert ok.exit_code == 0 and ok.output.startswith("verified"), ok.output
+    card = json.loads((out / "cards" / "clean.json").read_text())
+    card["protocol"]["head"]["recipe"]["k"] = 5  # another recipe than the one the rows came from
+    (out / "cards" / "clean.json").write_text(json.dumps(card))
+    edited = CliRunner().invoke(main, ["verify", str(out / "cards" / "clean.json"), "--images", "50",
+                                       "--device", "cpu"])
+    assert "failed:" in edited.output and "per-image results differ" in edited.output, edited.output
