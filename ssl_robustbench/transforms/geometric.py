@@ -111,8 +111,11 @@ class _ConformalView(v2.Transform):
         work = flat.float() if not dtype.is_floating_point else flat
         out = F.grid_sample(work, grid.to(work.dtype).expand(len(work), -1, -1, -1), mode=mode,
                             padding_mode="zeros", align_corners=True)
-        if not dtype.is_floating_point:
-            out = out.round().clamp(0, 255 if dtype == torch.uint8 else torch.iinfo(dtype).max)
+        if dtype == torch.bool:
+            out = out > 0.5
+        elif not dtype.is_floating_point:
+            info = torch.iinfo(dtype)
+            out = out.round().clamp(info.min, info.max)
         return out.to(dtype).reshape(shape)
 
     def _points(self, points: tv_tensors.KeyPoints, params: dict[str, Any]) -> tv_tensors.KeyPoints:

@@ -158,3 +158,13 @@ def test_polygon_clipping_keeps_the_part_inside():
     assert cut[:, 0].min() == pytest.approx(1.0) and cut[:, 0].max() == pytest.approx(2.0)
     assert cut[:, 1].min() == pytest.approx(0.0) and cut[:, 1].max() == pytest.approx(1.0)
     assert len(_clip_polygon([[5.0, 5.0], [6.0, 5.0], [6.0, 6.0]], 2.0, 2.0)) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int64])
+def test_masks_of_every_dtype_keep_it(dtype):
+    t = MobiusPerspective(view="right", high=0.3)
+    mask = torch.zeros(2, H, W, dtype=dtype)
+    mask[:, 20:40, 30:50] = 1 if dtype != torch.int64 else 7  # instance ids stay ids (nearest)
+    out = t.transform(tv_tensors.Mask(mask), _params(t, None))
+    assert out.dtype == dtype and out.shape == mask.shape
+    assert set(out.unique().tolist()) <= set(mask.unique().tolist())
