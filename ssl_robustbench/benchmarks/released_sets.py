@@ -135,8 +135,12 @@ def tree_listing(root: Path) -> dict[str, Any]:
 
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    paths = []
+    paths, seen = [], set()
     for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back into the tree: the folder readers refuse it too
+            raise UserError(f"{folder} is reached twice under {root} (a link loop or a link into another folder)")
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = Path(folder).relative_to(root)
         paths += [(rel / f).as_posix() for f in files if not f.startswith(".") and f.lower().endswith(IMG_EXTENSIONS)]

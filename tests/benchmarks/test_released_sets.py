@@ -151,3 +151,12 @@ def test_verify_reruns_a_released_set_card_given_its_tree(trees, tmp_path):
     next(next(other.iterdir()).iterdir()).unlink()
     refused = CliRunner().invoke(main, [*common, "--set", f"r.root={other}"])
     assert "is not the card's" in refused.output, refused.output
+
+
+def test_a_link_loop_in_a_released_tree_is_one_clear_error(trees, tmp_path):
+    import shutil
+
+    loop = shutil.copytree(trees / "imagenet-a", tmp_path / "imagenet-a")
+    (next(loop.iterdir()) / "again").symlink_to(loop, target_is_directory=True)
+    result = _eval(trees, tmp_path / "run", "--suite", "a", "--a-root", str(loop))
+    assert result.exit_code == 2 and "reached twice" in result.output, result.output
