@@ -47,3 +47,4 @@ perf: $(STAMP) $(PEERS)/.installed
 	$(BIN)/python perf/gpu.py
 	$(BIN)/python perf/knn_memory.py
 	$(BIN)/python perf/geometric_boxes.py
+	$(BIN)/python perf/autoattack_agreement.py
