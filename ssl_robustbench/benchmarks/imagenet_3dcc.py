@@ -9,8 +9,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition, SuiteOption
-from ssl_robustbench.benchmarks.released_sets import LIMIT, ROOT_HELP, ReleasedSet, ReleasedSetConfig
+from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition
+from ssl_robustbench.benchmarks.released_sets import ReleasedSet, ReleasedSetConfig
 from ssl_robustbench.errors import UserError
 
 #: RobustBench's ``3DCC_CORRUPTIONS`` order
@@ -22,6 +22,7 @@ CORRUPTIONS_3D = ("near_focus", "far_focus", "fog_3d", "flash", "color_quant", "
 class ImageNet3DCCConfig(ReleasedSetConfig):
     """The ImageNet-3DCC suite (section ``3dcc``): ``root``, ``corruptions`` and ``severities`` to read."""
 
+    SECTION = "3dcc"
     corruptions: tuple[str, ...] = CORRUPTIONS_3D
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
 
@@ -39,7 +40,6 @@ class ImageNet3DCC(ReleasedSet):
     name = section = "3dcc"
     title = "ImageNet-3DCC"
     Config = ImageNet3DCCConfig
-    options = (SuiteOption("--3dcc-root", "root", ROOT_HELP.format("ImageNet-3DCC")), LIMIT)
 
     def conditions(self, cfg: Any) -> list[Condition]:
         section = self.settings(cfg)

@@ -6,16 +6,16 @@ val images of those classes on the same logits."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition, SuiteOption
-from ssl_robustbench.benchmarks.released_sets import LIMIT, ROOT_HELP, ReleasedSet, ReleasedSetConfig
+from ssl_robustbench.benchmarks.base import BENCHMARKS
+from ssl_robustbench.benchmarks.released_sets import ReleasedSet, ReleasedSetConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageNetAConfig(ReleasedSetConfig):
     """The ImageNet-A suite (section ``a``): ``root`` the released ``imagenet-a/`` folder."""
+
+    SECTION = "a"
 
 
 @BENCHMARKS.register("a")
@@ -23,11 +23,5 @@ class ImageNetA(ReleasedSet):
     name = section = "a"
     title = "ImageNet-A"
     Config = ImageNetAConfig
+    shifted_key = "a:natural-adversarial"
     class_subset = "imagenet-a"
-    options = (SuiteOption("--a-root", "root", ROOT_HELP.format("ImageNet-A")), LIMIT)
-
-    def conditions(self, cfg: Any) -> list[Condition]:
-        return [CLEAN, Condition("a:natural-adversarial")]
-
-    def shifted(self, root: Path, condition: Condition, ctx) -> Any:
-        return self.folder(root, ctx)

@@ -6,16 +6,16 @@ classes on the same 200 logits ("ImageNet-200")."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition, SuiteOption
-from ssl_robustbench.benchmarks.released_sets import LIMIT, ROOT_HELP, ReleasedSet, ReleasedSetConfig
+from ssl_robustbench.benchmarks.base import BENCHMARKS
+from ssl_robustbench.benchmarks.released_sets import ReleasedSet, ReleasedSetConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageNetRConfig(ReleasedSetConfig):
     """The ImageNet-R suite (section ``r``): ``root`` the released ``imagenet-r/`` folder."""
+
+    SECTION = "r"
 
 
 @BENCHMARKS.register("r")
@@ -23,11 +23,5 @@ class ImageNetR(ReleasedSet):
     name = section = "r"
     title = "ImageNet-R"
     Config = ImageNetRConfig
+    shifted_key = "r:renditions"
     class_subset = "imagenet-r"
-    options = (SuiteOption("--r-root", "root", ROOT_HELP.format("ImageNet-R")), LIMIT)
-
-    def conditions(self, cfg: Any) -> list[Condition]:
-        return [CLEAN, Condition("r:renditions")]
-
-    def shifted(self, root: Path, condition: Condition, ctx) -> Any:
-        return self.folder(root, ctx)

@@ -8,13 +8,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition, SuiteOption
-from ssl_robustbench.benchmarks.released_sets import LIMIT, ROOT_HELP, ReleasedSet, ReleasedSetConfig
+from ssl_robustbench.benchmarks.base import BENCHMARKS, Condition
+from ssl_robustbench.benchmarks.released_sets import ReleasedSet, ReleasedSetConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageNetSketchConfig(ReleasedSetConfig):
     """The ImageNet-Sketch suite (section ``sketch``): ``root`` the released ``sketch/`` folder or its parent."""
+
+    SECTION = "sketch"
 
 
 @BENCHMARKS.register("sketch")
@@ -22,10 +24,7 @@ class ImageNetSketch(ReleasedSet):
     name = section = "sketch"
     title = "ImageNet-Sketch"
     Config = ImageNetSketchConfig
-    options = (SuiteOption("--sketch-root", "root", ROOT_HELP.format("ImageNet-Sketch")), LIMIT)
-
-    def conditions(self, cfg: Any) -> list[Condition]:
-        return [CLEAN, Condition("sketch:sketches")]
+    shifted_key = "sketch:sketches"
 
     def shifted(self, root: Path, condition: Condition, ctx) -> Any:
         return self.folder(root / "sketch" if (root / "sketch").is_dir() else root, ctx)

@@ -10,8 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition, SuiteOption
-from ssl_robustbench.benchmarks.released_sets import LIMIT, ROOT_HELP, ReleasedSet, ReleasedSetConfig
+from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition
+from ssl_robustbench.benchmarks.released_sets import ReleasedSet, ReleasedSetConfig
 from ssl_robustbench.errors import UserError
 
 #: variant → the released folder
@@ -24,6 +24,7 @@ VARIANTS = {"matched-frequency": "imagenetv2-matched-frequency-format-val",
 class ImageNetV2Config(ReleasedSetConfig):
     """The ImageNet-V2 suite (section ``v2``): ``root`` the folder holding the released variant folders."""
 
+    SECTION = "v2"
     variants: tuple[str, ...] = ("matched-frequency",)
 
     def __post_init__(self) -> None:
@@ -39,7 +40,6 @@ class ImageNetV2(ReleasedSet):
     name = section = "v2"
     title = "ImageNet-V2"
     Config = ImageNetV2Config
-    options = (SuiteOption("--v2-root", "root", ROOT_HELP.format("ImageNet-V2")), LIMIT)
 
     def conditions(self, cfg: Any) -> list[Condition]:
         return [CLEAN] + [Condition(f"v2:{v}", 0, {"variant": v}) for v in cfg.v2.variants]

@@ -14,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch.utils.data import Dataset
 
-from ssl_robustbench.benchmarks.base import CLEAN, Benchmark, Condition, EvalContext, Measurement
+from ssl_robustbench.benchmarks.base import CLEAN, Benchmark, Condition, EvalContext, Measurement, SuiteOption
 from ssl_robustbench.benchmarks.base import SHIFT_LIMIT as LIMIT
 from ssl_robustbench.config import bounded, check_fields
-from ssl_robustbench.data import limited, subset
+from ssl_robustbench.data import dataset_labels, limited, subset
 from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
 from ssl_robustbench.data.shift_trees import photo_transform
 from ssl_robustbench.errors import UserError
@@ -37,13 +37,15 @@ def class_list(name: str) -> list[int]:
 
 @dataclasses.dataclass(frozen=True)
 class ReleasedSetConfig:
-    """A released dataset's tree (``root``, required to run the suite) and images per condition (``limit``)."""
+    """A released dataset's tree (``root``, required to run the suite) and images per condition (``limit``).
+    ``SECTION``: the config section a subclass is read from (what its errors name, e.g. ``r.limit``)."""
 
+    SECTION: ClassVar[str] = "released set"
     root: str | None = None
     limit: int | None = bounded(None, low=1)
 
     def __post_init__(self) -> None:
-        check_fields(self, "released set")
+        check_fields(self, self.SECTION)
 
 
 ROOT_HELP = "Released tree of the {} dataset (see docs/suites/ood.md for its layout)."
@@ -51,10 +53,22 @@ __all__ = ["LIMIT", "ROOT_HELP", "ReleasedSet", "ReleasedSetConfig", "class_list
 
 
 class ReleasedSet(Benchmark):
-    """A suite whose shifted images come only from a released tree; see the module docstring."""
+    """A suite whose shifted images come only from a released tree; see the module docstring. A subclass names
+    its ``title`` and the key of its one shifted condition (``shifted_key``), read as an ImageFolder of ImageNet
+    classes at its root, or overrides ``conditions`` and ``shifted``; its ``--<name>-root`` option and
+    ``--n-shift`` are declared here."""
 
     title = ""  #: the dataset's name in messages
+    shifted_key = ""  #: the condition of a single-condition set, e.g. ``r:renditions``
     class_subset: str | None = None  #: name of the class list whose logits compete (None: all 1000)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "options" not in cls.__dict__:
+            cls.options = (SuiteOption(f"--{cls.name}-root", "root", ROOT_HELP.format(cls.title)), LIMIT)
+
+    def conditions(self, cfg: Any) -> list[Condition]:
+        return [CLEAN, Condition(self.shifted_key)]
 
     def check(self, cfg: Any) -> None:
         root = self.settings(cfg).root
@@ -77,8 +91,8 @@ class ReleasedSet(Benchmark):
         return settings
 
     def shifted(self, root: Path, condition: Condition, ctx: EvalContext) -> Dataset:
-        """The released images of a shifted ``condition``."""
-        raise NotImplementedError
+        """The released images of a shifted ``condition`` (default: the root as an ImageFolder of wnids)."""
+        return self.folder(root, ctx)
 
     def classes(self, condition: Condition, ctx: EvalContext) -> list[int] | None:
         return class_list(self.class_subset) if self.class_subset else None
@@ -90,8 +104,8 @@ class ReleasedSet(Benchmark):
         clean = ctx.clean
         if self.class_subset:  # the clean images of the suite's classes
             keep = set(class_list(self.class_subset))
-            targets = _targets(clean)
-            clean = subset(clean, [i for i, t in enumerate(targets) if t in keep])
+            labels = dataset_labels(clean)
+            clean = subset(clean, [i for i, t in enumerate(labels) if t in keep])
             if len(clean) == 0:
                 raise UserError(f"the evaluation set holds no image of {self.title}'s 200 classes")
         return limited(clean, section.limit)
@@ -146,16 +160,3 @@ def tree_listing(root: Path) -> dict[str, Any]:
         paths += [(rel / f).as_posix() for f in files if not f.startswith(".") and f.lower().endswith(IMG_EXTENSIONS)]
     digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
     return {"images": len(paths), "paths_sha256": digest}
-
-
-def _targets(ds: Dataset) -> list[int]:
-    """The label of every item of a folder dataset (or a subset of one), without decoding an image."""
-    from torch.utils.data import Subset
-
-    if isinstance(ds, Subset):
-        inner = _targets(ds.dataset)
-        return [inner[i] for i in ds.indices]
-    samples = getattr(ds, "samples", None)
-    if samples is None:
-        raise UserError("the 200-class suites need an image-folder evaluation set (--data imagenet)")
-    return [t for _, t in samples]

@@ -27,7 +27,7 @@ from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text, read_json
 from ssl_robustbench.progress import progress_bar
-from ssl_robustbench.transforms.geometric import MobiusPerspective, _clip_polygon, _from_norm, _to_norm
+from ssl_robustbench.transforms.geometric import MobiusPerspective, _clip_polygon
 
 
 def read_coco(path: Path) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def _move_annotation(ann: dict, view: MobiusPerspective, params: dict, height: i
         moved = []
         for poly in polygons:
             pts = torch.tensor(poly, dtype=torch.float64).reshape(-1, 2) - 0.5  # edge → pixel-index coordinates
-            mapped = _from_norm(view.forward_map(params, _to_norm(pts, height, width)), height, width) + 0.5
+            mapped = view.move_points(params, pts, height, width) + 0.5
             clipped = _clip_polygon(mapped.numpy(), width, height)
             if len(clipped) >= 3:
                 moved.append([round(float(v), 2) for v in clipped.reshape(-1)])

@@ -167,8 +167,8 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
         # who, then the score that ranks, then whether it was checked; method and arch last
         first = ["rank", "model", main, "status"]
         frame = frame[first + [c for c in frame.columns if c not in first + ["method", "arch"]] + ["method", "arch"]]
-        details = ["method", "arch"] + [c for c in frame.columns if c not in SUMMARY_COLUMNS and ":" in str(c)
-                                        or "/" in str(c)]
+        details = ["method", "arch"] + [c for c in frame.columns if c not in SUMMARY_COLUMNS
+                                        and (":" in str(c) or "/" in str(c))]
         frame.attrs.update(rank_by=main, title=board_title(members[0]), suite=members[0].suite, details=details,
                            protocol=members[0].protocol.config_hash, cards=[c.filename for c in members])
         tables[name] = frame

@@ -80,7 +80,7 @@ class _ConformalView(v2.Transform):
     def forward(self, *inputs: Any) -> Any:
         out = super().forward(*inputs)
         flat = list(out) if isinstance(out, (list, tuple)) else [out]
-        has_boxes = any(isinstance(x, tv_tensors.BoundingBoxes) for x in _leaves(flat))
+        has_boxes = any(isinstance(x, tv_tensors.BoundingBoxes) for x in _nodes(flat))
         has_labels = any(isinstance(x, dict) and "labels" in x for x in _nodes(flat))
         if has_boxes and has_labels:  # vanished boxes (under 1 px) go, with their labels
             return v2.SanitizeBoundingBoxes(min_size=1)(out)
@@ -118,10 +118,14 @@ class _ConformalView(v2.Transform):
             out = out.round().clamp(info.min, info.max)
         return out.to(dtype).reshape(shape)
 
+    def move_points(self, params: dict[str, Any], xy: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Points [..., 2] in pixel-index coordinates of an image of ``height`` × ``width`` → where the map moves
+        them (float64; a point at the map's pole becomes non-finite)."""
+        return _from_norm(self.forward_map(params, _to_norm(xy, height, width)), height, width)
+
     def _points(self, points: tv_tensors.KeyPoints, params: dict[str, Any]) -> tv_tensors.KeyPoints:
         height, width = points.canvas_size
-        moved = _from_norm(self.forward_map(params, _to_norm(points.as_subclass(torch.Tensor), height, width)),
-                           height, width)
+        moved = self.move_points(params, points.as_subclass(torch.Tensor), height, width)
         return tv_tensors.wrap(moved.to(points.dtype), like=points)
 
     def _boxes(self, boxes: tv_tensors.BoundingBoxes, params: dict[str, Any]) -> tv_tensors.BoundingBoxes:
@@ -131,7 +135,7 @@ class _ConformalView(v2.Transform):
         for x1, y1, x2, y2 in xyxy.as_subclass(torch.Tensor).double().tolist():
             # the boundary, in pixel-index coordinates of the pixel centres it encloses (edge x ↔ index x − ½)
             edge = _boundary(x1 - 0.5, y1 - 0.5, x2 - 0.5, y2 - 0.5)
-            moved = _from_norm(self.forward_map(params, _to_norm(edge, height, width)), height, width) + 0.5
+            moved = self.move_points(params, edge, height, width) + 0.5
             if not bool(torch.isfinite(moved).all()):
                 out.append([0.0, 0.0, 0.0, 0.0])  # the region passes through the map's pole: nothing of it shows
                 continue
@@ -183,17 +187,8 @@ def _clip_polygon(points: list[list[float]] | np.ndarray, width: float, height: 
     return poly
 
 
-def _leaves(items):
-    for item in items:
-        if isinstance(item, dict):
-            yield from _leaves(item.values())
-        elif isinstance(item, (list, tuple)):
-            yield from _leaves(item)
-        else:
-            yield item
-
-
 def _nodes(items):
+    """Every item of a (nested) sample and, depth first, everything inside its dicts, lists and tuples."""
     for item in items:
         yield item
         if isinstance(item, dict):

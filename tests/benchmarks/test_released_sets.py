@@ -102,6 +102,7 @@ def test_class_lists_are_the_released_200():
     (["--suite", "a", "--a-root", "TREES/imagenet-r"], "not one of ImageNet-A's 200 classes"),
     (["--suite", "v2", "--v2-root", "TREES/v2", "--set", "v2.variants=[top-images]"], "ImageNet-V2 folder not found"),
     (["--suite", "v2", "--v2-root", "TREES/v2", "--set", "v2.variants=[newest]"], "v2.variants must be some of"),
+    (["--suite", "r", "--r-root", "TREES/imagenet-r", "--set", "r.limit=0"], "config key 'r.limit' must be ≥ 1"),
 ])
 def test_bad_released_trees_are_one_clear_error(trees, tmp_path, args, message):
     args = [a.replace("TREES", str(trees)) for a in args]
