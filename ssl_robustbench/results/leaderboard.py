@@ -260,6 +260,14 @@ def escape_markdown(text: str) -> str:
     return text.replace("\n", " ")
 
 
+def _markdown_table(frame: pd.DataFrame) -> list[str]:
+    """A frame as GitHub-flavoured markdown table lines (numbers right-aligned, every cell escaped)."""
+    lines = ["| " + " | ".join(escape_markdown(str(c)) for c in frame.columns) + " |",
+             "|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in frame.columns) + "|"]
+    return lines + ["| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |"
+                    for rec in frame.itertuples(index=False)]
+
+
 def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
     """Every board as a GitHub-flavoured markdown table under its protocol title, after an index; every cell
     escaped."""
@@ -271,20 +279,13 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
             for name, frame in tables.items()] + [""]
     if tables:
         models = model_summary(tables)
-        out += [f"## {models.attrs['title']}", "", "| " + " | ".join(escape_markdown(str(c)) for c in models) + " |",
-                "|" + "|".join("---:" if models[c].dtype.kind in "fi" else "---" for c in models) + "|"]
-        out += ["| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |"
-                for rec in models.itertuples(index=False)] + [""]
+        out += [f"## {models.attrs['title']}", "", *_markdown_table(models), ""]
     for name, frame in tables.items():
         out += [f'<a id="{html.escape(name)}"></a>', "", f"## {escape_markdown(frame.attrs.get('title', name))}", "",
                 f"Board `{escape_markdown(name)}`, protocol hash `{escape_markdown(frame.attrs.get('protocol', ''))}`"
                 f", ranked by `{escape_markdown(str(frame.attrs.get('rank_by')))}`.", ""]
         cols = list(frame.columns)
-        out.append("| " + " | ".join(escape_markdown(str(c)) for c in cols) + " |")
-        out.append("|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in cols) + "|")
-        for rec in frame.itertuples(index=False):
-            out.append("| " + " | ".join(escape_markdown(_cell(v)) for v in rec) + " |")
-        out.append("")
+        out += [*_markdown_table(frame), ""]
         # legend texts are ours and only known column names get one (aggregates are recomputed by the suites)
         legend = [f"- `{c}`: {text}" for c in cols if (text := column_legend(str(c), frame.attrs.get("suite")))]
         out += legend + ([""] if legend else [])
