@@ -268,7 +268,6 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
     if main:
         env = start_run(run_dir, cfg, device, env_extra={"world_size": ddp.world_size()})
     ddp.barrier()
-    seed_everything(cfg.run.seed)
     card_record = dataclasses.asdict(card) | {"card_dir": str(card.card_dir)}
     if main:
         atomic_write_json(run_dir / "model.json", {"card": card_record, "checkpoint_sha256": loaded.sha256,
