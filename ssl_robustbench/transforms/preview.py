@@ -13,6 +13,7 @@ from torchvision.utils import make_grid
 
 from ssl_robustbench.fileio import atomic_write_bytes
 from ssl_robustbench.transforms.augment import AUGMENTATIONS
+from ssl_robustbench.transforms.geometric import LogConformal, MobiusPerspective
 from ssl_robustbench.transforms.views import ViewGenerator, ViewSpec, preset
 
 
@@ -37,7 +38,7 @@ def preview_rows(x: torch.Tensor, augs: list[str], *, method: str, view_size: in
 
 
 #: the geometric transform of each augmentation that has one (boxes and points move with the image)
-GEOMETRIC = {"mpd": "MobiusPerspective", "lcm": "LogConformal"}
+GEOMETRIC = {"mpd": MobiusPerspective, "lcm": LogConformal}
 
 
 def annotated_rows(x: torch.Tensor, augs: list[str], *, seed: int) -> list[tuple[str, torch.Tensor]]:
@@ -45,8 +46,6 @@ def annotated_rows(x: torch.Tensor, augs: list[str], *, seed: int) -> list[tuple
     per augmentation with a geometric transform (``transforms/geometric.py``), each image warped with its own draw
     and the moved boxes (red) and points (yellow) drawn on the view."""
     from torchvision import tv_tensors
-
-    from ssl_robustbench.transforms import geometric
 
     h, w = x.shape[-2:]
     boxes = torch.tensor([[0.1 * w, 0.1 * h, 0.45 * w, 0.45 * h], [0.55 * w, 0.1 * h, 0.9 * w, 0.45 * h],
@@ -58,7 +57,7 @@ def annotated_rows(x: torch.Tensor, augs: list[str], *, seed: int) -> list[tuple
     for name in augs:
         if name not in GEOMETRIC:
             continue
-        transform = getattr(geometric, GEOMETRIC[name])(p=1.0)
+        transform = GEOMETRIC[name](p=1.0)
         views, moved_boxes, moved_points = [], [], []
         for image in x:
             view, b, k = transform(tv_tensors.Image(image),
@@ -67,7 +66,7 @@ def annotated_rows(x: torch.Tensor, augs: list[str], *, seed: int) -> list[tuple
             views.append(view.as_subclass(torch.Tensor))
             moved_boxes.append(b.as_subclass(torch.Tensor))
             moved_points.append(k.as_subclass(torch.Tensor))
-        rows.append((f"{name} ({GEOMETRIC[name]}): boxes and points moved with the image",
+        rows.append((f"{name} ({type(transform).__name__}): boxes and points moved with the image",
                      _draw(torch.stack(views), moved_boxes, moved_points)))
     return rows
 
