@@ -61,19 +61,17 @@ def _side(data_name: str, size: int | None) -> int:
 
 def _source(data_name, data_root, split, size, limit):
     """The clean source dataset and its image side."""
-    from torch.utils.data import Subset
-
     from ssl_robustbench.data import DataRequest, build_dataset
     from ssl_robustbench.data.preprocess import Preprocess
-    from ssl_robustbench.data.shift_trees import release_transform
+    from ssl_robustbench.data.shift_trees import release_view
     from ssl_robustbench.zoo.download import cache_root
 
     side = _side(data_name, size)
     req = DataRequest(split=split, preprocess=Preprocess(input_size=side),
                       root=Path(data_root) if data_root else None, cache_dir=cache_root())
     ds = build_dataset(data_name, req, limit=limit)
-    if size is None and data_name not in _NATIVE:  # photos: the released benchmark's input, resized with PIL
-        (ds.dataset if isinstance(ds, Subset) else ds).transform = release_transform()
+    if size is None:  # photo folders: the released benchmark's input, resized with PIL, as the suites read it
+        ds = release_view(ds) or ds
     return ds, side
 
 
