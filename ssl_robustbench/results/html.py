@@ -86,6 +86,12 @@ def _head(frame: pd.DataFrame) -> str:
                    for c in frame.columns)
 
 
+def _plain_table(frame: pd.DataFrame) -> str:
+    """A scrollable table without the board's sorting (the folded per-condition columns, the models summary)."""
+    return (f'<div class="scroll"><table class="conditions"><thead><tr>{_head(frame)}</tr></thead>'
+            f"<tbody>{_rows(frame)}</tbody></table></div>")
+
+
 def _table(name: str, frame: pd.DataFrame) -> str:
     """One board: its summary table (sortable), the per-condition columns, method and arch folded below it (as
     ``leaderboard show`` without ``--wide``), and the legend of its columns."""
@@ -97,8 +103,7 @@ def _table(name: str, frame: pd.DataFrame) -> str:
     if details:
         extra = frame[["rank", "model", *details]]
         folded = (f"<details><summary>{len(details)} more columns: method, arch and each condition's top-1"
-                  f'</summary><div class="scroll"><table class="conditions"><thead><tr>{_head(extra)}</tr></thead>'
-                  f"<tbody>{_rows(extra)}</tbody></table></div></details>")
+                  f"</summary>{_plain_table(extra)}</details>")
     legend = "".join(f"<dt>{esc(str(c))}</dt><dd>{esc(text)}</dd>" for c in summary.columns
                      if (text := column_legend(str(c), frame.attrs.get("suite"))))
     return (f'<h2 id="{esc(name)}">{esc(title)}</h2>\n<p class="board-id">board {esc(name)}, ranked by '
@@ -116,9 +121,7 @@ def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = 
     sections = "\n".join(_table(name, frame) for name, frame in tables.items())
     if tables:
         models = model_summary(tables)
-        sections = (f"<h2>{html.escape(models.attrs['title'])}</h2>"
-                    f'<div class="scroll"><table class="conditions"><thead><tr>{_head(models)}</tr></thead>'
-                    f"<tbody>{_rows(models)}</tbody></table></div>\n") + sections
+        sections = f"<h2>{html.escape(models.attrs['title'])}</h2>{_plain_table(models)}\n" + sections
     index = "".join(f'<li><a href="#{html.escape(name)}">{html.escape(frame.attrs.get("title", name))}</a> '
                     f"({len(frame)} models)</li>" for name, frame in tables.items())
     return f"""<!DOCTYPE html>
