@@ -41,16 +41,17 @@ class _AlbuConformal(A.DualTransform):
         return {"map": {"apply": True, **self.view.sample(g)}}
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(img))
-        x = x.permute(2, 0, 1) if x.ndim == 3 else x
-        out = self.view.transform(tv_tensors.Image(x), params["map"]).as_subclass(torch.Tensor)
-        return (out.permute(1, 2, 0) if img.ndim == 3 else out[0]).numpy()
+        return self._warp_hwc(img, tv_tensors.Image, params)
 
     def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(mask))
-        layout = x.permute(2, 0, 1) if x.ndim == 3 else x[None]
-        out = self.view.transform(tv_tensors.Mask(layout), params["map"]).as_subclass(torch.Tensor)
-        return (out.permute(1, 2, 0) if mask.ndim == 3 else out[0]).numpy()
+        return self._warp_hwc(mask, tv_tensors.Mask, params)
+
+    def _warp_hwc(self, array: np.ndarray, kind: type, params: dict[str, Any]) -> np.ndarray:
+        """An Albumentations HW or HWC array through the view as ``kind`` (Image: bilinear; Mask: nearest)."""
+        x = torch.from_numpy(np.ascontiguousarray(array))
+        x = x.permute(2, 0, 1) if x.ndim == 3 else x[None]
+        out = self.view.transform(kind(x), params["map"]).as_subclass(torch.Tensor)
+        return (out.permute(1, 2, 0) if array.ndim == 3 else out[0]).numpy()
 
     def apply_to_bboxes(self, bboxes: np.ndarray, **params: Any) -> np.ndarray:
         if len(bboxes) == 0:
