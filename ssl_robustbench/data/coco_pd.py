@@ -12,17 +12,16 @@ with ``pycocotools.coco.COCO``.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision import tv_tensors
 
 from ssl_robustbench.data.folders import load_rgb
+from ssl_robustbench.data.generate import encode
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text, read_json
@@ -92,34 +91,34 @@ def write_coco_pd(annotations: Path, images: Path, out: Path, *, magnitude: floa
     by_image: dict[Any, list[dict]] = {}
     for ann in data["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(ann)
-    written = []
-    with progress_bar(total=len(PD_FOLDERS) * len(data["images"]), description="generate coco-pd") as advance:
-        for (view_name, background), folder in PD_FOLDERS.items():
-            view = MobiusPerspective(view=view_name, high=magnitude, d=d, background=background)
-            params = {"apply": True, **view.sample()}
-            moved_annotations = []
-            for img in data["images"]:
-                source = images / str(img["file_name"])
-                picture = torch.from_numpy(np.array(load_rgb(str(source)))).permute(2, 0, 1)
-                height, width = picture.shape[-2:]
-                if (width, height) != (img["width"], img["height"]):
-                    raise UserError(f"{source} is {width}×{height}, but {annotations} says "
-                                    f"{img['width']}×{img['height']}")
-                warped = view.transform(tv_tensors.Image(picture), params)
-                buffer = io.BytesIO()
-                Image.fromarray(warped.permute(1, 2, 0).numpy()).save(buffer, "PNG")
-                atomic_write_bytes(out / folder / Path(str(img["file_name"])).with_suffix(".png"), buffer.getvalue())
+    views = {folder: MobiusPerspective(view=view_name, high=magnitude, d=d, background=background)
+             for (view_name, background), folder in PD_FOLDERS.items()}
+    params = {folder: {"apply": True, **view.sample()} for folder, view in views.items()}
+    moved_annotations: dict[str, list[dict]] = {folder: [] for folder in views}
+    with progress_bar(total=len(data["images"]), description="generate coco-pd") as advance:
+        for img in data["images"]:  # each image decoded once, then warped into every view
+            source = images / str(img["file_name"])
+            picture = torch.from_numpy(np.array(load_rgb(str(source)))).permute(2, 0, 1)
+            height, width = picture.shape[-2:]
+            if (width, height) != (img["width"], img["height"]):
+                raise UserError(f"{source} is {width}×{height}, but {annotations} says "
+                                f"{img['width']}×{img['height']}")
+            for folder, view in views.items():
+                warped = view.transform(tv_tensors.Image(picture), params[folder])
+                atomic_write_bytes(out / folder / Path(str(img["file_name"])).with_suffix(".png"),
+                                   encode(warped.float() / 255, "PNG"))
                 for ann in by_image.get(img["id"], []):
-                    moved = _move_annotation(ann, view, params, height, width)
+                    moved = _move_annotation(ann, view, params[folder], height, width)
                     if moved is not None:
-                        moved_annotations.append(moved)
-                advance(1)
-            images_out = [dict(img, file_name=str(Path(str(img["file_name"])).with_suffix(".png")))
-                          for img in data["images"]]
-            result = {k: v for k, v in data.items() if k not in ("images", "annotations")}
-            result.update(images=images_out, annotations=moved_annotations)
-            result["info"] = dict(data.get("info") or {}, description=f"COCO-PD {folder}: {view_name} view, "
-                                  f"{background} background, |c| = {magnitude}, d = {d} (ssl-robustbench)")
-            atomic_write_text(out / "annotations" / f"instances_{folder}.json", json.dumps(result))
-            written.append(folder)
+                        moved_annotations[folder].append(moved)
+            advance(1)
+    images_out = [dict(img, file_name=str(Path(str(img["file_name"])).with_suffix(".png"))) for img in data["images"]]
+    written = []
+    for (view_name, background), folder in PD_FOLDERS.items():
+        result = {k: v for k, v in data.items() if k not in ("images", "annotations")}
+        result.update(images=images_out, annotations=moved_annotations[folder])
+        result["info"] = dict(data.get("info") or {}, description=f"COCO-PD {folder}: {view_name} view, "
+                              f"{background} background, |c| = {magnitude}, d = {d} (ssl-robustbench)")
+        atomic_write_text(out / "annotations" / f"instances_{folder}.json", json.dumps(result))
+        written.append(folder)
     return written
