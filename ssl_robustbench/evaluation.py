@@ -41,7 +41,16 @@ from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.probes.linear import FittedProbe, fit_linear_probe, load_probe, save_probe
 from ssl_robustbench.progress import console
 from ssl_robustbench.results import ResultRow, read_table, write_table
-from ssl_robustbench.results.card import Head, ModelIdentity, Protocol, ResultCard, aggregate, parse_card
+from ssl_robustbench.results.card import (
+    Head,
+    ModelIdentity,
+    Protocol,
+    ResultCard,
+    aggregate,
+    image_set,
+    parse_card,
+    protocol_digest,
+)
 from ssl_robustbench.results.evidence import read_evidence
 from ssl_robustbench.results.evidence import to_bytes as evidence_bytes
 from ssl_robustbench.results.summary import plot_accuracy
@@ -196,11 +205,12 @@ def write_head_file(suite: str, cfg: EvalConfig, run_dir: Path, probe: FittedPro
     return digest
 
 
-def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: EvalConfig, protocol: str,
+def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: EvalConfig, records: list,
                eval_data: dict, train_data: dict | None, probe: FittedProbe, ctx: EvalContext, env: dict,
                evidence: dict) -> ResultCard:
     """The result card of one suite, from what this run did: its rows, the head it scored (the shared probe or
-    released head, or the suite's own finetune), its settings and details (``Benchmark.card_details``)."""
+    released head, or the suite's own finetune), its settings and details (``Benchmark.card_details``), the image
+    set of its per-image ``records``; its protocol hash is ``protocol_digest`` of all that."""
     bench = BENCHMARKS.get(suite)()
     own = bench.head(cfg)
     if own is not None:
@@ -213,16 +223,19 @@ def suite_card(suite: str, rows: list[ResultRow], *, loaded: LoadedModel, cfg: E
     else:
         head = Head(kind="probe", id=probe.record.get("probe_id", "external"), recipe=probe.record.get("recipe", {}))
     c = loaded.card
+    protocol = Protocol(config_hash="", dataset=cfg.data.name, eval_split=cfg.data.eval_split,
+                        subset_size=max(len(e.values) for e in records), seed=cfg.run.seed, eval_data=eval_data,
+                        train_data=train_data if not (own is None and cfg.head == "released") else None,
+                        preprocessing={"input_size": c.input_size, "crop_pct": c.crop_pct,
+                                       "interpolation": c.interpolation, "mean": list(c.mean), "std": list(c.std)},
+                        head=head, details=bench.card_details(cfg, ctx), images=image_set(records))
+    # the board key is derived from the protocol's content, as validation recomputes it
+    protocol = dataclasses.replace(protocol, config_hash=protocol_digest(suite, protocol))
+    rows = [dataclasses.replace(r, config_hash=protocol.config_hash) for r in rows]
     return ResultCard(
         model=ModelIdentity(id=c.id, method=c.method, arch=c.arch, paper=c.paper, license=c.license,
                             pretrain_data=c.pretrain_data, checkpoint_sha256=loaded.sha256, weights=weights_of(c)),
-        suite=suite,
-        protocol=Protocol(config_hash=protocol, dataset=cfg.data.name, eval_split=cfg.data.eval_split,
-                          subset_size=max(r.n for r in rows), seed=cfg.run.seed, eval_data=eval_data,
-                          train_data=train_data if not (own is None and cfg.head == "released") else None,
-                          preprocessing={"input_size": c.input_size, "crop_pct": c.crop_pct,
-                                         "interpolation": c.interpolation, "mean": list(c.mean), "std": list(c.std)},
-                          head=head, details=bench.card_details(cfg, ctx)),
+        suite=suite, protocol=protocol,
         rows=tuple(rows), aggregates=aggregate(suite, rows), sanity_flags=tuple(bench.sanity_flags(ctx)),
         hardware={k: env.get(k) for k in ("device", "gpu", "cpu_threads", "platform", "torch")},
         version=ssl_robustbench.__version__, created_at=max(r.created_at for r in rows), evidence=evidence)
@@ -325,8 +338,8 @@ def run_eval(cfg: EvalConfig, *, run_dir: Path | None = None, probe_file: Path |
             record = {"sha256": hashlib.sha256(data).hexdigest(),
                       "head_sha256": write_head_file(suite, cfg, run_dir, probe)}
             card = suite_card(suite, [r for r in rows if r.suite == suite], loaded=loaded, cfg=cfg,
-                              protocol=protocols[suite], eval_data=eval_data, train_data=train_data, probe=probe,
-                              ctx=ctx, env=env, evidence=record)
+                              records=list(evidence[suite].values()), eval_data=eval_data, train_data=train_data,
+                              probe=probe, ctx=ctx, env=env, evidence=record)
             parse_card(json.loads(card.dumps()), where=f"{suite} card", evidence=list(evidence[suite].values()))
             atomic_write_text(run_dir / "cards" / f"{suite}.json", card.dumps())
         if cfg.head == "released":

@@ -115,6 +115,9 @@ class Benchmark:
     #: how a board shows this suite without repeating a number: the aggregate that already is the own clean
     #: top-1 (then no separate ``clean`` column), the condition that is (no column of its own), and whether the
     #: per-condition columns add anything the aggregates do not already show
+    #: whether the suite scores every image of the evaluation set (validation then requires evidence of all of
+    #: them, with the data identity's labels)
+    covers_eval_set = False
     clean_aggregate: str | None = None
     clean_condition: str = "clean"
     condition_columns: bool = True

@@ -12,6 +12,7 @@ class CleanBenchmark(Benchmark):
 
     name = "clean"
     clean_reference = None
+    covers_eval_set = True
 
     def conditions(self, cfg) -> list[Condition]:
         return [CLEAN]

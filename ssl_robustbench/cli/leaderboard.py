@@ -15,7 +15,7 @@ _STORE = click.option("--store", type=click.Path(file_okay=False, path_type=Path
 
 @click.group("leaderboard")
 def leaderboard_group() -> None:
-    """Render, show and validate the leaderboard of a result store.
+    """Render, show and validate the leaderboard of a result store; name who may sign its verifications.
 
     \b
     Examples:
@@ -23,6 +23,8 @@ def leaderboard_group() -> None:
       robustbench leaderboard build --store runs/leaderboard --format latex
       robustbench leaderboard show --store runs/leaderboard
       robustbench leaderboard validate runs/leaderboard
+      robustbench leaderboard keygen ~/.config/robustbench/operator_ed25519
+      robustbench leaderboard trust runs/leaderboard ~/.config/robustbench/operator_ed25519.pub
     """
 
 
@@ -64,7 +66,7 @@ def _warn(line: str) -> None:
 @click.option("--wide", is_flag=True, help="Every column, however wide the terminal (default: fit it).")
 @click.option("--suite", "suites", multiple=True, metavar="NAME", help="Only the boards of this suite (repeatable).")
 @click.option("--board", "boards", multiple=True, metavar="ID",
-              help="Only this board: its id (<suite>-<protocol hash[:8]>) or a prefix of it (repeatable).")
+              help="Only this board: its id (<suite>-<protocol hash[:12]>) or a prefix of it (repeatable).")
 @click.option("--models", "per_model", is_flag=True,
               help="One row per model: its score on each board, side by side (never averaged across boards).")
 @friendly_errors
@@ -123,6 +125,46 @@ def validate_command(store: Path) -> None:
         click.secho(f"invalid: {terminal_safe(line)}", fg="red")
     click.echo(f"{len(cards)} valid card(s), {len(errors)} invalid")
     sys.exit(1 if errors else 0)
+
+
+@leaderboard_group.command("keygen")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--comment", default="robustbench-operator", show_default=True, help="The public key's comment.")
+@friendly_errors
+def keygen_command(path: Path, comment: str) -> None:
+    """Write a new ed25519 key pair for signing verification records: PATH (private, OpenSSH format, mode 600)
+    and PATH.pub (the line that goes into a store's store.toml). ``ssh-keygen -t ed25519`` makes the same kind.
+
+    \b
+    Example:
+      robustbench leaderboard keygen ~/.config/robustbench/operator_ed25519
+    """
+    from ssl_robustbench.results.trust import write_key_pair
+
+    public = write_key_pair(path, comment=comment)
+    click.echo(f"wrote {path} (keep it private) and {path}.pub:\n{public}")
+
+
+@leaderboard_group.command("trust")
+@click.argument("store", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="The operator's name (default: the key's comment).")
+@click.option("--store-name", default=None, help="The store's name when store.toml is created (default: the "
+                                                    "folder's name).")
+@friendly_errors
+def trust_command(store: Path, public_key: Path, name: str | None, store_name: str | None) -> None:
+    """Name an operator of STORE: add the ed25519 PUBLIC_KEY (an OpenSSH .pub line) to STORE/store.toml, so the
+    verification records it signs count on the store's boards.
+
+    \b
+    Example:
+      robustbench leaderboard trust runs/leaderboard ~/.config/robustbench/operator_ed25519.pub --name me
+    """
+    from ssl_robustbench.results.trust import add_operator
+
+    operator = add_operator(store, public_key.read_text(encoding="utf-8").strip(), name=name,
+                            store_name=store_name)
+    click.echo(f"{store}/store.toml: operator {operator.name or '(unnamed)'} {operator.fingerprint}")
 
 
 @click.command("submit")

@@ -13,51 +13,76 @@ from ssl_robustbench.cli.common import friendly_errors
 @click.command("verify")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Record each outcome in this store's verifications/ and rebuild its leaderboard.")
-@click.option("--images", default=100, show_default=True, type=click.IntRange(1, 100000),
-              help="Images sampled per condition.")
-@click.option("--conditions", default=3, show_default=True, type=click.IntRange(1, 1000),
-              help="Conditions sampled per card.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Seed of the sample.")
+              help="Record each outcome in this store's verifications/ (needs --sign) and rebuild its leaderboard.")
+@click.option("--sign", "key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Sign the records with this ed25519 private key; it must be an operator's in the store's "
+                   "store.toml (unsigned records count as absent).")
+@click.option("--images", default=None, type=click.IntRange(1, 10_000_000),
+              help="Images sampled per condition (default: the smallest sample that catches a score inflated by 2 "
+                   "points with 95 % probability).")
+@click.option("--seed", default=None, type=click.IntRange(0),
+              help="Seed of the sample: replays a recorded verification (default: fresh randomness).")
+@click.option("--refit/--no-refit", default=False, show_default=True,
+              help="Re-fit the probe from the named training split under the card's recipe; it must agree with "
+                   "the submitted head.")
 @click.option("--data-root", default=None, help="The evaluation data (for datasets that are not embedded).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Config override, e.g. a released tree: --set c.root=/data/imagenet-c.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--cache-dir", default=None, help="Download and data cache (default: ~/.cache/ssl-robustbench).")
 @friendly_errors
-def verify_command(sources: tuple[Path, ...], store: Path | None, images: int, conditions: int, seed: int,
-                   data_root: str | None, overrides: tuple[str, ...], device: str, cache_dir: str | None) -> None:
-    """Re-run a seeded sample of each card's conditions and images from the weights the card names and compare
+def verify_command(sources: tuple[Path, ...], store: Path | None, key: Path | None, images: int | None,
+                   seed: int | None, refit: bool, data_root: str | None, overrides: tuple[str, ...], device: str,
+                   cache_dir: str | None) -> None:
+    """Re-run a fresh random sample of every condition of each card from the weights the card names and compare
     per-image results with its evidence. SOURCES: eval run directories or card files (in a run or a store).
 
     Deterministic conditions must agree image by image (1 % of the sample may flip from float noise);
-    random corruptions and attacks are compared with a one-sided binomial test on the discordant images.
-    Exit status 1 if any card failed.
+    random corruptions and attacks are compared with a one-sided binomial test on the discordant images. Each
+    outcome states its power: the chance that a score inflated by 2 points would have passed. Only records
+    signed by an operator of the store (--sign) change a card's status on its board. Exit status 1 if any card
+    failed.
 
     \b
     Examples:
       robustbench verify runs/demo
-      robustbench verify results/cards/embedded-simclr-tinyresnet__c__ca598dd0.json --store results
-      robustbench verify card.json --data-root /data/imagenet --images 200 --conditions 5
+      robustbench verify runs/demo --refit
+      robustbench verify results/cards/*.json --store results --sign ~/.ssh/robustbench_ed25519 --refit
+      robustbench verify card.json --data-root /data/imagenet --images 500
     """
+    from ssl_robustbench.errors import UserError
     from ssl_robustbench.results.leaderboard import terminal_safe
     from ssl_robustbench.results.store import build_leaderboard, cards_from_source, store_lock
-    from ssl_robustbench.results.verification import record, verify_card
+    from ssl_robustbench.results.trust import append_record, load_signing_key, load_trust_root, public_line, sign
+    from ssl_robustbench.verification import verify_card
 
+    private, root = None, None
+    if store is not None:
+        if key is None:
+            raise UserError("--store records a verification only when it is signed: add --sign KEY (an operator's "
+                            "key in the store's store.toml)")
+        root = load_trust_root(store)
+        private = load_signing_key(key)
+        if not any(o.key.split()[:2] == public_line(private).split()[:2] for o in root.operators):
+            raise UserError(f"{key} is not an operator key of {store} (store.toml); records it signed would count "
+                            f"as absent — add its public key with `robustbench leaderboard trust {store} KEY.pub`")
     results = []
     for source in sources:
         for files in cards_from_source(source):
-            result = verify_card(files, images=images, conditions=conditions, seed=seed, data_root=data_root,
-                                 overrides=overrides, device=device, cache_dir=cache_dir)
+            result = verify_card(files, images=images, seed=seed, refit=refit, data_root=data_root,
+                                 overrides=overrides, device=device, cache_dir=cache_dir,
+                                 store_name=root.name if root else None)
             colour = {"verified": "green", "failed": "red"}.get(result.outcome, "yellow")
-            click.secho(f"{result.outcome}: {result.card}: {terminal_safe(result.reason)}", fg=colour)
+            click.secho(f"{result.outcome}: {result.card}: {terminal_safe(result.reason)} (sample seed "
+                        f"{result.payload['sample_seed']})", fg=colour)
             results.append(result)
     if store is not None:
         with store_lock(store):
             for result in results:
-                record(store, result)
+                if result.outcome != "private":
+                    append_record(store, result.card, sign(result.payload, private))
             build_leaderboard(store)
-        click.echo(f"recorded {len(results)} verification(s) in {store}/verifications")
+        click.echo(f"recorded {len(results)} signed verification(s) in {store}/verifications")
     sys.exit(1 if any(r.outcome == "failed" for r in results) else 0)
 
 

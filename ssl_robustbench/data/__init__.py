@@ -170,12 +170,19 @@ DATASETS.register("stl10")(_torchvision("STL10", 96, _stl_split))
 def dataset_identity(ds: Dataset) -> dict[str, Any]:
     """What a dataset *is*, independent of where it is stored: its kind, size, class list and — for file trees —
     the sha256 of its sorted relative file list with labels (two copies of ImageNet val hash alike at any root; a
-    missing or extra file changes it). A fixed subset adds the digest of its indices."""
+    missing or extra file changes it). A fixed subset adds the digest of its indices. Where the labels are known
+    without decoding images, ``labels`` is the sha256 of the label vector in dataset order
+    (``results.card.labels_digest``): a card's evidence of the whole set must carry exactly these labels."""
+    from ssl_robustbench.results.card import labels_digest
+
+    labels = _cheap_labels(ds)
     if isinstance(ds, Subset):
         out = {"subset_of": dataset_identity(ds.dataset), "n": len(ds.indices),
                "indices": stable_hash([int(i) for i in ds.indices])}
         if getattr(ds, "label_fraction", None) is not None:
             out["label_fraction"] = ds.label_fraction
+        if labels is not None:
+            out["labels"] = labels_digest(labels)
         return out
     classes = list(getattr(ds, "classes", None) or [])
     out: dict[str, Any] = {"kind": type(ds).__name__, "n": len(ds), "classes": stable_hash(classes),
@@ -185,7 +192,21 @@ def dataset_identity(ds: Dataset) -> dict[str, Any]:
         out["files"] = stable_hash(sorted((Path(p).relative_to(root).as_posix(), int(y)) for p, y in ds.samples),
                                    length=64)
     out.update(getattr(ds, "identity", {}))
+    if labels is not None:
+        out["labels"] = labels_digest(labels)
     return out
+
+
+def _cheap_labels(ds: Dataset) -> list[int] | None:
+    """The label vector where the dataset keeps it (``targets`` / ``labels``, through subsets), else None."""
+    if isinstance(ds, Subset):
+        inner = _cheap_labels(ds.dataset)
+        return None if inner is None else [inner[int(i)] for i in ds.indices]
+    for attr in ("targets", "labels"):
+        values = getattr(ds, attr, None)
+        if values is not None and len(values) == len(ds):
+            return [int(v) for v in values]
+    return None
 
 
 def fixed_subset(length: int, n: int) -> list[int]:
@@ -235,14 +256,8 @@ def limited(ds: Dataset, limit: int | None) -> Dataset:
 def dataset_labels(ds: Dataset) -> list[int]:
     """Every sample's label without decoding images where the dataset keeps them (``targets``: torchvision CIFAR and
     ImageFolder trees; ``labels``: STL-10 and the embedded set); otherwise read sample by sample."""
-    if isinstance(ds, Subset):
-        labels = dataset_labels(ds.dataset)
-        return [labels[int(i)] for i in ds.indices]
-    for attr in ("targets", "labels"):
-        values = getattr(ds, attr, None)
-        if values is not None and len(values) == len(ds):
-            return [int(v) for v in values]
-    return [int(ds[i][1]) for i in range(len(ds))]
+    labels = _cheap_labels(ds)
+    return labels if labels is not None else [int(ds[i][1]) for i in range(len(ds))]
 
 
 def label_fraction_subset(ds: Dataset, fraction: float) -> Dataset:

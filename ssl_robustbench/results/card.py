@@ -1,17 +1,19 @@
 """Result cards: one per (model, suite, protocol), the unit of the leaderboard — a dataclass, built in memory by
 the evaluation from what ran, serialized and parsed here and nowhere else.
 
-A card (``schema_version`` 3) says who the model is (zoo card fields, checkpoint sha256, and where its weights
-are: a zoo id, a URL + sha256, or ``private``), what protocol ran (the suite's protocol hash, data identity, subset
-size, preprocessing, the head that was scored with its recipe, the suite's settings, threat model and attacks,
-engine mode, seed), the rows, the aggregates, sanity flags, hardware and date, and its evidence: the sha256 of the
-per-image record (``results.evidence``) and of the scored head's file. ``rows_sha256`` pins the rows.
+A card (``schema_version`` 4) says who the model is (zoo card fields, checkpoint sha256, and where its weights
+are: a zoo id, a URL + sha256, or ``private``), what protocol ran (data identity, subset size, the image set its
+evidence covers, preprocessing, the head that was scored with its recipe, the suite's settings, threat model and
+attacks, engine mode, seed), the rows, the aggregates, sanity flags, hardware and date, and its evidence: the sha256
+of the per-image record (``results.evidence``) and of the scored head's file. ``rows_sha256`` pins the rows.
 
-Validation never trusts a card's word: every row is recomputed from the evidence (top-1 per condition from the
-per-image results, summary rows by the suite's ``summarize``), aggregates from the rows, the ranking metric is the
-suite's; every value is checked in range (accuracies in [0, 1], 1 ≤ n ≤ the evaluated images, dates not in the
-future), identifiers fullmatch an ASCII pattern (no paths, markup or look-alike characters). Cards of schema 1 and 2
-(no evidence) are refused with the fix. Only ``CardError`` is raised.
+Validation never trusts a card's word: the protocol hash (the board key) is recomputed from the protocol's content
+(``protocol_digest``) and the image set from the evidence (``image_set``: every condition's positions and labels);
+every row is recomputed from the evidence (top-1 per condition, summary rows by the suite's ``summarize``),
+aggregates from the rows, the ranking metric is the suite's; a suite that scores the whole evaluation set must
+cover it, with the data identity's label digest; every value is checked in range; identifiers fullmatch an ASCII
+pattern. A stated hash, extent or digest is only compared with the recomputed one, never used. Cards of schema
+1–3 are refused with the fix. Only ``CardError`` is raised.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.results.rows import COLUMNS, ResultRow
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: identifiers: ASCII lowercase, digits and inner ``.``/``_``/``-``, ending in a letter or digit (always fullmatch)
 ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?")
 WEIGHT_KINDS = ("zoo", "url", "private")
@@ -44,6 +46,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 _TEXT_LIMIT = 2000
 _LABEL_LIMIT = 200
 _MAX_DEPTH = 6
+FILE_HASH_DIGITS = 16
 
 
 class CardError(UserError):
@@ -74,7 +77,8 @@ class Head:
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-    """What must match for two cards to be compared (``config_hash`` digests it all)."""
+    """What must match for two cards to be compared: ``config_hash`` is ``protocol_digest`` of the rest (the
+    board key), ``images`` the image set the evidence covers (``image_set``)."""
 
     config_hash: str
     dataset: str
@@ -86,6 +90,7 @@ class Protocol:
     preprocessing: dict[str, Any]
     head: Head
     details: dict[str, Any]  # the suite's card_details: settings, threat model, attacks, engine …
+    images: dict[str, Any]  # image_set(evidence): conditions, image slots and their digest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +116,8 @@ class ResultCard:
 
     @property
     def filename(self) -> str:
-        """``<model id>__<suite>__<protocol hash[:8]>.json`` (all three are validated identifiers)."""
-        return f"{self.model.id}__{self.suite}__{self.protocol.config_hash[:8]}.json"
+        """``<model id>__<suite>__<protocol hash[:16]>.json`` (all three are validated identifiers)."""
+        return f"{self.model.id}__{self.suite}__{self.protocol.config_hash[:FILE_HASH_DIGITS]}.json"
 
     @property
     def rows_sha256(self) -> str:
@@ -133,6 +138,42 @@ def rows_digest(rows: list[dict[str, Any]]) -> str:
     """sha256 of the rows' canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(rows, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def protocol_digest(suite: str, protocol: Protocol) -> str:
+    """The board key: sha256 of the canonical JSON of everything that makes two cards comparable — suite, data
+    identities, split, subset size, image set, seed, the model's input size, the head's kind and recipe (a released
+    head: its kind only; it is each model's own), the suite's recorded details. Not the model's own normalization or
+    interpolation (models differ in them and still share a board), never a path."""
+    head: dict[str, Any] = {"kind": protocol.head.kind}
+    if protocol.head.kind != "released":
+        head["recipe"] = protocol.head.recipe
+    content = {"suite": suite, "dataset": protocol.dataset, "eval_split": protocol.eval_split,
+               "subset_size": protocol.subset_size, "seed": protocol.seed, "eval_data": protocol.eval_data,
+               "train_data": protocol.train_data, "input_size": protocol.preprocessing.get("input_size"),
+               "head": head, "details": protocol.details, "images": protocol.images}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def labels_digest(labels: Any) -> str:
+    """sha256 of a label vector as little-endian int64 (the data identity's ``labels``)."""
+    import numpy as np
+
+    return hashlib.sha256(np.asarray(labels, dtype="<i8").tobytes()).hexdigest()
+
+
+def image_set(evidence: list[Any]) -> dict[str, Any]:
+    """What images a card's evidence covers: the number of conditions, of image slots, and the sha256 over every
+    condition's column name, positions and labels (in column order). Two cards with equal image sets were scored
+    on the same images with the same labels: only they share a board."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for e in sorted(evidence, key=lambda e: e.column):
+        h.update(e.column.encode("utf-8") + b"\0")
+        h.update(np.asarray(e.index, dtype="<i8").tobytes() + b"\1" + np.asarray(e.labels, dtype="<i8").tobytes())
+    return {"conditions": len(evidence), "n": int(sum(len(e.values) for e in evidence)), "sha256": h.hexdigest()}
 
 
 def aggregate(suite: str, rows: list[ResultRow]) -> dict[str, float]:
@@ -248,9 +289,10 @@ def parse_card(obj: Any, *, where: str = "card", evidence: list[Any] | None = No
 
     obj = _mapping(obj, where)
     version = obj.get("schema_version")
-    if version in (1, 2):
-        raise CardError(f"{where}: schema_version {version} has no per-image evidence and cannot be checked; "
-                        "re-run the eval with this version of ssl-robustbench and submit the run directory")
+    if version in (1, 2, 3):
+        raise CardError(f"{where}: schema_version {version} has no derivable board key or image set (schema 1–2: no "
+                        "per-image evidence) and cannot be checked; re-run the eval with this version of "
+                        "ssl-robustbench and submit the run directory")
     if version != SCHEMA_VERSION:
         raise CardError(f"{where}: schema_version {version!r} is not {SCHEMA_VERSION}")
     f = _fields(obj, ResultCard, where)
@@ -264,7 +306,7 @@ def parse_card(obj: Any, *, where: str = "card", evidence: list[Any] | None = No
     if suite not in BENCHMARKS:
         raise CardError(f"{where}: suite {suite!r} is not a registered benchmark; its aggregates cannot be checked")
     p = _fields(f["protocol"], Protocol, f"{where}: protocol")
-    _hexdigest(p["config_hash"], f"{where}: protocol.config_hash")
+    _hexdigest(p["config_hash"], f"{where}: protocol.config_hash", exact=64)
     for key in ("dataset", "eval_split"):
         _text(p[key], f"{where}: protocol.{key}", limit=_LABEL_LIMIT)
     if _number(p["seed"], f"{where}: protocol.seed", kind=int) < 0:
@@ -281,11 +323,12 @@ def parse_card(obj: Any, *, where: str = "card", evidence: list[Any] | None = No
                             _mapping(p["train_data"], f"{where}: train_data"), f"{where}: train_data"),
                         preprocessing=_plain(_mapping(p["preprocessing"], f"{where}: preprocessing"),
                                              f"{where}: preprocessing"),
-                        head=head, details=_plain(_mapping(p["details"], f"{where}: details"), f"{where}: details"))
-    images = data_size(protocol.eval_data)
-    if images is not None and protocol.subset_size > images:
-        raise CardError(f"{where}: protocol.subset_size {protocol.subset_size} exceeds the {images} images of the "
-                        "evaluation data")
+                        head=head, details=_plain(_mapping(p["details"], f"{where}: details"), f"{where}: details"),
+                        images=_image_set_field(p["images"], f"{where}: protocol.images"))
+    derived = protocol_digest(suite, protocol)
+    if protocol.config_hash != derived:
+        raise CardError(f"{where}: protocol.config_hash is not the digest of the card's protocol ({derived[:16]}…); "
+                        "the board key is derived from the protocol, never declared")
     raw_rows = f["rows"]
     if not isinstance(raw_rows, list) or not raw_rows or len(raw_rows) > 10000:
         raise CardError(f"{where}: rows must be a non-empty list (at most 10,000)")
@@ -342,10 +385,36 @@ def _weights(value: Any, where: str) -> dict[str, Any]:
         url = _text(w["url"], f"{where}.url", limit=_LABEL_LIMIT * 5)
         if not re.fullmatch(r"https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+", url):
             raise CardError(f"{where}.url must be an http(s) URL")
-        _plain(_mapping(w["zoo_card"], f"{where}.zoo_card"), f"{where}.zoo_card")
+        fields = dict(_plain(_mapping(w["zoo_card"], f"{where}.zoo_card"), f"{where}.zoo_card"))
+        _zoo_fields(fields, w["url"], where)
     elif set(w) != {"kind"}:
         raise CardError(f"{where}: a private entry holds kind only")
     return dict(w)
+
+
+def _zoo_fields(fields: dict[str, Any], url: str, where: str) -> None:
+    """A ``url`` card's zoo-card fields must be a zoo card ``verify`` can build the model from (checked here, so a
+    card that could never be verified is refused, not listed)."""
+    import tempfile
+
+    from ssl_robustbench.zoo.card import parse_card as parse_zoo_card
+
+    fields["source"] = {"url": url, "sha256": "0" * 64}
+    try:
+        parse_zoo_card(fields, where="of the card", card_dir=Path(tempfile.gettempdir()))
+    except UserError as err:
+        raise CardError(f"{where}.zoo_card cannot rebuild the model: {str(err)[:200]}") from None
+
+
+def _image_set_field(value: Any, where: str) -> dict[str, Any]:
+    v = _mapping(value, where)
+    if set(v) != {"conditions", "n", "sha256"}:
+        raise CardError(f"{where} must hold exactly conditions, n and sha256")
+    for key in ("conditions", "n"):
+        if _number(v[key], f"{where}.{key}", kind=int) < 1:
+            raise CardError(f"{where}.{key} must be ≥ 1")
+    _hexdigest(v["sha256"], f"{where}.sha256", exact=64)
+    return dict(v)
 
 
 def _date(value: Any, where: str) -> str:
@@ -384,13 +453,10 @@ def check_rows_against_evidence(card: ResultCard, evidence: list[Any], *, where:
     from ssl_robustbench.benchmarks.base import Condition
 
     bench = BENCHMARKS.get(card.suite)()
-    images = card.protocol.subset_size
+    check_extent(card, evidence, where=where)
     expected: dict[tuple[str, int, str], tuple[float, int]] = {}
     top1 = {}
-    bound = max(data_size(card.protocol.eval_data) or 0, images)
     for e in evidence:
-        if len(e.values) > images or (e.index >= bound).any():
-            raise CardError(f"{where}: evidence of {e.column} holds more images than the evaluation data")
         expected[e.key, e.severity, "top1"] = (e.top1(), len(e.values))
         top1[Condition(e.key, e.severity, e.params)] = e.top1()
     n = len(evidence[0].values) if evidence else 0
@@ -408,6 +474,35 @@ def check_rows_against_evidence(card: ResultCard, evidence: list[Any], *, where:
         if abs(claimed[key][0] - value) > 1e-9 or claimed[key][1] != count:
             raise CardError(f"{where}: row {key[0]} {key[2]} claims {claimed[key][0]:.6f} on {claimed[key][1]} "
                             f"images; its evidence gives {value:.6f} on {count}")
+
+
+def check_extent(card: ResultCard, evidence: list[Any], *, where: str) -> None:
+    """The evidence covers exactly the card's image set: the set recomputed from it equals ``protocol.images``,
+    its largest condition is ``subset_size``, and a suite that scores the whole evaluation set (``Benchmark.
+    covers_eval_set``) has every image of it, labelled as the data identity's label digest says."""
+    import numpy as np
+
+    from ssl_robustbench.benchmarks import BENCHMARKS
+
+    if not evidence:
+        raise CardError(f"{where}: the evidence holds no condition")
+    found = image_set(evidence)
+    if found != card.protocol.images:
+        raise CardError(f"{where}: the evidence covers another image set than the card's protocol.images "
+                        f"({found['conditions']} conditions, {found['n']:,} image slots, {found['sha256'][:12]}…)")
+    largest = max(len(e.values) for e in evidence)
+    if largest != card.protocol.subset_size:
+        raise CardError(f"{where}: protocol.subset_size {card.protocol.subset_size} is not the evidence's "
+                        f"{largest} images")
+    if not BENCHMARKS.get(card.suite)().covers_eval_set:
+        return
+    size, labels = data_size(card.protocol.eval_data), card.protocol.eval_data.get("labels")
+    for e in evidence:
+        if size is not None and (len(e.values) != size or not np.array_equal(e.index, np.arange(size))):
+            raise CardError(f"{where}: {e.column} covers {len(e.values)} of the evaluation data's {size} images; "
+                            f"this suite scores all of them")
+        if labels is not None and labels_digest(e.labels) != labels:
+            raise CardError(f"{where}: the labels of {e.column} are not the evaluation data's (label digest)")
 
 
 MAX_CARD_BYTES = 4 << 20
@@ -444,7 +539,7 @@ def load_card_and_evidence(path: Path) -> tuple[ResultCard, list[Any]]:
     if hashlib.sha256(raw).hexdigest() != card.evidence["sha256"]:
         raise CardError(f"{path.name}: the evidence file's sha256 differs from the card's (edited after the run?)")
     try:
-        records = from_bytes(raw, where=f"{path.name} evidence")
+        records = from_bytes(raw, where=f"{path.name} evidence", rows=card.protocol.subset_size)
     except EvidenceError as err:
         raise CardError(str(err)) from None
     check_rows_against_evidence(card, records, where=path.name)

@@ -25,6 +25,12 @@ from ssl_robustbench.errors import UserError
 
 KINDS = ("pred", "flag")
 MAX_EVIDENCE_BYTES = 64 << 20
+#: bounds read from the Parquet footer before decompression: ImageNet-Sketch (50,889 images) × ImageNet-C with its
+#: extra corruptions (95 conditions, index and label columns of their own) fit with room to spare
+MAX_EVIDENCE_ROWS = 1 << 21
+MAX_EVIDENCE_COLUMNS = 1024
+MAX_EVIDENCE_CELLS = 1 << 24
+MAX_EVIDENCE_UNCOMPRESSED = 256 << 20
 _META_KEY = b"ssl_robustbench"
 
 
@@ -114,10 +120,36 @@ def _padded(values: np.ndarray, length: int, dtype: Any) -> np.ndarray:
     return out
 
 
-def from_bytes(data: bytes, *, where: str = "evidence") -> list[ImageEvidence]:
-    """Parses Parquet evidence bytes; any defect is an ``EvidenceError`` naming ``where``."""
+def check_extent_metadata(data: bytes, *, where: str, rows: int | None = None) -> None:
+    """Bounds checked from the Parquet footer before anything is decompressed: the row count (``rows``: exactly
+    this many; else at most ``MAX_EVIDENCE_ROWS``), at most ``MAX_EVIDENCE_COLUMNS`` integer columns, and the
+    declared uncompressed size — so a small file that would expand to gigabytes is refused unread."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        schema = meta.schema.to_arrow_schema()
+        uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    except Exception as err:  # noqa: BLE001 - a footer pyarrow cannot read is not evidence
+        raise EvidenceError(f"{where}: not valid evidence ({type(err).__name__}: {str(err)[:100]})") from None
+    if rows is not None and meta.num_rows != rows:
+        raise EvidenceError(f"{where}: {meta.num_rows:,} rows where the card's image set has {rows:,}")
+    if (meta.num_rows > MAX_EVIDENCE_ROWS or meta.num_columns > MAX_EVIDENCE_COLUMNS
+            or meta.num_rows * meta.num_columns > MAX_EVIDENCE_CELLS):
+        raise EvidenceError(f"{where}: {meta.num_rows:,} rows × {meta.num_columns} columns exceed the limits "
+                            f"({MAX_EVIDENCE_ROWS:,} rows, {MAX_EVIDENCE_COLUMNS} columns, "
+                            f"{MAX_EVIDENCE_CELLS:,} cells)")
+    if uncompressed > MAX_EVIDENCE_UNCOMPRESSED or not all(pa.types.is_integer(t) for t in schema.types):
+        raise EvidenceError(f"{where}: declared {uncompressed:,} bytes uncompressed or non-integer columns")
+
+
+def from_bytes(data: bytes, *, where: str = "evidence", rows: int | None = None) -> list[ImageEvidence]:
+    """Parses Parquet evidence bytes (bounds checked first: ``check_extent_metadata``; ``rows``: the row count the
+    card's image set gives); any defect is an ``EvidenceError`` naming ``where``."""
+    import pyarrow.parquet as pq
+
+    check_extent_metadata(data, where=where, rows=rows)
     try:
         table = pq.read_table(io.BytesIO(data))
         meta = json.loads((table.schema.metadata or {})[_META_KEY])

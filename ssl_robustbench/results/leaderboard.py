@@ -7,11 +7,12 @@ own cards: ``Δ clean`` subtracts the card's own clean top-1 on the same images 
 protocol can never change a row of this one. Each board's title is built from its protocol; boards on the full
 released benchmarks (ImageNet-1k val, 50,000 images) come first.
 
-Ranks: cards with sanity flags or a failed verification are listed after the others, ``unranked``. Neighbours are
-compared with McNemar's exact test on their per-image evidence (``significance``): a card whose difference from
-the first card of its group is not significant at 5 % shares that card's rank. ``status`` says whether a card's
-numbers were reproduced by ``robustbench verify`` (``verified``), not yet (``unverified``), could not be
-(``private`` weights), or were not (``failed``).
+Ranks: only cards verified by a record signed by one of the store's operators are ranked (``results.trust``);
+unverified, private and cannot-verify cards are listed below them as ``self-reported``, verified cards with sanity
+flags as ``unranked``, failed ones last as ``failed``. Neighbours are compared with McNemar's exact test on their
+per-image evidence (``significance``; a board's cards share one image set, so they are paired image by image): a
+card whose difference from the first card of its group is not significant at 5 % shares that card's rank.
+``status`` says whether and how a card was checked.
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ def _head_label(card: ResultCard) -> str:
     return label + (f", {100 * fraction:g}% labels" if fraction is not None else "")
 
 
+BOARD_ID_DIGITS = 12
+
+
 def board_id(card: ResultCard) -> str:
-    """``<suite>-<protocol hash[:8]>``: the board's name in ``leaderboard show --board`` and in HTML anchors."""
-    return f"{card.suite}-{card.protocol.config_hash[:8]}"
+    """``<suite>-<protocol hash[:12]>``: the board's name in ``leaderboard show --board`` and in HTML anchors
+    (boards are keyed by the full hash; ``board_tables`` lengthens a name two boards would share)."""
+    return f"{card.suite}-{card.protocol.config_hash[:BOARD_ID_DIGITS]}"
 
 
 def is_full_benchmark(card: ResultCard) -> bool:
@@ -99,17 +104,32 @@ def _line(card: ResultCard, status: str) -> dict[str, Any]:
     return line
 
 
+#: what a row that is not ranked shows in the rank column, by its place under the ranked rows
+STANDING = {0: None, 1: "self-reported", 2: "unranked", 3: "failed"}
+SELF_REPORTED = ("unverified", "private", "cannot verify")
+
+
+def standing(status: str, flagged: bool) -> int:
+    """0: ranked (verified, no sanity flag); 1: self-reported (unverified, private, cannot verify); 2: unranked (a
+    verified card with sanity flags); 3: failed verification."""
+    if status == "failed":
+        return 3
+    if status in SELF_REPORTED:
+        return 1
+    return 2 if flagged else 0
+
+
 def _ranks(frame: pd.DataFrame, cards: list[ResultCard],
            compare: Callable[[ResultCard, ResultCard], float | None] | None) -> list[int | str]:
-    """Ranks of the (sorted) rows: eligible rows first, a row sharing the rank of its group's first row when
-    McNemar's test finds no significant difference from it; the rest ``unranked``."""
+    """Ranks of the (sorted) rows: ranked rows first, a row sharing the rank of its group's first row when
+    McNemar's test finds no significant difference from it; the rest say why they are not ranked."""
     from ssl_robustbench.results.significance import ALPHA
 
     ranks: list[int | str] = []
     leader = None
-    for pos, (eligible, card) in enumerate(zip(frame["_eligible"], cards, strict=True)):
-        if not eligible:
-            ranks.append("unranked")
+    for pos, (place, card) in enumerate(zip(frame["_standing"], cards, strict=True)):
+        if place:
+            ranks.append(STANDING[place])
             continue
         p = compare(cards[leader], card) if compare is not None and leader is not None else None
         if leader is None or p is None or p < ALPHA:
@@ -127,10 +147,16 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
     from ssl_robustbench.benchmarks import BENCHMARKS
 
     statuses = statuses or {}
-    boards: dict[str, list[ResultCard]] = {}
-    for card in cards:
+    keyed: dict[tuple[str, str], list[ResultCard]] = {}
+    for card in cards:  # keyed by the full derived protocol hash
         if card.rank_metric is not None:
-            boards.setdefault(board_id(card), []).append(card)
+            keyed.setdefault((card.suite, card.protocol.config_hash), []).append(card)
+    boards: dict[str, list[ResultCard]] = {}
+    for (suite, digest), members in sorted(keyed.items()):
+        digits = BOARD_ID_DIGITS
+        while f"{suite}-{digest[:digits]}" in boards:
+            digits += 4
+        boards[f"{suite}-{digest[:digits]}"] = members
     order = sorted(boards, key=lambda b: (not is_full_benchmark(boards[b][0]),
                                           list(SUITE_TITLES).index(boards[b][0].suite)
                                           if boards[b][0].suite in SUITE_TITLES else len(SUITE_TITLES),
@@ -143,7 +169,7 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
         status = [statuses.get(c.filename) or ("private" if c.model.weights.get("kind") == "private"
                                                 else "unverified") for c in members]
         frame = pd.DataFrame([_line(c, s) for c, s in zip(members, status, strict=True)])
-        frame["_eligible"] = [not c.sanity_flags and s != "failed" for c, s in zip(members, status, strict=True)]
+        frame["_standing"] = [standing(s, bool(c.sanity_flags)) for c, s in zip(members, status, strict=True)]
         if frame["_clean"].notna().any():
             # no number twice: the suite's own clean aggregate (SA, ori) is the clean column, and a ``drop``
             # aggregate is already Δ clean with the opposite sign
@@ -160,10 +186,10 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
                 if er is not None:
                     frame["eff. robustness"] = [100 * v for v in er]
         frame = _intervals(frame.drop(columns="_clean"))
-        order_rows = frame.sort_values(["_eligible", main], ascending=[False, False], kind="stable").index
+        order_rows = frame.sort_values(["_standing", main], ascending=[True, False], kind="stable").index
         frame, members = frame.loc[order_rows].reset_index(drop=True), [members[i] for i in order_rows]
         frame.insert(0, "rank", _ranks(frame, members, compare))
-        frame = frame.drop(columns="_eligible")
+        frame = frame.drop(columns="_standing")
         # who, then the score that ranks, then whether it was checked; method and arch last
         first = ["rank", "model", main, "status"]
         frame = frame[first + [c for c in frame.columns if c not in first + ["method", "arch"]] + ["method", "arch"]]
@@ -203,12 +229,14 @@ def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _LEGEND = {
-    "rank": "position by the board's ranking score; a model whose difference from the first model of its group is "
-            "not significant (McNemar's exact test on the per-image results, 5 %) shares that rank; cards with "
-            "sanity flags or a failed verification are listed after, unranked",
-    "status": "verified: robustbench verify reproduced a sample of the card's per-image results from its named "
-              "weights; unverified: not yet checked; private: the weights are not published, so it cannot be; "
-              "failed: the re-run disagreed (the card is not ranked)",
+    "rank": "position by the board's ranking score among verified cards; a model whose difference from the first "
+            "model of its group is not significant (McNemar's exact test on the per-image results, 5 %) shares "
+            "that rank; below them, apart: self-reported cards (not verified), unranked ones (sanity flags) and "
+            "failed ones",
+    "status": "verified: a verification signed by one of the store's operators reproduced a fresh random sample "
+              "of every condition from the card's named weights; unverified: no signed verification yet; private: "
+              "the weights are not published, so it cannot be; cannot verify: the operator could not re-run it; "
+              "failed: the re-run disagreed",
     "mean_top1": "mean top-1 over the suite's shifted conditions",
     "mean_error": "1 − mean top-1 (unnormalized mean error)",
     "mce_alexnet": "mean corruption error normalized by AlexNet's (ImageNet-1k only)",

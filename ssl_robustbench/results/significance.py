@@ -72,15 +72,21 @@ def discordant(first: list[Any], second: list[Any]) -> tuple[int, int]:
 
 @dataclasses.dataclass
 class PairCache(contextlib.AbstractContextManager):
-    """Discordant counts of card pairs, kept in ``<store>/.cache/pairs.json`` by the two evidence sha256s, so a
-    rebuild reads the evidence only of pairs it has not compared before."""
+    """Discordant counts of card pairs, kept by the two evidence sha256s in the user's cache (never in the store,
+    whose files a submitter writes), so a rebuild reads the evidence only of pairs it has not compared before."""
 
     store: Path
     pairs: dict[str, list[int]] = dataclasses.field(default_factory=dict)
     changed: bool = False
 
+    @staticmethod
+    def path() -> Path:
+        from ssl_robustbench.zoo.download import cache_root
+
+        return cache_root() / "store" / "pairs.json"
+
     def __enter__(self) -> PairCache:
-        path = self.store / ".cache" / "pairs.json"
+        path = self.path()
         if path.is_file() and not path.is_symlink():
             with contextlib.suppress(OSError, ValueError):
                 loaded = json.loads(path.read_text(encoding="utf-8"))
@@ -92,7 +98,7 @@ class PairCache(contextlib.AbstractContextManager):
             from ssl_robustbench.fileio import atomic_write_text
 
             with contextlib.suppress(OSError):
-                atomic_write_text(self.store / ".cache" / "pairs.json", json.dumps(self.pairs))
+                atomic_write_text(self.path(), json.dumps(self.pairs))
 
     def _ranked(self, card: ResultCard) -> list[Any]:
         from ssl_robustbench.benchmarks import BENCHMARKS

@@ -2,7 +2,7 @@
 
 Layout: ``cards/<model>__<suite>__<config hash[:8]>.json``, beside each its per-image evidence
 ``evidence/<card stem>.parquet`` and the scored head ``heads/<sha256>.safetensors``; ``verifications/<card stem>.json``
-(what ``robustbench verify`` found); then the generated ``LEADERBOARD.md``, ``leaderboard.html``, ``plots/*.png``
+(what ``robustbench verify`` found, signed; only records signed by an operator named in ``store.toml`` count); then the generated ``LEADERBOARD.md``, ``leaderboard.html``, ``plots/*.png``
 and, on request, ``LEADERBOARD.tex``. ``submit`` validates a run's cards against their evidence, refuses conflicts,
 writes them, rebuilds the leaderboard, and for a git store commits on a new branch and pushes. Every file the store
 reads is a regular file (no links) of bounded size.
@@ -35,7 +35,6 @@ CARDS = "cards"
 EVIDENCE = "evidence"
 HEADS = "heads"
 VERIFICATIONS = "verifications"
-CACHE = ".cache/validated.json"
 MAX_HEAD_BYTES = 256 << 20
 
 
@@ -54,49 +53,50 @@ def _card_paths(store: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
-def _cache_key(path: Path) -> str | None:
-    """What a validated card is remembered by: the card's bytes and its evidence file's size and mtime (None: not
-    a regular file — it is never cached)."""
-    import stat
+def _cache_file() -> Path:
+    """Where validations are remembered: the user's cache (``$SSL_ROBUSTBENCH_CACHE/store``), never the store's tree
+    — a store is written by submitters, so nothing in it may vouch for itself."""
+    from ssl_robustbench.zoo.download import cache_root
 
+    import ssl_robustbench
+
+    return cache_root() / "store" / f"validated-{ssl_robustbench.__version__}.json"
+
+
+def _content_key(path: Path) -> str | None:
+    """A card remembered by content: sha256 of the card's bytes and of its evidence file's bytes (None: not both
+    regular files of bounded size)."""
     from ssl_robustbench.results.card import MAX_CARD_BYTES
-    from ssl_robustbench.results.evidence import evidence_path
+    from ssl_robustbench.results.evidence import MAX_EVIDENCE_BYTES, evidence_path, read_regular_file
 
     try:
-        st, ev = os.lstat(path), os.lstat(evidence_path(path))
-        if not (stat.S_ISREG(st.st_mode) and stat.S_ISREG(ev.st_mode)) or st.st_size > MAX_CARD_BYTES:
-            return None
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        card = read_regular_file(path, limit=MAX_CARD_BYTES, what="card", error=CardError)
+        evidence = read_regular_file(evidence_path(path), limit=MAX_EVIDENCE_BYTES, what="evidence", error=CardError)
+    except CardError:
         return None
-    return f"{digest}:{ev.st_size}:{ev.st_mtime_ns}"
+    return f"{hashlib.sha256(card).hexdigest()}:{hashlib.sha256(evidence).hexdigest()}"
 
 
 def load_store(store: Path, *, use_cache: bool = True) -> tuple[list[ResultCard], list[str]]:
     """Every card under ``store/cards``, each checked against its evidence: (valid cards, one error line per invalid
-    file). A card already validated by this version of the tool (same bytes, same evidence file) is only parsed:
-    its evidence is not read again (``.cache/validated.json``)."""
-    import ssl_robustbench
-
+    file). A card whose exact bytes and evidence bytes this version of the tool has validated before (a content-
+    keyed cache in the user's cache directory, never in the store) is only parsed. Ids that look like another id
+    are refused here too (``identity.refused_lookalikes``: zoo ids and ids with a signed verification win)."""
     paths = _card_paths(store)
-    cache_file = Path(store) / CACHE
-    cache: dict[str, Any] = {}
-    if use_cache and cache_file.is_file() and not cache_file.is_symlink():
-        try:
-            cache = json.loads(cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cache = {}
-    if cache.get("version") != ssl_robustbench.__version__ or not isinstance(cache.get("cards"), dict):
-        cache = {"version": ssl_robustbench.__version__, "cards": {}}
-    known, fresh = cache["cards"], {}
+    cache_file = _cache_file()
+    known: set[str] = set()
+    if use_cache and cache_file.is_file():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            known = set(json.loads(cache_file.read_text(encoding="utf-8")))
+    fresh: set[str] = set()
     cards, errors = [], []
     for path in paths:
         if path.suffix != ".json":
             errors.append(f"{path.name}: not a .json card")
             continue
-        key = _cache_key(path)
+        key = _content_key(path) if use_cache else None
         try:
-            if key is not None and known.get(path.name) == key:
+            if key is not None and key in known:
                 card = load_card_json(path, evidence=False)
                 if path.name != card.filename:
                     raise CardError(f"{path.name}: file name must be {card.filename}")
@@ -107,11 +107,33 @@ def load_store(store: Path, *, use_cache: bool = True) -> tuple[list[ResultCard]
             continue
         cards.append(card)
         if key is not None:
-            fresh[path.name] = key
-    if use_cache and fresh != known:
+            fresh.add(key)
+    if use_cache and not fresh <= known:
         with contextlib.suppress(OSError, UserError):
-            atomic_write_text(cache_file, json.dumps({"version": cache["version"], "cards": fresh}))
-    return cards, errors
+            atomic_write_text(cache_file, json.dumps(sorted(known | fresh)))
+    return _without_lookalikes(Path(store), cards, errors)
+
+
+def _without_lookalikes(store: Path, cards: list[ResultCard], errors: list[str]
+                        ) -> tuple[list[ResultCard], list[str]]:
+    from ssl_robustbench.results.identity import refused_lookalikes
+    from ssl_robustbench.results.trust import statuses
+
+    status = statuses(store, cards)
+    canonical = _zoo_ids() | {c.model.id for c in cards if status.get(c.filename) == "verified"}
+    refused = refused_lookalikes({c.model.id for c in cards}, canonical)
+    errors = errors + [f"{c.filename}: model id {c.model.id!r} reads like {refused[c.model.id]!r}; a look-alike id "
+                       "is refused" for c in cards if c.model.id in refused]
+    return [c for c in cards if c.model.id not in refused], errors
+
+
+def _zoo_ids() -> set[str]:
+    from ssl_robustbench.zoo import zoo_dir
+
+    try:
+        return {p.stem for p in zoo_dir().glob("*.yaml")}
+    except UserError:
+        return set()
 
 
 #: Output formats of the leaderboard: name → (file name, renderer(tables, cards, plot paths) -> text). The
@@ -150,10 +172,10 @@ def renderable(cards: list[ResultCard]) -> tuple[list[ResultCard], list[str]]:
 
 
 def board_tables_of_store(store: Path, cards: list[ResultCard]) -> dict:
-    """The store's boards: ranks within each board, verification marks from ``verifications/``, and the paired
-    McNemar test between neighbours on the cards' evidence (pairs cached in ``.cache/pairs.json``)."""
+    """The store's boards: ranks within each board, statuses from the signed records in ``verifications/``, and
+    the paired McNemar test between neighbours on the cards' evidence (pairs cached outside the store)."""
     from ssl_robustbench.results.significance import PairCache
-    from ssl_robustbench.results.verification import statuses
+    from ssl_robustbench.results.trust import statuses
 
     with PairCache(Path(store)) as pairs:
         return board_tables(cards, statuses=statuses(Path(store), cards),
@@ -310,7 +332,7 @@ def _place(files: list[CardFiles], root: Path, report: SubmitReport) -> list[Car
     existing_ids = {p.name.split("__", 1)[0] for p in _card_paths(root)} if (root / CARDS).exists() else set()
     new = []
     for f in files:
-        check_not_lookalike(f.card.model.id, existing_ids)
+        check_not_lookalike(f.card.model.id, existing_ids | _zoo_ids())
         target = root / CARDS / f.card.filename
         if target.exists() or target.is_symlink():
             _writable(target)
