@@ -372,7 +372,7 @@ def submit(source: Path, store: str, *, dry_run: bool = False, warn: Callable[[s
         raise UserError(f"refused: {skipped[0]}")
     first = files[0].card
     names = [f"{CARDS}/{f.card.filename}" for f in files]
-    branch = (f"submit/{first.model.id}-{'-'.join(f.card.suite for f in files)}-{first.protocol.config_hash[:8]}"
+    branch = (f"submit/{first.model.id}-{'-'.join(f.card.suite for f in files)}-{first.protocol.config_hash[:12]}"
               if git else None)
     report = SubmitReport(store=store, cards=names, branch=branch, dry_run=dry_run)
     if not git:

@@ -49,7 +49,9 @@ def _config(text: str):
 def _store_with_card(tmp: Path, suite: str = "clean", config: str = "ab" * 8, model: str = "m-1") -> Path:
     from cardfactory import make_card, write_card
 
-    return write_card(tmp / "store", make_card(model, suite=suite, config=config))
+    # a fixed file name (a run directory's cards are read by path, whatever their name)
+    return write_card(tmp / "store", make_card(model, suite=suite, config=config),
+                      name=f"{model}__{suite}__{config[:8]}.json")
 
 
 def _broken_png(path: Path) -> None:

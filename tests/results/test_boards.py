@@ -21,14 +21,25 @@ from ssl_robustbench.results.rows import ResultRow
 from ssl_robustbench.results.significance import mcnemar_p, paired_difference
 from ssl_robustbench.results.store import board_tables_of_store, load_store
 
-from cardfactory import card_filename, card_object, make_card, write_card, write_store
+from cardfactory import (
+    attest,
+    card_filename,
+    operator_key_file,
+    card_object,
+    make_card,
+    trust,
+    verified,
+    verified_store,
+    write_card,
+    write_store,
+)
 
 
 def test_boards_of_two_datasets_stay_apart():
     embedded = [card_object(f"emb-{i}", values=((("clean", 0), v),)) for i, v in enumerate((0.5, 0.3))]
     folder = card_object("random-folder", values=((("clean", 0), 0.95),), config="cd" * 8, dataset="folder",
                          eval_n=100)
-    tables = board_tables([*embedded, folder])
+    tables = board_tables([*embedded, folder], statuses=verified([*embedded, folder]))
     assert len(tables) == 2
     emb = next(t for t in tables.values() if "emb-0" in set(t["model"]))
     assert list(emb["model"]) == ["emb-0", "emb-1"] and list(emb["rank"]) == [1, 2]
@@ -94,25 +105,27 @@ def test_neighbours_that_do_not_differ_significantly_share_a_rank(tmp_path):
     cards = [make_card("best", values=((("clean", 0), 0.55),), seed=1),
              make_card("close", values=((("clean", 0), 0.52),), seed=2),
              make_card("far", values=((("clean", 0), 0.10),), seed=3)]
-    store = write_store(tmp_path / "s", cards)
+    store = verified_store(tmp_path / "s", cards)
     loaded, errors = load_store(store)
     assert not errors
     frame = next(iter(board_tables_of_store(store, loaded).values()))
     assert list(frame["model"]) == ["best", "close", "far"] and list(frame["rank"]) == [1, 1, 3]
-    assert (store / ".cache" / "pairs.json").is_file()
+    assert not (store / ".cache").exists()  # caches live outside the store
 
 
 def test_failed_verification_leaves_the_ranks(tmp_path):
-    store = write_store(tmp_path / "s", [make_card("a", values=((("clean", 0), 0.9),),
-                                                   weights={"kind": "zoo", "zoo_id": "a"}),
-                                         make_card("b", values=((("clean", 0), 0.2),))])
-    (store / "verifications").mkdir()
-    card = load_store(store)[0][0]
-    record = {"outcome": "failed", "evidence_sha256": card.evidence["sha256"], "rows_sha256": card.rows_sha256}
-    (store / "verifications" / f"{card.filename[:-5]}.json").write_text(json.dumps({"records": [record]}))
+    a = make_card("a", values=((("clean", 0), 0.9),), weights={"kind": "zoo", "zoo_id": "a"})
+    b = make_card("b", values=((("clean", 0), 0.2),), weights={"kind": "zoo", "zoo_id": "b"})
+    c = make_card("c", values=((("clean", 0), 0.95),), weights={"kind": "private"})  # self-reported, never ranked
+    store = write_store(trust(tmp_path / "s"), [a, b, c])
+    attest(store, a, "verified", date="2026-12-01T00:00:00+00:00")
+    attest(store, a, "failed", date="2026-12-02T00:00:00+00:00")  # the latest signed record counts
+    attest(store, b, "verified")
     frame = next(iter(board_tables_of_store(store, load_store(store)[0]).values())).set_index("model")
-    assert frame.loc["a", "status"] == "failed" and frame.loc["a", "rank"] == "unranked"
-    assert frame.loc["b", "rank"] == 1 and frame.loc["b", "status"] == "private"
+    assert frame.loc["a", "status"] == "failed" and frame.loc["a", "rank"] == "failed"
+    assert frame.loc["b", "rank"] == 1 and frame.loc["b", "status"] == "verified"
+    assert frame.loc["c", "rank"] == "self-reported" and frame.loc["c", "status"] == "private"
+    assert list(frame.index) == ["b", "c", "a"]  # ranked, then self-reported, then failed
 
 
 def test_hostile_store_files_are_one_error_line(tmp_path):
@@ -181,9 +194,11 @@ def test_verify_passes_a_genuine_run_and_fails_a_rehashed_forgery(tmp_path):
     result = CliRunner().invoke(main, ["eval", "--model", "embedded-simclr-tinyresnet", "--device", "cpu",
                                        "--set", "data.eval_limit=120", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    store = tmp_path / "store"
+    store = trust(tmp_path / "store")
     assert CliRunner().invoke(main, ["submit", str(out), "--to", str(store)]).exit_code == 0
-    genuine = CliRunner().invoke(main, ["verify", str(out), "--store", str(store), "--images", "60"])
+    key = operator_key_file(tmp_path / "operator")
+    genuine = CliRunner().invoke(main, ["verify", str(out), "--store", str(store), "--sign", str(key),
+                                        "--images", "60"])
     assert genuine.exit_code == 0 and "verified:" in genuine.output, genuine.output
     frame = next(iter(board_tables_of_store(store, load_store(store)[0]).values()))
     assert list(frame["status"]) == ["verified"]

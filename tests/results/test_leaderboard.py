@@ -16,7 +16,17 @@ from ssl_robustbench.results.card import CardError, parse_card, rows_digest
 from ssl_robustbench.results.leaderboard import board_tables, escape_latex, escape_markdown, to_latex, to_markdown
 from ssl_robustbench.results.store import FORMATS, build_leaderboard, load_store
 
-from cardfactory import INJECT, card_filename, card_object, make_card, write_card, write_store
+from cardfactory import (
+    INJECT,
+    board_of,
+    card_filename,
+    card_object,
+    make_card,
+    verified,
+    verified_store,
+    write_card,
+    write_store,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,8 +36,8 @@ def cards(*dicts):
 
 
 def suite_tables(cards_):
-    """Board tables by suite (each test here has one protocol per suite)."""
-    return {f.attrs["suite"]: f for f in board_tables(cards_).values()}
+    """Board tables by suite (each test here has one protocol per suite), every card verified."""
+    return {f.attrs["suite"]: f for f in board_tables(cards_, statuses=verified(cards_)).values()}
 
 
 def test_valid_card_passes_and_edits_are_caught():
@@ -60,8 +70,15 @@ def test_aggregates_are_recomputed_never_trusted():
     (("model", "id"), "a/b", "no paths"),
     (("suite",), "<b>x</b>", "no paths, no markup"),
     (("suite",), "toy-suite", "not a registered benchmark"),
-    (("schema_version",), 4, "schema_version"),
+    (("schema_version",), 5, "schema_version"),
     (("schema_version",), 2, "no per-image evidence"),
+    (("schema_version",), 3, "no derivable board key"),
+    (("protocol", "config_hash"), "ab" * 32, "not the digest of the card's protocol"),
+    (("protocol", "config_hash"), "ab" * 8, "64 hex"),
+    (("protocol", "images"), {"conditions": 1, "n": 100}, "exactly conditions, n and sha256"),
+    (("protocol", "eval_data", "n"), 99, "not the digest"),
+    (("model", "weights"), {"kind": "url", "url": "https://x.org/w.pth", "zoo_card": {"id": "w"}},
+     "cannot rebuild the model"),
     (("model", "id"), "model-a\n", "no paths"),
     (("model", "id"), "model-a.", "no paths"),
     (("model", "id"), "mоdel-a", "no paths"),
@@ -69,7 +86,7 @@ def test_aggregates_are_recomputed_never_trusted():
     (("model", "weights"), {"kind": "url", "url": "javascript:x", "zoo_card": {}}, "http"),
     (("model", "weights"), {"kind": "somewhere"}, "kind must be one of"),
     (("protocol", "subset_size"), 0, "≥ 1"),
-    (("protocol", "subset_size"), 5000, "exceeds"),
+    (("protocol", "subset_size"), 5000, "not the digest"),
     (("created_at",), "9999-01-01T00:00:00+00:00", "future"),
     (("created_at",), "2026-01-01T00:00:00", "time zone"),
     (("evidence",), {"sha256": "a" * 64}, "exactly sha256 and head_sha256"),
@@ -115,7 +132,8 @@ def test_math_and_markup_in_labels_render_everywhere(tmp_path):
     store = write_store(tmp_path / "s", [odd, make_card("m-odd")])
     paths = build_leaderboard(store, formats=tuple(FORMATS.names()))  # matplotlib must not parse it as math
     names = {p.name for p in paths}
-    assert "LEADERBOARD.tex" in names and {"pd-abababab_vs_clean.png", "pd-abababab_by_condition.png"} <= names
+    board = board_of(odd)
+    assert "LEADERBOARD.tex" in names and {f"{board}_vs_clean.png", f"{board}_by_condition.png"} <= names
 
 
 def _mutations(card, rng):
@@ -179,12 +197,12 @@ def test_markup_is_escaped_in_markdown_and_latex():
 
 
 def test_build_writes_markdown_html_plots_and_latex(tmp_path):
-    store = write_store(tmp_path / "s", [make_card("a"), make_card("b", values=((("clean", 0), 0.2),)),
-                                         make_card("a", suite="c", values=((("fog", 1), 0.4), (("fog", 2), 0.3)))])
+    c = make_card("a", suite="c", values=((("fog", 1), 0.4), (("fog", 2), 0.3)))
+    store = write_store(tmp_path / "s", [make_card("a"), make_card("b", values=((("clean", 0), 0.2),)), c])
     paths = build_leaderboard(store, formats=("markdown", "html", "latex", "csv", "json"))
     names = {p.name for p in paths}
     assert {"LEADERBOARD.md", "leaderboard.html", "LEADERBOARD.tex", "leaderboard.csv", "leaderboard.json",
-            "clean-abababab_top1.png", "c-abababab_by_severity.png"} <= names
+            f"{board_of(make_card('a'))}_top1.png", f"{board_of(c)}_by_severity.png"} <= names
     page = (store / "leaderboard.html").read_text()
     assert "http://" not in page and "https://" not in page and "data:image/png;base64," in page
 
@@ -199,12 +217,12 @@ def test_submission_round_trip_to_a_bare_git_repo(tmp_path):
     card = make_card("model-x")
     card_file = write_card(tmp_path / "run", card, name="clean.json")
     dry = _run_submit([card_file, "--to", bare, "--dry-run"])
-    assert dry.exit_code == 0 and "would push branch submit/model-x-clean-abababab" in dry.output
+    branch = f"submit/model-x-clean-{card['protocol']['config_hash'][:12]}"
+    assert dry.exit_code == 0 and f"would push branch {branch}" in dry.output
     assert subprocess.run(["git", "-C", str(bare), "branch", "--list"], capture_output=True,
                           text=True).stdout == ""
     done = _run_submit([card_file, "--to", bare])
     assert done.exit_code == 0, done.output
-    branch = "submit/model-x-clean-abababab"
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(bare), str(clone)], check=True)
     stored = json.loads((clone / "cards" / card_filename(card)).read_text())
@@ -276,13 +294,11 @@ def test_flagged_cards_are_not_ranked_and_intervals_are_shown():
 
 
 def test_show_fits_an_80_column_terminal_without_cutting_a_number(tmp_path):
-    from cardfactory import make_card, write_store
-
     cards = [make_card(model=f"embedded-simclr-variant-{i}-tinyresnet", suite="pd",
                        values=tuple(((f"pd:{v}/{b}", 0), 0.1 * i + 0.01 * j) for j, (v, b) in enumerate(
                            [(v, b) for b in ("black", "padded") for v in ("left", "right", "top", "bottom")])))
              for i in range(1, 4)]
-    write_store(tmp_path / "store", cards)
+    verified_store(tmp_path / "store", cards)
     result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["leaderboard", "show", "--store", str(tmp_path / "store")])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

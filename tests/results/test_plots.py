@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from ssl_robustbench.results import plots
@@ -40,9 +41,12 @@ def test_scatter_axes_fit_points_near_zero(figures, tmp_path):
 
 
 def test_a_measured_zero_is_labelled_and_a_missing_condition_too(figures, tmp_path):
-    cards = [card_object("zero", suite="pd", values=PD),
-             card_object("partial", suite="pd", values=PD[:2])]  # no padded view measured
-    plots.render_plots(cards, tmp_path)
+    # cards of one board share their conditions (the image set is part of the board key); the plot is also drawn
+    # for any list of cards, where a condition one card lacks reads "n/m", never 0
+    cards = [card_object("zero", suite="pd", values=PD), card_object("partial", suite="pd", values=PD[:2])]
+    board = pd.DataFrame()
+    board.attrs.update(suite="pd", title="PD", rank_by="mean_top1", cards=[c.filename for c in cards])
+    plots.render_plots(cards, tmp_path, tables={"pd-x": board})
     (ax,) = [f for name, f in figures.items() if name.endswith("_by_condition.png")][0].axes
     texts = [t.get_text() for t in ax.texts]
     assert texts.count("0") == 2  # both models measured 0 on the black view
