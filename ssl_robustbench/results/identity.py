@@ -35,7 +35,7 @@ def _letters(model_id: str) -> str:
 def skeleton(model_id: str) -> str:
     """The id as it reads: separators dropped, ligatures and doubled letters folded, digits that look like letters
     mapped."""
-    return "".join(ch for ch in _letters(model_id) if ch not in "._-").translate(_CONFUSABLE)
+    return "".join(ch for ch in _letters(model_id.lower().translate(_CONFUSABLE)) if ch not in "._-")
 
 
 def _keys(model_id: str) -> set[str]:
