@@ -7,8 +7,12 @@
 # About an hour on 2 CPU cores. Usage: bash results/regenerate.sh [RUNS_DIR]
 # Smaller stores for a quick check: N_SHIFT=500 evaluates 500 images per C/PD/E condition, N_ADV=200 attacks 200
 # images, SHIFT_ADV=0 leaves the adversarial suite out of the SimCLR/random shift runs, SLF10=0 the two SLF x10 runs.
-# The shipped store of 2026-12-06: N_SHIFT=500 N_ADV=500 SHIFT_ADV=1 SLF10=0 (2 CPU cores, ~25 min alone).
+# The shipped store of 2026-12-07: N_SHIFT=500 N_ADV=500 SHIFT_ADV=1 SLF10=0 (2 CPU cores).
+# Every card is then verified (fresh random sample of every condition, head re-fitted: --refit) and the records
+# signed with the operator key named in results/store.toml: OPERATOR_KEY=path/to/private/key (required; the
+# project's key is held by its maintainers and never committed — see docs/leaderboard.md, "Trust model").
 set -euo pipefail
+: "${OPERATOR_KEY:?set OPERATOR_KEY to the private key of an operator in results/store.toml}"
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/results}
 N_ADV=${N_ADV:-2000}
@@ -17,7 +21,7 @@ SHIFT_ADV=${SHIFT_ADV:-1}
 SHIFT=()
 [ -n "${N_SHIFT:-}" ] && SHIFT=(--n-shift "$N_SHIFT")
 BIN=.venv/bin
-rm -rf "$RUNS" results/cards results/evidence results/heads results/verifications results/.cache results/plots \
+rm -rf "$RUNS" results/cards results/evidence results/heads results/verifications results/plots \
   results/LEADERBOARD.md results/leaderboard.html results/LEADERBOARD.tex
 mkdir -p results/cards
 eval_and_submit() {  # run name, model, suites, extra options
@@ -43,6 +47,7 @@ for model in embedded-simclr32-tinyresnet embedded-acl-tinyresnet; do  # ASTrA t
   [ "$SLF10" = 1 ] || break
   eval_and_submit "$model-slf10" "$model" adversarial --n-adv "$N_ADV" --set adv.epoch_scale=10
 done
-# every card re-run on a seeded sample (3 conditions x 100 images) from its named weights; outcomes in verifications/
-"$BIN/robustbench" verify results/cards/*.json --store results --images 100 --conditions 3
+# every card re-run on a fresh random sample of every condition from its named weights, its probe re-fitted from the
+# training split; the outcomes signed into verifications/
+"$BIN/robustbench" verify results/cards/*.json --store results --sign "$OPERATOR_KEY" --refit
 "$BIN/robustbench" leaderboard build --store results --format latex
