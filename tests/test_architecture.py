@@ -75,6 +75,15 @@ def test_suites_do_not_import_the_layers_above_them():
         assert not bad, (path.name, bad)
 
 
+def test_results_never_imports_the_layers_that_re_run_a_model():
+    """``results/`` reads, checks and renders cards; evaluation and verification re-run models and sit above it."""
+    above = ("ssl_robustbench.evaluation", "ssl_robustbench.verification", "ssl_robustbench.api",
+             "ssl_robustbench.cli", "ssl_robustbench.probes", "ssl_robustbench.training", "ssl_robustbench.attacks")
+    for path in (PACKAGE / "results").glob("*.py"):
+        bad = [m for m in _imports(path, module_level=False) if m.startswith(above)]
+        assert not bad, (path.name, bad)
+
+
 def test_only_the_cli_imports_click():
     for path in PACKAGE.rglob("*.py"):
         if "cli" in path.relative_to(PACKAGE).parts:

@@ -120,7 +120,7 @@ def _padded(values: np.ndarray, length: int, dtype: Any) -> np.ndarray:
     return out
 
 
-def check_extent_metadata(data: bytes, *, where: str, rows: int | None = None) -> None:
+def check_extent_metadata(data: bytes, *, where: str, rows: int | None = None) -> Any:
     """Bounds checked from the Parquet footer before anything is decompressed: the row count (``rows``: exactly
     this many; else at most ``MAX_EVIDENCE_ROWS``), at most ``MAX_EVIDENCE_COLUMNS`` integer columns, and the
     declared uncompressed size — so a small file that would expand to gigabytes is refused unread."""
@@ -128,7 +128,8 @@ def check_extent_metadata(data: bytes, *, where: str, rows: int | None = None) -
     import pyarrow.parquet as pq
 
     try:
-        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        meta = parquet.metadata
         schema = meta.schema.to_arrow_schema()
         uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     except Exception as err:  # noqa: BLE001 - a footer pyarrow cannot read is not evidence
@@ -142,16 +143,15 @@ def check_extent_metadata(data: bytes, *, where: str, rows: int | None = None) -
                             f"{MAX_EVIDENCE_CELLS:,} cells)")
     if uncompressed > MAX_EVIDENCE_UNCOMPRESSED or not all(pa.types.is_integer(t) for t in schema.types):
         raise EvidenceError(f"{where}: declared {uncompressed:,} bytes uncompressed or non-integer columns")
+    return parquet
 
 
 def from_bytes(data: bytes, *, where: str = "evidence", rows: int | None = None) -> list[ImageEvidence]:
     """Parses Parquet evidence bytes (bounds checked first: ``check_extent_metadata``; ``rows``: the row count the
     card's image set gives); any defect is an ``EvidenceError`` naming ``where``."""
-    import pyarrow.parquet as pq
-
-    check_extent_metadata(data, where=where, rows=rows)
+    parquet = check_extent_metadata(data, where=where, rows=rows)
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = parquet.read(use_threads=False)
         meta = json.loads((table.schema.metadata or {})[_META_KEY])
         conditions = meta["conditions"]
         arrays = {name: table.column(name).to_numpy().astype(np.int64) for name in table.column_names}

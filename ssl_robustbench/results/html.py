@@ -70,10 +70,11 @@ document.addEventListener('DOMContentLoaded',()=>{
 def _rows(frame: pd.DataFrame) -> str:
     esc = html.escape
     body = []
+    numeric = [dtype.kind in "fi" for dtype in frame.dtypes]
     for rec in frame.itertuples(index=False):
         cells = []
-        for col, value in zip(frame.columns, rec, strict=True):
-            if frame[col].dtype.kind in "fi":
+        for is_number, value in zip(numeric, rec, strict=True):
+            if is_number:
                 cells.append(f'<td class="num" data-value="{esc(str(value))}">{esc(_cell(value))}</td>')
             else:
                 cells.append(f"<td>{esc(_cell(value))}</td>")

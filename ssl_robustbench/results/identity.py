@@ -24,18 +24,22 @@ _DOUBLES = re.compile(r"([a-z])\1+")
 WORD = 5
 
 
-def _letters(model_id: str) -> str:
-    """Lower case, ligature look-alikes replaced, doubled letters collapsed (separators kept)."""
-    text = model_id.lower()
+def _ligatures(text: str) -> str:
     for pair, single in _LIGATURES:
         text = text.replace(pair, single)
-    return _DOUBLES.sub(r"\1", text)
+    return text
+
+
+def _letters(model_id: str) -> str:
+    """Lower case, ligature look-alikes replaced, doubled letters collapsed (separators kept)."""
+    return _DOUBLES.sub(r"\1", _ligatures(model_id.lower()))
 
 
 def skeleton(model_id: str) -> str:
     """The id as it reads: separators dropped, ligatures and doubled letters folded, digits that look like letters
     mapped."""
-    return "".join(ch for ch in _letters(model_id.lower().translate(_CONFUSABLE)) if ch not in "._-")
+    folded = _ligatures(_letters(model_id).translate(_CONFUSABLE))  # doubles collapsed among letters only
+    return "".join(ch for ch in folded if ch not in "._-")
 
 
 def _keys(model_id: str) -> set[str]:

@@ -323,7 +323,7 @@ def test_evidence_bounds_are_read_from_the_footer_before_decompression(monkeypat
     pq.write_table(pa.table({"index": pa.array(np.zeros(3_000_000, dtype=np.int32))}), sink, compression="zstd")
     data = sink.getvalue()
     assert len(data) < 200_000
-    monkeypatch.setattr(pq, "read_table", lambda *a, **k: pytest.fail("decompressed before the bounds check"))
+    monkeypatch.setattr(pq.ParquetFile, "read", lambda *a, **k: pytest.fail("decompressed before the bounds check"))
     with pytest.raises(EvidenceError, match="exceed the limits"):
         from_bytes(data)
     small = to_bytes([image_evidence("clean", 0, "pred", [1, 2], [1, 2])])
