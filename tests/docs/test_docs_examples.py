@@ -3,8 +3,8 @@
 Every ```console block (``$ robustbench …`` lines, each followed by its output; an output starting with "error"
 is a refused command, which must exit non-zero) and every ```pycon block (a ``>>>`` session with output) under
 ``docs/`` is executed, the blocks of one page in order and in one scratch directory, and each output compared with
-what the page shows: text exactly (runs of spaces and the box-drawing rules of rich tables aside), numbers within
-``NUMBER_TOLERANCE`` — the float noise a probe fitted on another CPU may add, far below any change a reader would
+what the page shows: text exactly (runs of spaces and the box-drawing rules of rich tables aside; ``[…]`` for
+what changes every run, such as a new key or a fresh sample seed), numbers within ``NUMBER_TOLERANCE`` — the float noise a probe fitted on another CPU may add, far below any change a reader would
 act on. ```bash and ```python blocks show commands that need data or weights this machine does not have
 (ImageNet, public checkpoints), and ```text blocks recorded measurements (perf figures with their date and
 machine); they are not run.
@@ -24,12 +24,17 @@ from sybil.parsers.markdown import CodeBlockParser
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NUMBER_TOLERANCE = 0.3  # absolute, on numbers written with a decimal point (percentages, fractions); integers exact
 _NUMBER = re.compile(r"-?\d+\.\d+")
+WILDCARD = "[…]"
 _RULES = re.compile(r"[─━│┃┏┓┗┛┡┩┢┪┣┫┳┻╇╈╋┼┬┴├┤┌┐└┘═║╒╕╘╛╞╡╤╧╪\s]+")
 
 
 def outputs_match(want: str, got: str) -> bool:
-    """Whether ``got`` reads as ``want``: the same text and integers, decimals within ``NUMBER_TOLERANCE``."""
+    """Whether ``got`` reads as ``want``: the same text and integers, decimals within ``NUMBER_TOLERANCE``; a
+    ``[…]`` in ``want`` stands for text that differs on every run (a new key, a fresh random seed)."""
     want, got = _RULES.sub(" ", want).strip(), _RULES.sub(" ", got).strip()
+    if WILDCARD in want:
+        pattern = ".+?".join(re.escape(part) for part in want.split(WILDCARD))
+        return re.fullmatch(pattern, got, flags=re.S) is not None
     if _NUMBER.sub("#", want) != _NUMBER.sub("#", got):
         return False
     return all(abs(float(a) - float(b)) <= NUMBER_TOLERANCE
