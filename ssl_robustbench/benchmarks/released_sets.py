@@ -4,9 +4,12 @@ classes whose logits compete.
 
 Every such suite needs an ImageNet-1k head (``--data imagenet``): its labels are ImageNet class indices. Clean is
 the clean evaluation set (for the 200-class sets: its images of those 200 classes, scored on the same 200 logits,
-as the official ImageNet-R evaluation reports "ImageNet-200"). Images reach the model through its own eval
-transform, except 224² images (trees stored after the release's crop, as ImageNet-3DCC's), which are only
-center-cropped. Summary: ``<suite>:all`` ``mean_top1`` over the shifted conditions and its ``drop`` from clean.
+as the official ImageNet-R evaluation reports "ImageNet-200"). Every image — released or clean, 224² ones
+included — goes through the official evaluation scripts' input: PIL ``Resize(256)`` (bilinear) and
+``CenterCrop(224)`` (imagenet-r and natural-adv-examples ``eval.py``, ImageNet-V2's and ImageNet-Sketch's
+evaluation, RobustBench's 3DCC loader), then a center crop to the model's input size (as ImageNet-C trees are
+read); the model's own normalization follows inside the model. Summary: ``<suite>:all`` ``mean_top1`` over the
+shifted conditions and its ``drop`` from clean.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ssl_robustbench.benchmarks.base import SHIFT_LIMIT as LIMIT
 from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import dataset_labels, limited, subset
 from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
-from ssl_robustbench.data.shift_trees import photo_transform
+from ssl_robustbench.data.shift_trees import RELEASE_INPUT, release_transform, release_view
 from ssl_robustbench.errors import UserError
 
 CLASS_LISTS = Path(__file__).resolve().parent.parent / "data" / "class_lists"
@@ -97,11 +100,23 @@ class ReleasedSet(Benchmark):
     def classes(self, condition: Condition, ctx: EvalContext) -> list[int] | None:
         return class_list(self.class_subset) if self.class_subset else None
 
+    def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
+        return super().card_details(cfg, ctx) | {"input": RELEASE_INPUT}
+
+    def transform(self, condition: Condition, ctx: EvalContext) -> Any:
+        """The official scripts' 224² input, center-cropped to the model's input size."""
+        from torchvision.transforms.v2 import CenterCrop
+
+        crop = CenterCrop(ctx.input_size)
+        return lambda x, g: crop(x)
+
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
         section = self.settings(ctx.cfg)
         if condition.key != CLEAN.key:
             return limited(self.shifted(Path(section.root), condition, ctx), section.limit)
-        clean = ctx.clean
+        clean = release_view(ctx.clean)
+        if clean is None:
+            raise UserError(f"suite {self.name} scores photos of ImageNet classes (--data imagenet)")
         if self.class_subset:  # the clean images of the suite's classes
             keep = set(class_list(self.class_subset))
             labels = dataset_labels(clean)
@@ -115,7 +130,7 @@ class ReleasedSet(Benchmark):
         list: a class folder outside it is an error naming it."""
         if not path.is_dir():
             raise UserError(f"{self.title} folder not found: {path}")
-        ds = CheckedImageFolder(path, transform=photo_transform(ctx.preprocess),
+        ds = CheckedImageFolder(path, transform=release_transform(),
                                 class_index=class_index or imagenet_wnids())
         if self.class_subset:
             allowed = set(class_list(self.class_subset))

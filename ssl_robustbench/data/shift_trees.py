@@ -40,6 +40,9 @@ def center_crop_only(size: int) -> Callable:
 #: ``make_imagenet_c.py`` (Hendrycks & Dietterich 2019) made ImageNet-C from the val JPEGs with
 #: ``trn.Resize(256)`` (PIL, bilinear) and ``trn.CenterCrop(224)``, then the corruption and a JPEG-85 save
 RELEASE_RESIZE, RELEASE_CROP = 256, 224
+#: the input of the released sets' official evaluation (every image, 224² ones included), as a card records it
+RELEASE_INPUT = ("the official evaluation scripts': PIL Resize(256, bilinear) + CenterCrop(224) on every image, then "
+                 "a center crop to the model's input")
 
 
 def release_transform() -> Callable:

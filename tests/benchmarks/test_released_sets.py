@@ -161,3 +161,42 @@ def test_a_link_loop_in_a_released_tree_is_one_clear_error(trees, tmp_path):
     (next(loop.iterdir()) / "again").symlink_to(loop, target_is_directory=True)
     result = _eval(trees, tmp_path / "run", "--suite", "a", "--a-root", str(loop))
     assert result.exit_code == 2 and "reached twice" in result.output, result.output
+
+
+def test_a_released_tree_larger_than_the_evaluation_set_writes_its_card(trees, tmp_path):
+    import json
+
+    from ssl_robustbench.results.card import load_card_json
+
+    # 10 sketches against a val set limited to 4 images: the card's image set is the tree's, not val's
+    result = _eval(trees, tmp_path / "run", "--suite", "sketch", "--sketch-root", str(trees / "sketch"),
+                   "--set", "data.eval_limit=4")
+    assert result.exit_code == 0, result.output
+    card = load_card_json(tmp_path / "run" / "cards" / "sketch.json")
+    assert card.protocol.subset_size == 10 and card.protocol.eval_data["n"] == 4
+    assert json.loads((tmp_path / "run" / "cards" / "sketch.json").read_text())["protocol"]["images"]["n"] == 14
+
+
+def test_every_released_image_gets_the_official_resize_and_crop(trees, tmp_path):
+    """224² images too: imagenet-r's and natural-adv-examples' eval.py apply trn.Resize(256) and
+    trn.CenterCrop(224) to every image (torchvision's PIL path, bilinear), then the model's crop."""
+    import torchvision.transforms as trn
+
+    from ssl_robustbench.benchmarks import BENCHMARKS
+    from ssl_robustbench.benchmarks.base import Condition, EvalContext
+    from ssl_robustbench.config import build
+    from ssl_robustbench.eval_config import EvalConfig
+
+    cfg = build(EvalConfig, {"model": "embedded-simclr-tinyresnet", "data": {"name": "imagenet"},
+                             "3dcc": {"root": str(trees / "3dcc")}})
+    ctx = EvalContext(model=None, clean=None, train=None, num_classes=1000, input_size=64, cfg=cfg,
+                      device=torch.device("cpu"), run_dir=tmp_path)
+    bench = BENCHMARKS.get("3dcc")()
+    cond = Condition("3dcc:near_focus", 1, {"corruption": "near_focus"})
+    images = bench.dataset(cond, ctx)
+    path, _ = images.samples[0]
+    official = trn.Compose([trn.Resize(256), trn.CenterCrop(224), trn.PILToTensor()])(Image.open(path).convert("RGB"))
+    ours = images[0][0]
+    assert Image.open(path).size == (224, 224) and torch.equal(ours, official)  # resized, not only cropped
+    crop = bench.transform(cond, ctx)(ours[None].float() / 255, None)[0]
+    assert crop.shape == (3, 64, 64) and torch.equal(crop, official[:, 80:144, 80:144].float() / 255)
