@@ -101,27 +101,30 @@ def fit_or_load_probe(
     return probe if ddp.rank() == 0 else load_probe(saved, num_features=num_features, num_classes=num_classes)
 
 
-def train_features(loaded: LoadedModel, cfg: EvalConfig, *, device: torch.device, cache: Path, req: DataRequest):
-    """The training split's frozen features in the on-disk store (fp16, keyed by model + data identity +
-    preprocessing; extracted once): (store, its key, the training data's identity)."""
+def train_features(loaded: LoadedModel, cfg: EvalConfig, *, device: torch.device, cache: Path, req: DataRequest,
+                   dtype: str = "float16"):
+    """The training split's frozen features in the on-disk store (``dtype``: fp16 for the probe, float32 for the
+    k-NN head; keyed by model + data identity + preprocessing; extracted once): (store, its key, the training
+    data's identity)."""
     train = labelled_train_set(cfg, req)
     train_data = dataset_identity(train)
     key = stable_hash({"v": FEATURE_CACHE_VERSION, "sha256": loaded.sha256, "arch": loaded.card.arch,
                        "features": loaded.card.features, "preprocess": dataclasses.asdict(loaded.card.preprocess),
                        "mean": loaded.card.mean, "std": loaded.card.std, "bn_branch": loaded.card.bn_branch,
-                       "data": train_data})
+                       "data": train_data, **({"dtype": dtype} if dtype != "float16" else {})})
     store = extract_to_store(loaded.model.features, train, lambda ds: eval_loader(ds, cfg.run), device=device,
-                             folder=cache / "features" / key, description="train features")
+                             folder=cache / "features" / key, description="train features", dtype=dtype)
     return store, key, train_data
 
 
 def knn_head(loaded: LoadedModel, cfg: EvalConfig, *, device: torch.device, cache: Path, req: DataRequest,
              num_classes: int) -> FittedProbe:
     """DINO's weighted k-NN over the training features as the scored head (``probes/knn.py``); nothing is
-    fitted, so the head is the store itself, named by its key in the record."""
+    fitted, so the head is the store itself, named by its key in the record. Its store holds float32 features,
+    as DINO's ``eval_knn.py`` compares them: float16 rows reorder near-tied neighbours."""
     from ssl_robustbench.probes.knn import KNNHead
 
-    store, key, train_data = train_features(loaded, cfg, device=device, cache=cache, req=req)
+    store, key, train_data = train_features(loaded, cfg, device=device, cache=cache, req=req, dtype="float32")
     head = KNNHead(store, num_classes=num_classes, k=cfg.knn.k, temperature=cfg.knn.temperature,
                    chunk_rows=cfg.knn.chunk_rows)
     recipe = cfg.knn.recipe()

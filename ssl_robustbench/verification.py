@@ -181,8 +181,8 @@ def _refit_check(rerun: _Rerun, card: ResultCard, rng: np.random.Generator, *, i
                  ) -> dict[str, Any]:
     """Re-fits the probe from the named training split under the card's recipe and compares its predictions with
     the submitted head's on a sample of the evaluation set."""
-    from ssl_robustbench.data import eval_loader, subset
     from ssl_robustbench.benchmarks.base import predictions
+    from ssl_robustbench.data import eval_loader, subset
     from ssl_robustbench.evaluation import fit_or_load_probe
 
     ctx, submitted = rerun.ctx, rerun.ctx.model.head

@@ -1,11 +1,12 @@
-"""Frozen features on disk: fp16 rows in a fixed shuffled order, written and read in bounded chunks.
+"""Frozen features on disk: fp16 rows (float32 for the k-NN head, whose neighbour order must be DINO's) in a fixed
+shuffled order, written and read in bounded chunks.
 
-A store is a folder with ``features.f16`` ([N, D] float16, row-major), ``labels.i64`` ([N] int64) and
-``meta.json`` (N, D, the row permutation's seed), written last, so a folder without it is an unfinished
-extraction and is rebuilt. Row ``perm[i]`` holds dataset item ``i`` (``perm`` a seeded permutation): contiguous
-chunks are then i.i.d. samples, which minibatch SGD needs, and no reader has to gather rows at random. Files are
-written with positional writes and read with plain reads — never memory-mapped — so the resident memory of
-extraction and of the probe fit stays bounded by one chunk whatever N is (mapped pages would count in RSS).
+A store is a folder with ``features.f16`` ([N, D] float16, row-major; ``features.f32`` for a float32 store),
+``labels.i64`` ([N] int64) and ``meta.json`` (N, D, dtype, the row permutation's seed), written last, so a folder
+without it is an unfinished extraction and is rebuilt. Row ``perm[i]`` holds dataset item ``i`` (``perm`` a seeded
+permutation): contiguous chunks are then i.i.d. samples, which minibatch SGD needs, and no reader has to gather rows at
+random. Files are written with positional writes and read with plain reads — never memory-mapped — so the resident
+memory of extraction and of the probe fit stays bounded by one chunk whatever N is (mapped pages would count in RSS).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ssl_robustbench.fileio import atomic_write_json, require_free_space
 from ssl_robustbench.progress import track
 
 STORE_VERSION = 1
+#: element types a store may hold: name → (numpy dtype, file name)
+DTYPES = {"float16": (np.float16, "features.f16"), "float32": (np.float32, "features.f32")}
 CHUNK_BYTES = 256 << 20  # float32 bytes of one chunk handed to a reader
 
 
@@ -69,11 +72,13 @@ class FeatureStore(ChunkedFeatures):
         try:
             meta = json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
             self.n, self.d = int(meta["n"]), int(meta["d"])
+            self.dtype, self.file = DTYPES[meta.get("dtype", "float16")]
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(f"feature store {self.folder} is unreadable ({err}); delete it to extract again") from None
         if self.n < 0 or self.d <= 0:
             raise UserError(f"feature store {self.folder} is unreadable (n={self.n}, d={self.d}); delete it")
-        expected = {"features.f16": self.n * self.d * 2, "labels.i64": self.n * 8}
+        self.itemsize = np.dtype(self.dtype).itemsize
+        expected = {self.file: self.n * self.d * self.itemsize, "labels.i64": self.n * 8}
         for name, size in expected.items():
             path = self.folder / name
             if not path.is_file() or path.stat().st_size != size:
@@ -87,8 +92,8 @@ class FeatureStore(ChunkedFeatures):
         """Rows ``start:stop`` as float32 features [R, D] and int64 labels [R]."""
         stop = min(stop, self.n)
         count = max(0, stop - start)
-        with open(self.folder / "features.f16", "rb") as fh:
-            feats = np.fromfile(fh, dtype=np.float16, count=count * self.d, offset=start * self.d * 2)
+        with open(self.folder / self.file, "rb") as fh:
+            feats = np.fromfile(fh, dtype=self.dtype, count=count * self.d, offset=start * self.d * self.itemsize)
         with open(self.folder / "labels.i64", "rb") as fh:
             labels = np.fromfile(fh, dtype=np.int64, count=count, offset=start * 8)
         return torch.from_numpy(feats.astype(np.float32).reshape(count, self.d)), torch.from_numpy(labels)
@@ -109,30 +114,33 @@ class StoreWriter:
     """Preallocates a store's files and writes rows at their permuted positions (any process may write any
     rows; ``finish`` writes ``meta.json``)."""
 
-    def __init__(self, folder: Path, n: int, d: int, *, seed: int = 0, create: bool = True) -> None:
-        self.folder, self.n, self.d, self.seed = Path(folder), n, d, seed
+    def __init__(self, folder: Path, n: int, d: int, *, seed: int = 0, create: bool = True,
+                 dtype: str = "float16") -> None:
+        self.folder, self.n, self.d, self.seed, self.dtype_name = Path(folder), n, d, seed, dtype
+        self.dtype, self.file = DTYPES[dtype]
+        self.itemsize = np.dtype(self.dtype).itemsize
         self.perm = row_permutation(n, seed)
         if create:
             if self.folder.exists():
                 shutil.rmtree(self.folder)
             self.folder.mkdir(parents=True)
-            for name, size in (("features.f16", n * d * 2), ("labels.i64", n * 8)):
+            for name, size in ((self.file, n * d * self.itemsize), ("labels.i64", n * 8)):
                 with open(self.folder / name, "wb") as fh:
                     fh.truncate(size)
 
     def write(self, items: np.ndarray, feats: torch.Tensor, labels: torch.Tensor) -> None:
         """Writes dataset items ``items`` (indices into the dataset) with their features and labels."""
-        rows = feats.detach().to(torch.float16).cpu().numpy()
+        rows = feats.detach().cpu().numpy().astype(self.dtype)
         if not np.isfinite(rows).all():
-            raise UserError("backbone features are not finite in float16 (NaN, or beyond ±65504); "
+            raise UserError(f"backbone features are not finite in {self.dtype_name} (NaN, or beyond its range); "
                             "the checkpoint or its normalization is broken")
         ys = labels.detach().to(torch.int64).cpu().numpy()
         positions = self.perm[items]
-        fd_f = os.open(self.folder / "features.f16", os.O_WRONLY)
+        fd_f = os.open(self.folder / self.file, os.O_WRONLY)
         fd_l = os.open(self.folder / "labels.i64", os.O_WRONLY)
         try:
             for row, y, pos in zip(rows, ys, positions, strict=True):
-                os.pwrite(fd_f, row.tobytes(), int(pos) * self.d * 2)
+                os.pwrite(fd_f, row.tobytes(), int(pos) * self.d * self.itemsize)
                 os.pwrite(fd_l, y.tobytes(), int(pos) * 8)
         finally:
             os.close(fd_f)
@@ -140,16 +148,18 @@ class StoreWriter:
 
     def finish(self) -> FeatureStore:
         atomic_write_json(self.folder / "meta.json", {"version": STORE_VERSION, "n": self.n, "d": self.d,
-                                                      "dtype": "float16", "row_permutation_seed": self.seed})
+                                                      "dtype": self.dtype_name, "row_permutation_seed": self.seed})
         return FeatureStore(self.folder)
 
 
 def extract_to_store(
     fn: Callable[[torch.Tensor], torch.Tensor], dataset: Dataset,
     loader: Callable[[Dataset], DataLoader], *, device: torch.device, folder: Path, description: str = "features",
+    dtype: str = "float16",
 ) -> FeatureStore:
-    """Runs ``fn`` over ``dataset`` into a store at ``folder`` (reused when complete). Under torchrun each rank
-    extracts its shard (items ``rank::world``) and writes its own rows; rank 0 creates and finishes the store."""
+    """Runs ``fn`` over ``dataset`` into a store at ``folder`` (reused when complete) of ``dtype`` elements. Under
+    torchrun each rank extracts its shard (items ``rank::world``) and writes its own rows; rank 0 creates and
+    finishes the store."""
     from ssl_robustbench import distributed as ddp
     from ssl_robustbench.data import float_images
 
@@ -167,10 +177,11 @@ def extract_to_store(
     with torch.inference_mode():
         d = int(fn(float_images(dataset[0][0].unsqueeze(0)).to(device)).shape[1])
     if ddp.rank() == 0:
-        require_free_space(folder, n * d * 2 + n * 8, what=f"the feature store ({n} × {d} float16)")
-        StoreWriter(folder, n, d)
+        size = np.dtype(DTYPES[dtype][0]).itemsize
+        require_free_space(folder, n * d * size + n * 8, what=f"the feature store ({n} × {d} {dtype})")
+        StoreWriter(folder, n, d, dtype=dtype)
     ddp.barrier()
-    writer = StoreWriter(folder, n, d, create=False)
+    writer = StoreWriter(folder, n, d, create=False, dtype=dtype)
     batches = loader(ddp.shard(dataset))
     items = np.arange(ddp.rank(), n, ddp.world_size())
     done = 0

@@ -1,11 +1,11 @@
 """The result store: a directory (or a git repository) of result cards and the leaderboard rendered from them.
 
-Layout: ``cards/<model>__<suite>__<config hash[:8]>.json``, beside each its per-image evidence
-``evidence/<card stem>.parquet`` and the scored head ``heads/<sha256>.safetensors``; ``verifications/<card stem>.json``
-(what ``robustbench verify`` found, signed; only records signed by an operator named in ``store.toml`` count); then the generated ``LEADERBOARD.md``, ``leaderboard.html``, ``plots/*.png``
-and, on request, ``LEADERBOARD.tex``. ``submit`` validates a run's cards against their evidence, refuses conflicts,
-writes them, rebuilds the leaderboard, and for a git store commits on a new branch and pushes. Every file the store
-reads is a regular file (no links) of bounded size.
+Layout: ``cards/<model>__<suite>__<config hash[:8]>.json``, beside each its per-image evidence ``evidence/<card
+stem>.parquet`` and the scored head ``heads/<sha256>.safetensors``; ``verifications/<card stem>.json`` (what
+``robustbench verify`` found, signed; only records signed by an operator named in ``store.toml`` count); then the
+generated ``LEADERBOARD.md``, ``leaderboard.html``, ``plots/*.png`` and, on request, ``LEADERBOARD.tex``. ``submit``
+validates a run's cards against their evidence, refuses conflicts, writes them, rebuilds the leaderboard, and for a git
+store commits on a new branch and pushes. Every file the store reads is a regular file (no links) of bounded size.
 """
 
 from __future__ import annotations
@@ -56,9 +56,8 @@ def _card_paths(store: Path) -> list[Path]:
 def _cache_file() -> Path:
     """Where validations are remembered: the user's cache (``$SSL_ROBUSTBENCH_CACHE/store``), never the store's tree
     — a store is written by submitters, so nothing in it may vouch for itself."""
-    from ssl_robustbench.zoo.download import cache_root
-
     import ssl_robustbench
+    from ssl_robustbench.zoo.download import cache_root
 
     return cache_root() / "store" / f"validated-{ssl_robustbench.__version__}.json"
 

@@ -1,13 +1,13 @@
 """The documentation's examples run as tests (Sybil), so the docs cannot drift from the tool.
 
-Every ```console block (``$ robustbench …`` lines, each followed by its output; an output starting with "error"
-is a refused command, which must exit non-zero) and every ```pycon block (a ``>>>`` session with output) under
-``docs/`` is executed, the blocks of one page in order and in one scratch directory, and each output compared with
-what the page shows: text exactly (runs of spaces and the box-drawing rules of rich tables aside; ``[…]`` for
-what changes every run, such as a new key or a fresh sample seed), numbers within ``NUMBER_TOLERANCE`` — the float noise a probe fitted on another CPU may add, far below any change a reader would
-act on. ```bash and ```python blocks show commands that need data or weights this machine does not have
-(ImageNet, public checkpoints), and ```text blocks recorded measurements (perf figures with their date and
-machine); they are not run.
+Every ```console block (``$ robustbench …`` lines, each followed by its output; an output starting with "error" is a
+refused command, which must exit non-zero) and every ```pycon block (a ``>>>`` session with output) under ``docs/`` is
+executed, the blocks of one page in order and in one scratch directory, and each output compared with what the page
+shows: text exactly (runs of spaces and the box-drawing rules of rich tables aside; ``[…]`` for what changes every run,
+such as a new key or a fresh sample seed), numbers within ``NUMBER_TOLERANCE`` — the float noise a probe fitted on
+another CPU may add, far below any change a reader would act on. ```bash and ```python blocks show commands that need
+data or weights this machine does not have (ImageNet, public checkpoints), and ```text blocks recorded measurements
+(perf figures with their date and machine); they are not run.
 """
 
 from __future__ import annotations

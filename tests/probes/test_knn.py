@@ -118,8 +118,30 @@ def test_verify_rebuilds_a_knn_card_from_its_training_features(tmp_path):
     ok = CliRunner().invoke(main, ["verify", str(out / "cards" / "clean.json"), "--images", "50", "--device", "cpu"])
     assert ok.exit_code == 0 and ok.output.startswith("verified"), ok.output
     card = json.loads((out / "cards" / "clean.json").read_text())
-    card["protocol"]["head"]["recipe"]["k"] = 5  # another recipe than the one the rows came from
-    (out / "cards" / "clean.json").write_text(json.dumps(card))
+    from cardfactory import rehash
+
+    card["protocol"]["head"]["recipe"]["k"] = 5  # another recipe than the one the rows came from, hashes redone
+    (out / "cards" / "clean.json").write_text(json.dumps(rehash(card)))
     edited = CliRunner().invoke(main, ["verify", str(out / "cards" / "clean.json"), "--images", "50",
                                        "--device", "cpu"])
     assert "failed:" in edited.output and "per-image results differ" in edited.output, edited.output
+
+
+def test_a_float32_store_keeps_dinos_neighbours_on_crowded_features(tmp_path):
+    """Crowded 2048-d features (neighbour gaps below float16's resolution): a float16 store reorders neighbours
+    and changes predictions; the float32 store the k-NN head uses gives DINO's knn_classifier exactly."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(1, 2048, generator=g)
+    # every feature near one point: neighbour gaps ~1e-5 in cosine, below what float16 rows resolve, far above
+    # float32's rounding
+    train = base + 0.1 * torch.randn(4000, 2048, generator=g)
+    labels = torch.randint(0, 10, (4000,), generator=g)
+    test = base + 0.1 * torch.randn(1000, 2048, generator=g)
+    want = dino_knn_classifier(train, labels, test, 20, 0.07, 10).argmax(1)
+    predictions = {}
+    for dtype in ("float16", "float32"):
+        writer = StoreWriter(tmp_path / dtype, len(train), train.shape[1], dtype=dtype)
+        writer.write(torch.arange(len(train)).numpy(), train, labels)
+        predictions[dtype] = KNNHead(writer.finish(), num_classes=10, k=20, temperature=0.07)(test).argmax(1)
+    assert torch.equal(predictions["float32"], want)
+    assert (predictions["float16"] != want).sum() > 0  # what the float32 store prevents

@@ -24,9 +24,9 @@ from ssl_robustbench.results.store import board_tables_of_store, load_store
 from cardfactory import (
     attest,
     card_filename,
-    operator_key_file,
     card_object,
     make_card,
+    operator_key_file,
     trust,
     verified,
     verified_store,

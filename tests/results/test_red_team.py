@@ -20,18 +20,12 @@ from click.testing import CliRunner
 from ssl_robustbench.cli import main
 from ssl_robustbench.results.card import (
     CardError,
-    Head,
-    Protocol,
-    aggregate,
-    image_set,
     load_card_json,
     parse_card,
-    protocol_digest,
     rows_digest,
 )
 from ssl_robustbench.results.evidence import EvidenceError, from_bytes, image_evidence, read_evidence, to_bytes
 from ssl_robustbench.results.leaderboard import board_tables
-from ssl_robustbench.results.rows import ResultRow
 from ssl_robustbench.results.store import board_tables_of_store, load_store
 from ssl_robustbench.verification import escape_chance, sample_size
 
@@ -42,36 +36,12 @@ from cardfactory import (
     card_object,
     make_card,
     operator_key_file,
+    rehash,
     trust,
     verified_store,
     write_card,
     write_store,
 )
-
-
-def rehash(card: dict, records: list | None = None) -> dict:
-    """What a careful forger does after editing a card: evidence digest, image set, protocol hash, rows' hash,
-    rows digest and aggregates all recomputed with the project's functions, so the card validates on its own."""
-    if records is not None:
-        data = to_bytes(records)
-        EVIDENCE[hashlib.sha256(data).hexdigest()] = data
-        card["evidence"]["sha256"] = hashlib.sha256(data).hexdigest()
-        card["protocol"]["images"] = image_set(records)
-        card["protocol"]["subset_size"] = max(len(r.values) for r in records)
-        by_column = {r.column: r for r in records}
-        for row in card["rows"]:
-            record = by_column.get(f"{row['condition']}@{row['severity']}")
-            if record is not None and row["metric"] == "top1":
-                row["value"], row["n"] = record.top1(), len(record.values)
-    protocol = dict(card["protocol"], head=Head(**card["protocol"]["head"]))
-    digest = protocol_digest(card["suite"], Protocol(**protocol))
-    card["protocol"]["config_hash"] = digest
-    for row in card["rows"]:
-        row["config_hash"] = digest
-    card["rows_sha256"] = rows_digest(card["rows"])
-    card["aggregates"] = aggregate(card["suite"], [ResultRow(**r) for r in card["rows"]])
-    return card
-
 
 # --- 1. derived, never declared ----------------------------------------------------------------------------------
 
@@ -333,7 +303,6 @@ def test_evidence_bounds_are_read_from_the_footer_before_decompression(monkeypat
 
 def test_the_shipped_workflow_runs_on_every_pull_request_and_refuses_side_files():
     import yaml
-
     from conftest import REPO
 
     workflow = yaml.safe_load((REPO / "results" / "verify-workflow.yml").read_text())
