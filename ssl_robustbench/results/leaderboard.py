@@ -21,6 +21,7 @@ import html
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ssl_robustbench.results.effective_robustness import effective_robustness
@@ -182,9 +183,10 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
             frame["Δ rank"] = (frame[clean].rank(ascending=False, method="min")
                                - frame[main].rank(ascending=False, method="min")).astype("Int64")
             if members[0].suite in SHIFT_SUITES and frame[clean].notna().all():
-                er = effective_robustness(list(frame[clean] / 100), list(frame[main] / 100))
+                er = effective_robustness(list(frame[clean] / 100), list(frame[main] / 100),
+                                          baseline=[place == 0 for place in frame["_standing"]])
                 if er is not None:
-                    frame["eff. robustness"] = [100 * v for v in er]
+                    frame["eff. robustness"] = [float("nan") if v is None else 100 * v for v in er]
         frame = _intervals(frame.drop(columns="_clean"))
         order_rows = frame.sort_values(["_standing", main], ascending=[True, False], kind="stable").index
         frame, members = frame.loc[order_rows].reset_index(drop=True), [members[i] for i in order_rows]
@@ -205,16 +207,27 @@ def model_summary(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per model, its score on every board it is on, side by side (one column per board, headed by the suite and
     the board id: clean, C, PD, E, V2, R, A, Sketch, 3DCC, adversarial …). Boards of different protocols are never
     averaged or merged: two boards of one suite are two columns."""
-    columns: dict[str, dict[str, float]] = {}
+    columns: dict[str, dict[str, Any]] = {}
     for board, frame in tables.items():
         suite = frame.attrs.get("suite", board)
         label = f"{SUITE_TITLES.get(suite, suite)} {frame.attrs['rank_by']} [{board}]"
-        columns[label] = dict(zip(frame["model"], frame[frame.attrs["rank_by"]], strict=True))
+        warnings = frame["warning"] if "warning" in frame else [None] * len(frame)
+        columns[label] = {model: _marked(value, rank, warning) for model, value, rank, warning in zip(
+            frame["model"], frame[frame.attrs["rank_by"]], frame["rank"], warnings, strict=True)}
     models = list(dict.fromkeys(m for col in columns.values() for m in col))
     out = pd.DataFrame({"model": models, **{label: [col.get(m, float("nan")) for m in models]
                                             for label, col in columns.items()}})
     out.attrs.update(title="Models across boards (each board's ranking score; –: not on that board)")
     return out
+
+
+def _marked(value: float, rank: Any, warning: Any) -> Any:
+    """A board's score as the models table shows it: the number where the card is ranked, else the number with
+    why it is not (self-reported, unranked with its sanity flag, failed), so it never reads as a ranked score."""
+    if isinstance(rank, (int, np.integer)) or rank is None:
+        return value
+    flag = f" {warning}" if isinstance(warning, str) else ""
+    return f"{_cell(value)} ({rank}{flag})"
 
 
 def _intervals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -252,8 +265,9 @@ _LEGEND = {
     "Δ clean": "suite score minus clean (points)",
     "Δ rank": "clean rank minus rank on this board's score, within the board (positive: holds up better than its "
               "clean rank says)",
-    "eff. robustness": "score minus the linear fit of score vs clean on logit axes across this board's models "
-                       "(Taori et al., 2020; points; boards of 3 or more models)",
+    "eff. robustness": "score minus the linear fit of score vs clean on logit axes (Taori et al., 2020; points), "
+                       "the fit over this board's ranked cards (verified, no sanity flag) other than the one scored "
+                       "(leave-one-out; at least 3 of them); no published fit is applied",
     "warning": "sanity flags (signs of gradient masking or a misbehaving model): the card is not ranked",
 }
 

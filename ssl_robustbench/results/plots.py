@@ -150,21 +150,23 @@ def render_plots(cards: list[ResultCard], directory: Path, *, tables: dict | Non
 
 def _effective_robustness_plot(points: list[tuple[float, float, str]], frame: Any, board: str, suite: str,
                                main: str, directory: Path) -> Path:
-    """Score vs clean top-1 on logit axes with the board's linear fit (Taori et al. 2020): a model's effective
-    robustness is its height above the line."""
+    """Score vs clean top-1 on logit axes with the linear fit over the board's ranked cards (Taori et al. 2020;
+    the table's column leaves each card out of its own fit)."""
     import numpy as np
 
     from ssl_robustbench.results.effective_robustness import linear_fit, logit
 
     plt = _pyplot()
     clean, score = [p[0] / 100 for p in points], [p[1] / 100 for p in points]
-    slope, intercept = linear_fit(clean, score)
+    ranked = {m for m, r in zip(frame["model"], frame["rank"], strict=True) if isinstance(r, (int, np.integer))}
+    base = [i for i, p in enumerate(points) if p[2] in ranked] or list(range(len(points)))
+    slope, intercept = linear_fit([clean[i] for i in base], [score[i] for i in base])
     fig, ax = plt.subplots(figsize=(6.4, 4))
     markers = "osD^vP*X"
     for i, (x, y, name) in enumerate(points):
         ax.scatter(logit(x / 100), logit(y / 100), marker=markers[i % len(markers)], s=40, label=plain_label(name))
     xs = np.linspace(min(map(logit, clean)) - 0.2, max(map(logit, clean)) + 0.2, 50)
-    ax.plot(xs, slope * xs + intercept, color="#999", lw=0.8, ls="--", label="linear fit (logit axes)")
+    ax.plot(xs, slope * xs + intercept, color="#999", lw=0.8, ls="--", label="fit over the ranked cards")
     for axis, values in ((ax.xaxis, clean), (ax.yaxis, score)):  # ticks read as accuracies
         ticks = np.linspace(min(values), max(values), 4)
         (ax.set_xticks if axis is ax.xaxis else ax.set_yticks)([logit(t) for t in ticks],

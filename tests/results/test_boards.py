@@ -235,10 +235,16 @@ def test_models_across_boards_side_by_side_never_averaged():
     cards = [card_object("a", values=((("clean", 0), 0.9),)), card_object("b", values=((("clean", 0), 0.7),)),
              card_object("a", values=((("clean", 0), 0.5),), config="ef" * 8),  # the same suite, another protocol
              card_object("b", suite="pd", values=((("clean", 0), 0.8), (("pd:left/black", 0), 0.4)))]
-    summary = model_summary(board_tables(cards)).set_index("model")
+    summary = model_summary(board_tables(cards, statuses=verified(cards))).set_index("model")
     clean_columns = [c for c in summary.columns if c.startswith("Clean mean_top1 [")]
     assert len(clean_columns) == 2  # two protocols: two columns, not one mean
     assert sorted(summary.loc["a", clean_columns].tolist()) == pytest.approx([50.0, 90.0])
     pd_column = next(c for c in summary.columns if c.startswith("ImageNet-PD"))
     assert summary.loc["b", pd_column] == pytest.approx(40.0) and summary.loc["a", pd_column] != summary.loc[
         "a", pd_column]  # NaN: a is not on the PD board
+    # a card that is not ranked never reads as a ranked score: its number says why
+    flagged = card_object("c", suite="adversarial", values=((("slf/aa", 0), 0.7),), flags=("zero gradients",))
+    unverified = card_object("d", values=((("clean", 0), 0.95),))
+    summary = model_summary(board_tables([*cards, flagged, unverified], statuses=verified([*cards, flagged])))
+    cells = set(summary.astype(str).to_numpy().ravel())
+    assert "70.00 (unranked ⚠ zero gradients)" in cells and "95.00 (self-reported)" in cells
