@@ -14,6 +14,7 @@ from ssl_robustbench.benchmarks.base import predictions
 from ssl_robustbench.benchmarks.released_sets import class_list
 from ssl_robustbench.cli import main
 from ssl_robustbench.data.folders import imagenet_wnids
+from ssl_robustbench.errors import UserError
 
 R_AND_A = 6  # an ImageNet class index in both ImageNet-R's and ImageNet-A's 200
 CLASSES = [1, 2, R_AND_A, 15, 500]  # 1, 2: ImageNet-R only; 15: ImageNet-A only; 500: neither
@@ -56,7 +57,7 @@ def test_every_released_suite_runs_end_to_end(trees, tmp_path):
                    "--v2-root", str(trees / "v2"), "--sketch-root", str(trees / "sketch"),
                    "--r-root", str(trees / "imagenet-r"), "--a-root", str(trees / "imagenet-a"),
                    "--3dcc-root", str(trees / "3dcc"), "--set", "3dcc.corruptions=[near_focus]",
-                   "--set", "3dcc.severities=[1]")
+                   "--set", "3dcc.severities=[1]", "--set", "3dcc.images=all")
     assert result.exit_code == 0, result.output
     rows = {(r["suite"], r["condition"], r["metric"]): r for r in json.loads((tmp_path / "run" / "results.json")
                                                                              .read_text())}
@@ -177,22 +178,28 @@ def test_a_released_tree_larger_than_the_evaluation_set_writes_its_card(trees, t
     assert json.loads((tmp_path / "run" / "cards" / "sketch.json").read_text())["protocol"]["images"]["n"] == 14
 
 
-def test_every_released_image_gets_the_official_resize_and_crop(trees, tmp_path):
+def _context(cfg_dict, tmp_path):
+    from ssl_robustbench.benchmarks.base import EvalContext
+    from ssl_robustbench.config import build
+    from ssl_robustbench.eval_config import EvalConfig
+
+    cfg = build(EvalConfig, {"model": "embedded-simclr-tinyresnet", "data": {"name": "imagenet"}, **cfg_dict})
+    return EvalContext(model=None, clean=None, train=None, num_classes=1000, input_size=64, cfg=cfg,
+                       device=torch.device("cpu"), run_dir=tmp_path)
+
+
+def test_every_released_image_gets_the_official_resize_and_crop(tmp_path):
     """224² images too: imagenet-r's and natural-adv-examples' eval.py apply trn.Resize(256) and
     trn.CenterCrop(224) to every image (torchvision's PIL path, bilinear), then the model's crop."""
     import torchvision.transforms as trn
 
     from ssl_robustbench.benchmarks import BENCHMARKS
-    from ssl_robustbench.benchmarks.base import Condition, EvalContext
-    from ssl_robustbench.config import build
-    from ssl_robustbench.eval_config import EvalConfig
+    from ssl_robustbench.benchmarks.base import Condition
 
-    cfg = build(EvalConfig, {"model": "embedded-simclr-tinyresnet", "data": {"name": "imagenet"},
-                             "3dcc": {"root": str(trees / "3dcc")}})
-    ctx = EvalContext(model=None, clean=None, train=None, num_classes=1000, input_size=64, cfg=cfg,
-                      device=torch.device("cpu"), run_dir=tmp_path)
-    bench = BENCHMARKS.get("3dcc")()
-    cond = Condition("3dcc:near_focus", 1, {"corruption": "near_focus"})
+    _images(tmp_path / "sketch" / imagenet_wnids()[3], 1, np.random.default_rng(1), size=(224, 224))
+    ctx = _context({"sketch": {"root": str(tmp_path / "sketch")}}, tmp_path)
+    bench = BENCHMARKS.get("sketch")()
+    cond = Condition("sketch:sketches")
     images = bench.dataset(cond, ctx)
     path, _ = images.samples[0]
     official = trn.Compose([trn.Resize(256), trn.CenterCrop(224), trn.PILToTensor()])(Image.open(path).convert("RGB"))
@@ -200,3 +207,32 @@ def test_every_released_image_gets_the_official_resize_and_crop(trees, tmp_path)
     assert Image.open(path).size == (224, 224) and torch.equal(ours, official)  # resized, not only cropped
     crop = bench.transform(cond, ctx)(ours[None].float() / 255, None)[0]
     assert crop.shape == (3, 64, 64) and torch.equal(crop, official[:, 80:144, 80:144].float() / 255)
+
+
+def test_3dcc_reads_robustbenchs_5000_images_in_its_order(tmp_path, monkeypatch):
+    from ssl_robustbench.benchmarks import BENCHMARKS, imagenet_3dcc
+    from ssl_robustbench.benchmarks.base import Condition
+
+    ids = imagenet_3dcc.robustbench_image_ids()
+    assert len(ids) == 5000 and len(set(ids)) == 5000
+    assert ids[:2] == ["n09468604/ILSVRC2012_val_00015253.JPEG", "n02823750/ILSVRC2012_val_00020685.JPEG"]
+    assert imagenet_3dcc.CORRUPTIONS_3D == ("near_focus", "far_focus", "bit_error", "color_quant", "flash", "fog_3d",
+                                            "h265_abr", "h265_crf", "iso_noise", "low_light", "xy_motion_blur",
+                                            "z_motion_blur")  # robustbench/data.py CORRUPTIONS_3DCC
+    listed = ids[:3]
+    tree = tmp_path / "3dcc" / "fog_3d" / "2"
+    rng = np.random.default_rng(0)
+    for name in [*listed, "n01440764/not_listed.JPEG"]:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(tree / name)
+    monkeypatch.setattr(imagenet_3dcc, "robustbench_image_ids", lambda: listed)
+    cond = Condition("3dcc:fog_3d", 2, {"corruption": "fog_3d"})
+    bench = BENCHMARKS.get("3dcc")()
+    ctx = _context({"3dcc": {"root": str(tmp_path / "3dcc")}}, tmp_path)
+    images = bench.dataset(cond, ctx)
+    assert [images.dataset.samples[i][0] for i in images.indices] == [str(tree / n) for n in listed]  # its order
+    assert len(bench.dataset(cond, _context({"3dcc": {"root": str(tmp_path / "3dcc"), "images": "all"}},
+                                            tmp_path))) == 4
+    monkeypatch.setattr(imagenet_3dcc, "robustbench_image_ids", lambda: [*listed, "n01440764/missing.JPEG"])
+    with pytest.raises(UserError, match="lacks 1 of RobustBench's 5,000 images"):
+        bench.dataset(cond, ctx)
