@@ -112,7 +112,7 @@ def compare_command(first: Path, second: Path) -> None:
                         "heads are not the same, so a paired comparison means nothing")
     ea, eb = a.records, b.records
     table = Table(title=f"{a.card.model.id} − {b.card.model.id} ({a.card.suite}, protocol "
-                        f"{a.card.protocol.config_hash[:8]})")
+                        f"{a.card.protocol.config_hash[:12]})")
     for col in ("condition", "n", "A %", "B %", "A − B", "95% CI", "only A", "only B", "McNemar p"):
         table.add_column(col, justify="left" if col == "condition" else "right")
     for column, x, y in aligned(ea, eb):

@@ -1,6 +1,6 @@
 """The result store: a directory (or a git repository) of result cards and the leaderboard rendered from them.
 
-Layout: ``cards/<model>__<suite>__<config hash[:8]>.json``, beside each its per-image evidence ``evidence/<card
+Layout: ``cards/<model>__<suite>__<config hash[:16]>.json``, beside each its per-image evidence ``evidence/<card
 stem>.parquet`` and the scored head ``heads/<sha256>.safetensors``; ``verifications/<card stem>.json`` (what
 ``robustbench verify`` found, signed; only records signed by an operator named in ``store.toml`` count); then the
 generated ``LEADERBOARD.md``, ``leaderboard.html``, ``plots/*.png`` and, on request, ``LEADERBOARD.tex``. ``submit``
