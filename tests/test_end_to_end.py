@@ -21,7 +21,7 @@ from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.eval_config import EvalConfig
 from ssl_robustbench.evaluation import run_eval
 from ssl_robustbench.results import read_table
-from ssl_robustbench.results.store import load_store
+from ssl_robustbench.results.store import build_leaderboard, load_store
 from ssl_robustbench.zoo.download import cache_root
 
 
@@ -73,7 +73,16 @@ def test_both_models_share_the_protocol_and_land_on_one_leaderboard(demo, tmp_pa
         result = CliRunner().invoke(main, ["submit", str(demo[model][0]), "--to", str(store)])
         assert result.exit_code == 0, result.output
     cards, errors = load_store(store)
-    assert errors == [] and len(cards) == 2
+    assert errors == [] and len(cards) == 2 and len({c.protocol.config_hash for c in cards}) == 1
+    board = (store / "LEADERBOARD.md").read_text().splitlines()
+    lines = [ln for ln in board if ln.startswith("| self-reported ")]  # one board, nobody verified them yet
+    assert "embedded-simclr-tinyresnet" in lines[0] and "embedded-random-tinyresnet" in lines[1]
+    from cardfactory import attest, trust
+
+    trust(store)
+    for card in cards:  # an operator signs both verifications: ranked, best first
+        attest(store, json.loads((store / "cards" / card.filename).read_text()))
+    build_leaderboard(store)
     board = (store / "LEADERBOARD.md").read_text().splitlines()
     lines = [ln for ln in board if ln.startswith("| 1 ") or ln.startswith("| 2 ")]
     assert "embedded-simclr-tinyresnet" in lines[0] and "embedded-random-tinyresnet" in lines[1]

@@ -26,10 +26,11 @@ from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text
 from ssl_robustbench.registry import Registry
 from ssl_robustbench.resources import project_dir
-from ssl_robustbench.results.card import CardError, ResultCard, load_card_and_evidence, load_card_json, read_card
+from ssl_robustbench.results.card import CardError, ResultCard, load_card_and_evidence, load_card_json
 from ssl_robustbench.results.html import to_html
 from ssl_robustbench.results.leaderboard import board_tables, to_latex, to_markdown
 from ssl_robustbench.results.plots import render_plots
+from ssl_robustbench.results.significance import remember
 
 CARDS = "cards"
 EVIDENCE = "evidence"
@@ -100,7 +101,10 @@ def load_store(store: Path, *, use_cache: bool = True) -> tuple[list[ResultCard]
                 if path.name != card.filename:
                     raise CardError(f"{path.name}: file name must be {card.filename}")
             else:
-                card = read_card(path)
+                card, records = load_card_and_evidence(path)
+                if path.name != card.filename:
+                    raise CardError(f"{path.name}: file name must be {card.filename}")
+                remember(card, records)
         except CardError as err:
             errors.append(str(err))
             continue

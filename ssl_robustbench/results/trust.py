@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -150,20 +151,31 @@ def sign(payload: dict[str, Any], private_key) -> dict[str, Any]:
 
 def valid_payload(record: Any, root: TrustRoot) -> dict[str, Any] | None:
     """The payload of a record signed by one of ``root``'s operators for this store, else None."""
-    from cryptography.exceptions import InvalidSignature
-
     if not isinstance(record, dict) or not isinstance(record.get("payload"), dict):
         return None
     operator = root.operator(record.get("key")) if isinstance(record.get("key"), str) else None
     if operator is None or not isinstance(record.get("signature"), str):
         return None
     try:
-        _public_key(operator.key, "operator").verify(base64.b64decode(record["signature"], validate=True),
-                                                     _message(record["payload"]))
-    except (InvalidSignature, ValueError, TypeError):
+        if not _signed(operator.key, record["signature"], _message(record["payload"])):
+            return None
+    except (ValueError, TypeError):
         return None
     payload = record["payload"]
     return payload if payload.get("store") == root.name and payload.get("namespace") == NAMESPACE else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _signed(key_line: str, signature: str, message: bytes) -> bool:
+    """Whether ``signature`` (base64) is ``key_line``'s ed25519 signature of ``message`` (remembered: a store's
+    records are checked once per process however often its boards are built)."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        _public_key(key_line, "operator").verify(base64.b64decode(signature, validate=True), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def card_digest(card_bytes: bytes) -> str:
