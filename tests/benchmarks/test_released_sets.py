@@ -188,23 +188,40 @@ def _context(cfg_dict, tmp_path):
                        device=torch.device("cpu"), run_dir=tmp_path)
 
 
-def test_every_released_image_gets_the_official_resize_and_crop(tmp_path):
-    """224² images too: imagenet-r's and natural-adv-examples' eval.py apply trn.Resize(256) and
-    trn.CenterCrop(224) to every image (torchvision's PIL path, bilinear), then the model's crop."""
+#: suite → (the folder of one class in its released layout, the condition, the reference input): R, A, Sketch and V2
+#: as their official scripts read images (trn.Resize(256) + trn.CenterCrop(224), PIL bilinear), 3DCC as RobustBench
+#: does (PREPROCESSINGS['Res224'])
+OFFICIAL = {
+    "v2": ("imagenetv2-matched-frequency-format-val/6", ("v2:matched-frequency", 0, {"variant": "matched-frequency"}),
+           "res256crop224"),
+    "sketch": ("sketch/WNID", ("sketch:sketches", 0, {}), "res256crop224"),
+    "r": ("WNID", ("r:renditions", 0, {}), "res256crop224"),
+    "a": ("WNID", ("a:natural-adversarial", 0, {}), "res256crop224"),
+    "3dcc": ("near_focus/1/WNID", ("3dcc:near_focus", 1, {"corruption": "near_focus"}), "res224"),
+}
+
+
+@pytest.mark.parametrize("suite", sorted(OFFICIAL))
+def test_a_224_image_gets_each_suites_official_input(suite, tmp_path):
+    """224² images too: a 224² image is resized to 256 and cropped where the official script does that, not only
+    cropped; then the model's crop (64² here)."""
     import torchvision.transforms as trn
 
     from ssl_robustbench.benchmarks import BENCHMARKS
     from ssl_robustbench.benchmarks.base import Condition
 
-    _images(tmp_path / "sketch" / imagenet_wnids()[3], 1, np.random.default_rng(1), size=(224, 224))
-    ctx = _context({"sketch": {"root": str(tmp_path / "sketch")}}, tmp_path)
-    bench = BENCHMARKS.get("sketch")()
-    cond = Condition("sketch:sketches")
+    folder, (key, severity, params), reference = OFFICIAL[suite]
+    _images(tmp_path / suite / folder.replace("WNID", imagenet_wnids()[R_AND_A]), 1, np.random.default_rng(1),
+            size=(224, 224))
+    ctx = _context({suite: {"root": str(tmp_path / suite), **({"images": "all"} if suite == "3dcc" else {})}},
+                   tmp_path)
+    bench, cond = BENCHMARKS.get(suite)(), Condition(key, severity, params)
     images = bench.dataset(cond, ctx)
     path, _ = images.samples[0]
-    official = trn.Compose([trn.Resize(256), trn.CenterCrop(224), trn.PILToTensor()])(Image.open(path).convert("RGB"))
+    official = (trn.Compose([trn.Resize(256), trn.CenterCrop(224), trn.PILToTensor()]) if reference == "res256crop224"
+                else trn.Compose([trn.Resize([224, 224]), trn.PILToTensor()]))(Image.open(path).convert("RGB"))
     ours = images[0][0]
-    assert Image.open(path).size == (224, 224) and torch.equal(ours, official)  # resized, not only cropped
+    assert Image.open(path).size == (224, 224) and torch.equal(ours, official)
     crop = bench.transform(cond, ctx)(ours[None].float() / 255, None)[0]
     assert crop.shape == (3, 64, 64) and torch.equal(crop, official[:, 80:144, 80:144].float() / 255)
 
