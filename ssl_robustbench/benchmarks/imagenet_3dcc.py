@@ -79,14 +79,14 @@ class ImageNet3DCC(ReleasedSet):
 
     def shifted(self, root: Path, condition: Condition, ctx) -> Any:
         images = self.folder(root / condition.params["corruption"] / str(condition.severity), ctx)
-        images.transform = v2.Compose([v2.Resize([224, 224]), v2.ToImage()])
+        images.transform = v2.Compose([v2.Resize([224, 224]), v2.ToImage(), v2.CenterCrop(ctx.input_size)])
         return self._listed(images, where=f"{condition.params['corruption']} severity {condition.severity}",
                             cfg=ctx.cfg)
 
     def dataset(self, condition: Condition, ctx) -> Dataset:
         if condition.key != CLEAN.key or self.settings(ctx.cfg).images == "all":
             return super().dataset(condition, ctx)
-        clean = release_view(ctx.clean)  # the val images with the official input: RobustBench's 5,000 of them
+        clean = release_view(ctx.clean, ctx.input_size)  # the val images with the official input: RobustBench's
         if clean is None:
             raise UserError(f"suite {self.name} scores photos of ImageNet classes (--data imagenet)")
         listed = self._listed(clean, where="the evaluation set", cfg=ctx.cfg, partial=True)

@@ -103,18 +103,11 @@ class ReleasedSet(Benchmark):
     def card_details(self, cfg: Any, ctx: EvalContext | None) -> dict[str, Any]:
         return super().card_details(cfg, ctx) | {"input": RELEASE_INPUT}
 
-    def transform(self, condition: Condition, ctx: EvalContext) -> Any:
-        """The official scripts' 224² input, center-cropped to the model's input size."""
-        from torchvision.transforms.v2 import CenterCrop
-
-        crop = CenterCrop(ctx.input_size)
-        return lambda x, g: crop(x)
-
     def dataset(self, condition: Condition, ctx: EvalContext) -> Dataset:
         section = self.settings(ctx.cfg)
         if condition.key != CLEAN.key:
             return limited(self.shifted(Path(section.root), condition, ctx), section.limit)
-        clean = release_view(ctx.clean)
+        clean = release_view(ctx.clean, ctx.input_size)
         if clean is None:
             raise UserError(f"suite {self.name} scores photos of ImageNet classes (--data imagenet)")
         if self.class_subset:  # the clean images of the suite's classes
@@ -130,7 +123,7 @@ class ReleasedSet(Benchmark):
         list: a class folder outside it is an error naming it."""
         if not path.is_dir():
             raise UserError(f"{self.title} folder not found: {path}")
-        ds = CheckedImageFolder(path, transform=release_transform(),
+        ds = CheckedImageFolder(path, transform=release_transform(ctx.input_size),
                                 class_index=class_index or imagenet_wnids())
         if self.class_subset:
             allowed = set(class_list(self.class_subset))

@@ -45,22 +45,26 @@ RELEASE_INPUT = ("the official evaluation scripts': PIL Resize(256, bilinear) + 
                  "a center crop to the model's input")
 
 
-def release_transform() -> Callable:
+def release_transform(crop: int | None = None) -> Callable:
     """The released benchmark's input: PIL decode, PIL ``Resize(256, bilinear)``, ``CenterCrop(224)``, as uint8
-    [3, 224, 224] — whatever the model's own preprocessing (a bicubic model sees the released image as it is)."""
-    return v2.Compose([v2.Resize(RELEASE_RESIZE, interpolation=v2.InterpolationMode.BILINEAR),
-                       v2.CenterCrop(RELEASE_CROP), v2.ToImage()])
+    [3, 224, 224] — whatever the model's own preprocessing (a bicubic model sees the released image as it is);
+    with ``crop``, then center-cropped to the model's input, per image (batches of the model's size: the 224²
+    batches never exist)."""
+    steps = [v2.Resize(RELEASE_RESIZE, interpolation=v2.InterpolationMode.BILINEAR), v2.CenterCrop(RELEASE_CROP),
+             v2.ToImage()]
+    return v2.Compose(steps + ([v2.CenterCrop(crop)] if crop is not None else []))
 
 
-def release_view(ds: Dataset) -> Dataset | None:
-    """``ds`` (a photo folder, or a fixed subset of one) with the released benchmark's input transform instead of
-    the model's; None for datasets that are not photo folders (the embedded set, CIFAR: already at their size)."""
+def release_view(ds: Dataset, crop: int | None = None) -> Dataset | None:
+    """``ds`` (a photo folder, or a fixed subset of one) with the released benchmark's input transform
+    (``release_transform(crop)``) instead of the model's; None for datasets that are not photo folders (the
+    embedded set, CIFAR: already at their size)."""
     import copy
 
     from torch.utils.data import Subset
 
     if isinstance(ds, Subset):
-        inner = release_view(ds.dataset)
+        inner = release_view(ds.dataset, crop)
         if inner is None:
             return None
         out = copy.copy(ds)
@@ -69,7 +73,7 @@ def release_view(ds: Dataset) -> Dataset | None:
     if not isinstance(ds, CheckedImageFolder):
         return None
     out = copy.copy(ds)
-    out.transform = release_transform()
+    out.transform = release_transform(crop)
     return out
 
 
