@@ -128,6 +128,7 @@ def main() -> None:
              + ([] if args.scale >= 1 else ["--set", "3dcc.images=all"]),
              "c": ["--set", f"c.limit={args.shift_limit}"], "pd": ["--set", f"pd.limit={args.shift_limit}"]}
     store = work / "store"
+    shutil.rmtree(store, ignore_errors=True)  # a kept work folder: a fresh store for this run's cards
     print(f"{'suite':8} {'images':>9} {'wall s':>8} {'peak RSS MiB':>13} {'evidence kB':>12}")
     for suite in args.suites.split(","):
         out = work / "runs" / suite
