@@ -39,7 +39,7 @@ def verify_command(sources: tuple[Path, ...], store: Path | None, key: Path | No
 
     Deterministic conditions must agree image by image (1 % of the sample may flip from float noise);
     random corruptions and attacks are compared with a one-sided binomial test on the discordant images. Each
-    outcome states its power: the chance that a score inflated by 2 points would have passed. Only records
+    outcome states the chance that a score inflated by 2 points would have passed (one minus its power). Only records
     signed by an operator of the store (--sign) change a card's status on its board. Exit status 1 if any card
     failed.
 
