@@ -134,10 +134,15 @@ class ResultCard:
         return json.dumps(self.to_json(), indent=1, sort_keys=True, allow_nan=False, ensure_ascii=False)
 
 
-def rows_digest(rows: list[dict[str, Any]]) -> str:
-    """sha256 of the rows' canonical JSON (sorted keys, no whitespace)."""
-    text = json.dumps(rows, sort_keys=True, separators=(",", ":"), allow_nan=False)
+def canonical_digest(obj: Any) -> str:
+    """sha256 of ``obj``'s canonical JSON (sorted keys, no whitespace, no NaN)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def rows_digest(rows: list[dict[str, Any]]) -> str:
+    """sha256 of the rows' canonical JSON (``canonical_digest``)."""
+    return canonical_digest(rows)
 
 
 def protocol_digest(suite: str, protocol: Protocol) -> str:
@@ -152,8 +157,7 @@ def protocol_digest(suite: str, protocol: Protocol) -> str:
                "subset_size": protocol.subset_size, "seed": protocol.seed, "eval_data": protocol.eval_data,
                "train_data": protocol.train_data, "input_size": protocol.preprocessing.get("input_size"),
                "head": head, "details": protocol.details, "images": protocol.images}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return canonical_digest(content)
 
 
 def labels_digest(labels: Any) -> str:
