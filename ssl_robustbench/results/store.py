@@ -94,22 +94,24 @@ def load_store(store: Path, *, use_cache: bool = True) -> tuple[list[ResultCard]
         if path.suffix != ".json":
             errors.append(f"{path.name}: not a .json card")
             continue
-        key = _content_key(path) if use_cache else None
+        key = _content_key(path) if known else None  # a cache hit is possible only when something is known
         try:
+            records = None
             if key is not None and key in known:
                 card = load_card_json(path, evidence=False)
-                if path.name != card.filename:
-                    raise CardError(f"{path.name}: file name must be {card.filename}")
-            else:
+            else:  # validated against its evidence, read once
                 card, records = load_card_and_evidence(path)
-                if path.name != card.filename:
-                    raise CardError(f"{path.name}: file name must be {card.filename}")
+                # the evidence file hashed to the card's evidence sha256: that is its content key
+                key = f"{hashlib.sha256(path.read_bytes()).hexdigest()}:{card.evidence['sha256']}"
+            if path.name != card.filename:
+                raise CardError(f"{path.name}: file name must be {card.filename}")
+            if records is not None:
                 remember(card, records)
         except CardError as err:
             errors.append(str(err))
             continue
         cards.append(card)
-        if key is not None:
+        if use_cache:
             fresh.add(key)
     if use_cache and not fresh <= known:
         with contextlib.suppress(OSError, UserError):
