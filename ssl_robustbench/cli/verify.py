@@ -53,7 +53,14 @@ def verify_command(sources: tuple[Path, ...], store: Path | None, key: Path | No
     from ssl_robustbench.errors import UserError
     from ssl_robustbench.results.leaderboard import terminal_safe
     from ssl_robustbench.results.store import build_leaderboard, cards_from_source, store_lock
-    from ssl_robustbench.results.trust import append_record, load_signing_key, load_trust_root, public_line, sign
+    from ssl_robustbench.results.trust import (
+        append_record,
+        fingerprint,
+        load_signing_key,
+        load_trust_root,
+        public_line,
+        sign,
+    )
     from ssl_robustbench.verification import verify_card
 
     private, root = None, None
@@ -63,7 +70,7 @@ def verify_command(sources: tuple[Path, ...], store: Path | None, key: Path | No
                             "key in the store's store.toml)")
         root = load_trust_root(store)
         private = load_signing_key(key)
-        if not any(o.key.split()[:2] == public_line(private).split()[:2] for o in root.operators):
+        if root.operator(fingerprint(public_line(private))) is None:
             raise UserError(f"{key} is not an operator key of {store} (store.toml); records it signed would count "
                             f"as absent — add its public key with `robustbench leaderboard trust {store} KEY.pub`")
     results = []

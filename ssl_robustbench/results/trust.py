@@ -236,14 +236,12 @@ def statuses(store: Path, cards: list[Any]) -> dict[str, str]:
         if card.model.weights.get("kind") == "private":
             out[card.filename] = "private"
             continue
-        path = Path(store) / "cards" / card.filename
-        try:
-            data = path.read_bytes()
-        except OSError:
-            out[card.filename] = "unverified"
-            continue
         records = history(record_path(store, card.filename)) if root.operators else []
-        out[card.filename] = status_of(card.filename, data, records, root) if records else "unverified"
+        try:  # the card's exact bytes, only where a record could count for them
+            data = (Path(store) / "cards" / card.filename).read_bytes() if records else None
+        except OSError:
+            data = None
+        out[card.filename] = status_of(card.filename, data, records, root) if data is not None else "unverified"
     return out
 
 
