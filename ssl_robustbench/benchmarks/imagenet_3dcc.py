@@ -23,8 +23,7 @@ from torchvision.transforms import v2
 
 from ssl_robustbench.benchmarks.base import BENCHMARKS, CLEAN, Condition
 from ssl_robustbench.benchmarks.released_sets import CLASS_LISTS, ReleasedSet, ReleasedSetConfig
-from ssl_robustbench.data import limited, subset
-from ssl_robustbench.data.shift_trees import release_view
+from ssl_robustbench.data import subset
 from ssl_robustbench.errors import UserError
 
 #: RobustBench's ``CORRUPTIONS_3DCC`` order
@@ -83,14 +82,9 @@ class ImageNet3DCC(ReleasedSet):
         return self._listed(images, where=f"{condition.params['corruption']} severity {condition.severity}",
                             cfg=ctx.cfg)
 
-    def dataset(self, condition: Condition, ctx) -> Dataset:
-        if condition.key != CLEAN.key or self.settings(ctx.cfg).images == "all":
-            return super().dataset(condition, ctx)
-        clean = release_view(ctx.clean, ctx.input_size)  # the val images with the official input: RobustBench's
-        if clean is None:
-            raise UserError(f"suite {self.name} scores photos of ImageNet classes (--data imagenet)")
-        listed = self._listed(clean, where="the evaluation set", cfg=ctx.cfg, partial=True)
-        return limited(listed, self.settings(ctx.cfg).limit)
+    def clean_images(self, ctx) -> Dataset:
+        """RobustBench's 5,000 of the val images (those the evaluation set has)."""
+        return self._listed(super().clean_images(ctx), where="the evaluation set", cfg=ctx.cfg, partial=True)
 
     def _listed(self, images: Dataset, *, where: str, cfg: Any, partial: bool = False) -> Dataset:
         """RobustBench's 5,000 images of ``images`` in its order (all of them unless ``3dcc.images=all``); a tree

@@ -7,8 +7,8 @@ the clean evaluation set (for the 200-class sets: its images of those 200 classe
 as the official ImageNet-R evaluation reports "ImageNet-200"). Every image — released or clean, 224² ones
 included — goes through the official evaluation scripts' input: PIL ``Resize(256)`` (bilinear) and
 ``CenterCrop(224)`` (imagenet-r and natural-adv-examples ``eval.py``, ImageNet-V2's and ImageNet-Sketch's
-evaluation, RobustBench's 3DCC loader), then a center crop to the model's input size (as ImageNet-C trees are
-read); the model's own normalization follows inside the model. Summary: ``<suite>:all`` ``mean_top1`` over the
+evaluation; ImageNet-3DCC reads as RobustBench does, ``imagenet_3dcc``), then a center crop to the model's input
+size, per image; the model's own normalization follows inside the model. Summary: ``<suite>:all`` ``mean_top1`` over the
 shifted conditions and its ``drop`` from clean.
 """
 
@@ -107,6 +107,11 @@ class ReleasedSet(Benchmark):
         section = self.settings(ctx.cfg)
         if condition.key != CLEAN.key:
             return limited(self.shifted(Path(section.root), condition, ctx), section.limit)
+        return limited(self.clean_images(ctx), section.limit)
+
+    def clean_images(self, ctx: EvalContext) -> Dataset:
+        """The clean condition's images before ``limit``: the evaluation set with the official input (for the
+        200-class sets, its images of those classes)."""
         clean = release_view(ctx.clean, ctx.input_size)
         if clean is None:
             raise UserError(f"suite {self.name} scores photos of ImageNet classes (--data imagenet)")
@@ -116,7 +121,7 @@ class ReleasedSet(Benchmark):
             clean = subset(clean, [i for i, t in enumerate(labels) if t in keep])
             if len(clean) == 0:
                 raise UserError(f"the evaluation set holds no image of {self.title}'s 200 classes")
-        return limited(clean, section.limit)
+        return clean
 
     def folder(self, path: Path, ctx: EvalContext, *, class_index: list[str] | None = None) -> Dataset:
         """An ImageFolder of ImageNet classes (wnid folders, or ``class_index``), checked against the suite's class
