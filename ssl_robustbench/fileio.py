@@ -90,6 +90,8 @@ def read_json(path: Path, *, what: str = "file") -> Any:
         return json.loads(text, parse_constant=refuse)
     except ValueError as err:
         raise UserError(f"{what} {path} is not valid JSON: {str(err).splitlines()[0]}") from None
+    except RecursionError:
+        raise UserError(f"{what} {path} is nested too deeply to be one") from None
 
 
 def strict_yaml(text: str, *, where: str) -> Any:

@@ -168,15 +168,26 @@ def _coco_pd(annotations: Path, magnitude: float, d: float, source: dict) -> Non
     from ssl_robustbench.errors import UserError
     from ssl_robustbench.fileio import sha256_file
 
+    context = click.get_current_context()
+    ignored = [f"--{name.replace('_', '-')}" for name in ("data_name", "split", "size", "batch_size", "seed")
+               if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if ignored:
+        named = ", ".join(ignored).replace("--data-name", "--data")
+        raise UserError(f"{named} {'does' if len(ignored) == 1 else 'do'} not apply to COCO-PD, which warps the "
+                        "annotation file's images at their own size, one at a time, with the fixed PD views "
+                        "(--limit, --device and --data-root do apply)")
     if source["data_root"] is None or not Path(source["data_root"]).is_dir():
         raise UserError("--annotations needs --data-root: the folder its images' file_name entries are relative to")
     if not annotations.is_file():
         raise UserError(f"COCO annotation file not found: {annotations}")
-    write_manifest(source["out"], "coco-pd", source={"annotations": annotations.name,
+    from ssl_robustbench.runinfo import resolve_device
+
+    write_manifest(source["out"], "coco-pd", source={"annotations": annotations.name, "limit": source["limit"],
                                                       "annotations_sha256": sha256_file(annotations)},
                    magnitude=magnitude, d=d, encoding="PNG",
                    views={f: f"{v}/{b}" for (v, b), f in PD_FOLDERS.items()})
-    written = write_coco_pd(annotations, Path(source["data_root"]), source["out"], magnitude=magnitude, d=d)
+    written = write_coco_pd(annotations, Path(source["data_root"]), source["out"], magnitude=magnitude, d=d,
+                            limit=source["limit"], device=resolve_device(source["device"]))
     click.echo(f"wrote {len(written)} views with annotations/instances_<view>.json under {source['out']}")
 
 

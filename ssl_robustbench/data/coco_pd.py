@@ -4,15 +4,17 @@ Chhipa et al., ECCV 2024: "transforming boxes along with image"), in the spirit 
 For each view (left, right, top, bottom) × background (black, padded) the images are written under
 ``<out>/<PD folder>/<file_name>`` at their own size (no crop: detection images keep their aspect), and
 ``<out>/annotations/instances_<PD folder>.json`` holds the same ``images`` and ``categories`` with every annotation
-moved by the same map (``transforms.geometric.MobiusPerspective``): ``bbox`` the tight box of the warped box
-region, polygon ``segmentation`` mapped point by point and clipped to the image, ``area`` the clipped polygon's
-(for crowd RLE annotations, the box's). An annotation whose region leaves the image is dropped. The files load
-with ``pycocotools.coco.COCO``.
+moved by the same map (``transforms.geometric.MobiusPerspective``): a polygon ``segmentation`` traced through the
+map (its edges become the map's curves) and clipped to the image, ``bbox`` the tight box of the warped object
+(COCO's convention: the object's box, so the warped polygons' where they exist, else the warped box region's) and
+``area`` the clipped polygons' (crowd RLE: the box's). An annotation whose region leaves the image is dropped. The
+files load with ``pycocotools.coco.COCO``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,68 +28,110 @@ from ssl_robustbench.data.shift_trees import PD_FOLDERS
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text, read_json
 from ssl_robustbench.progress import progress_bar
-from ssl_robustbench.transforms.geometric import MobiusPerspective, _clip_polygon
+from ssl_robustbench.transforms.geometric import Canvas, MobiusPerspective
+from ssl_robustbench.transforms.regions import clip_polygon, polygon_area, tight_box
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def read_coco(path: Path) -> dict[str, Any]:
-    """A COCO instances file, checked for what COCO-PD needs (images with id, file_name, width, height;
-    annotations with image_id and bbox [x, y, w, h]); a malformed one is a UserError naming the entry."""
+    """A COCO instances file, checked for what COCO-PD needs: images with a unique integer id, a relative
+    file_name and positive integer width and height; annotations with a unique id, a known image_id, a finite
+    bbox [x, y, w, h] with w, h ≥ 0 and, where present, a segmentation that is a list of polygons (each an even
+    number ≥ 6 of finite coordinates) or an RLE dict. A malformed file is one UserError naming the entry."""
     data = read_json(path, what="COCO annotation file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise UserError(f"{path} is not a COCO instances file (needs 'images' and 'annotations' lists)")
-    ids = set()
+    ids: set[int] = set()
     for i, img in enumerate(data["images"]):
         if not isinstance(img, dict) or not {"id", "file_name", "width", "height"} <= set(img):
             raise UserError(f"{path}: images[{i}] needs id, file_name, width and height")
-        name = str(img["file_name"])
-        if Path(name).is_absolute() or ".." in Path(name).parts:
+        if not _count(img["id"]) or img["id"] in ids:
+            raise UserError(f"{path}: images[{i}].id {img['id']!r} must be an integer no other image has")
+        if not _count(img["width"]) or not _count(img["height"]) or img["width"] < 1 or img["height"] < 1:
+            raise UserError(f"{path}: images[{i}] width and height must be positive integers")
+        name = img["file_name"]
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             raise UserError(f"{path}: images[{i}].file_name {name!r} must be a relative path inside the image folder")
         ids.add(img["id"])
+    annotation_ids: set[int] = set()
     for i, ann in enumerate(data["annotations"]):
-        box = ann.get("bbox") if isinstance(ann, dict) else None
-        if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box) \
-                or box[2] < 0 or box[3] < 0:
-            raise UserError(f"{path}: annotations[{i}].bbox must be [x, y, width, height] with non-negative sizes")
-        if ann.get("image_id") not in ids:
-            raise UserError(f"{path}: annotations[{i}] refers to image {ann.get('image_id')!r}, not in 'images'")
+        where = f"{path}: annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise UserError(f"{where} must be an object")
+        if "id" in ann and (not _count(ann["id"]) or ann["id"] in annotation_ids):
+            raise UserError(f"{where}.id {ann['id']!r} must be an integer no other annotation has")
+        annotation_ids.add(ann.get("id"))
+        box = ann.get("bbox")
+        if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box) or box[2] < 0 \
+                or box[3] < 0:
+            raise UserError(f"{where}.bbox must be [x, y, width, height]: finite numbers, non-negative sizes")
+        if ann.get("image_id") not in ids or isinstance(ann.get("image_id"), bool):
+            raise UserError(f"{where} refers to image {ann.get('image_id')!r}, not in 'images'")
+        _check_segmentation(ann.get("segmentation"), where)
     return data
 
 
-def _polygon_area(points: list[list[float]]) -> float:
-    return abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(points, points[1:] + points[:1], strict=True))) / 2
+def _check_segmentation(segmentation: Any, where: str) -> None:
+    if segmentation is None or isinstance(segmentation, dict):  # none, or crowd RLE (moved as its box)
+        return
+    if not isinstance(segmentation, list) or not all(isinstance(poly, list) for poly in segmentation):
+        raise UserError(f"{where}.segmentation must be a list of polygons [[x1, y1, x2, y2, ...], ...] or an RLE "
+                        "object")
+    for k, poly in enumerate(segmentation):
+        if len(poly) < 6 or len(poly) % 2 or not all(_number(v) for v in poly):
+            raise UserError(f"{where}.segmentation[{k}] must hold an even number (at least 6) of finite "
+                            f"coordinates, not {len(poly)} values")
 
 
 def _move_annotation(ann: dict, view: MobiusPerspective, params: dict, height: int, width: int) -> dict | None:
-    """The annotation under the view's map, or None when it leaves the image."""
-    x, y, w, h = ann["bbox"]
-    boxes = tv_tensors.BoundingBoxes(torch.tensor([[x, y, w, h]], dtype=torch.float64),
-                                     format=tv_tensors.BoundingBoxFormat.XYWH, canvas_size=(height, width))
-    moved_box = view.transform(boxes, params)[0].tolist()
-    if moved_box[2] < 1e-3 or moved_box[3] < 1e-3:
-        return None
-    out = dict(ann, bbox=[round(v, 2) for v in moved_box])
+    """The annotation under the view's map, or None when it leaves the image. A polygon segmentation is traced
+    through the map (its straight edges become curves, one point per pixel of outline) and clipped to the image;
+    ``bbox`` is the tight box of the warped polygons' visible part and ``area`` the clipped polygons' area. Without
+    polygons (crowd RLE, or none) the box region stands for the object."""
+    canvas = Canvas(height, width)
     polygons = ann.get("segmentation")
     if isinstance(polygons, list) and polygons:
+        shapes = [np.asarray(poly, dtype=np.float64).reshape(-1, 2) for poly in polygons]
+        extreme = np.concatenate([view.visible_region(params, shape, canvas) for shape in shapes])
         moved = []
-        for poly in polygons:
-            pts = torch.tensor(poly, dtype=torch.float64).reshape(-1, 2) - 0.5  # edge → pixel-index coordinates
-            mapped = view.move_points(params, pts, height, width) + 0.5
-            clipped = _clip_polygon(mapped.numpy(), width, height)
-            if len(clipped) >= 3:
+        for shape in shapes:
+            clipped = clip_polygon(view.outline(params, shape, height, width, step=1.0), width, height)
+            if len(clipped) >= 3 and polygon_area(clipped) > 0:
                 moved.append([round(float(v), 2) for v in clipped.reshape(-1)])
-        if not moved:
+        box = tight_box(extreme)
+        if not moved or box is None:
             return None
-        out["segmentation"] = moved
-        out["area"] = round(sum(_polygon_area([poly[i:i + 2] for i in range(0, len(poly), 2)]) for poly in moved), 2)
-    else:  # crowd RLE (or none): the box stands for the region
-        out["area"] = round(moved_box[2] * moved_box[3], 2)
-    return out
+        return dict(ann, segmentation=moved, bbox=_xywh(box),
+                    area=round(sum(polygon_area(np.asarray(poly).reshape(-1, 2)) for poly in moved), 2))
+    x, y, w, h = ann["bbox"]
+    box = tight_box(view.visible_region(params, np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]), canvas))
+    if box is None:
+        return None
+    moved_box = _xywh(box)
+    return dict(ann, bbox=moved_box, area=round(moved_box[2] * moved_box[3], 2))
 
 
-def write_coco_pd(annotations: Path, images: Path, out: Path, *, magnitude: float, d: float) -> list[str]:
-    """Writes COCO-PD under ``out`` (see the module docstring); returns the view folders written."""
+def _xywh(box: list[float]) -> list[float]:
+    return [round(box[0], 2), round(box[1], 2), round(box[2] - box[0], 2), round(box[3] - box[1], 2)]
+
+
+def write_coco_pd(annotations: Path, images: Path, out: Path, *, magnitude: float, d: float, limit: int | None = None,
+                  device: torch.device | str = "cpu") -> list[str]:
+    """Writes COCO-PD under ``out`` (see the module docstring) for the file's first ``limit`` images (all by
+    default), warping pixels on ``device``; returns the view folders written."""
     data = read_coco(annotations)
+    if limit is not None:
+        data["images"] = data["images"][:limit]
+        kept = {img["id"] for img in data["images"]}
+        data["annotations"] = [ann for ann in data["annotations"] if ann["image_id"] in kept]
     by_image: dict[Any, list[dict]] = {}
     for ann in data["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(ann)
@@ -98,7 +142,7 @@ def write_coco_pd(annotations: Path, images: Path, out: Path, *, magnitude: floa
     with progress_bar(total=len(data["images"]), description="generate coco-pd") as advance:
         for img in data["images"]:  # each image decoded once, then warped into every view
             source = images / str(img["file_name"])
-            picture = torch.from_numpy(np.array(load_rgb(str(source)))).permute(2, 0, 1)
+            picture = torch.from_numpy(np.array(load_rgb(str(source)))).permute(2, 0, 1).to(device)
             height, width = picture.shape[-2:]
             if (width, height) != (img["width"], img["height"]):
                 raise UserError(f"{source} is {width}×{height}, but {annotations} says "
@@ -106,7 +150,7 @@ def write_coco_pd(annotations: Path, images: Path, out: Path, *, magnitude: floa
             for folder, view in views.items():
                 warped = view.transform(tv_tensors.Image(picture), params[folder])
                 atomic_write_bytes(out / folder / Path(str(img["file_name"])).with_suffix(".png"),
-                                   encode(warped.float() / 255, "PNG"))
+                                   encode(warped.cpu().float() / 255, "PNG"))
                 for ann in by_image.get(img["id"], []):
                     moved = _move_annotation(ann, view, params[folder], height, width)
                     if moved is not None:

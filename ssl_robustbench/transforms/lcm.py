@@ -45,10 +45,9 @@ def lcm_grid(lam_real: torch.Tensor, lam_imag: torch.Tensor, height: int, width:
     re, im = e * torch.cos(v) - 1, e * torch.sin(v)
     xt = re * kappa.real - im * kappa.imag
     yt = re * kappa.imag + im * kappa.real
-    if bool(small.any()):
-        limit = 1 / similarity
-        xt = torch.where(small, x * limit.real - y * limit.imag, xt)
-        yt = torch.where(small, x * limit.imag + y * limit.real, yt)
+    limit = 1 / similarity  # always blended in, with no host sync (the grid may live on any device)
+    xt = torch.where(small, x * limit.real - y * limit.imag, xt)
+    yt = torch.where(small, x * limit.imag + y * limit.real, yt)
     if padded:
         xt, yt = xt.clamp(-1, 1), yt.clamp(-1, 1)
     return torch.stack((xt, yt), dim=-1)

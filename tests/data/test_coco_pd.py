@@ -83,3 +83,73 @@ def test_bad_coco_files_are_one_clear_error(coco, tmp_path, edit, message):
     result = CliRunner().invoke(main, ["generate", "pd", "--out", str(tmp_path / "o"), "--annotations",
                                        str(coco / "bad.json"), "--data-root", str(coco)])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4, 5]]), "even number"),
+    (lambda d: d["annotations"][0].update(segmentation=[1, 2, 3, 4, 5, 6]), "list of polygons"),
+    (lambda d: d["annotations"][0].update(bbox=["1", 2, 3, 4]), "finite numbers"),
+    (lambda d: d["annotations"][0].update(bbox=[True, 2, 3, 4]), "finite numbers"),
+    (lambda d: d["annotations"][0].update(segmentation=[[0, 0, 3, 0, False, 3]]), "finite"),
+    (lambda d: d["images"][1].update(id=1), "no other image has"),
+    (lambda d: d["annotations"][1].update(id=10), "no other annotation has"),
+    (lambda d: d["images"][0].update(width=96.5), "positive integers"),
+])
+def test_malformed_coco_is_one_clear_error(coco, tmp_path, edit, message):
+    data = json.loads((coco / "instances.json").read_text())
+    edit(data)
+    (coco / "bad.json").write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["generate", "pd", "--out", str(tmp_path / "o"), "--annotations",
+                                       str(coco / "bad.json"), "--data-root", str(coco)])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_deeply_nested_file_is_one_clear_error(coco, tmp_path):
+    (coco / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(main, ["generate", "pd", "--out", str(tmp_path / "o"), "--annotations",
+                                       str(coco / "deep.json"), "--data-root", str(coco)])
+    assert result.exit_code == 2 and "nested too deeply" in result.output, result.output
+
+
+def test_limit_is_honoured_and_options_that_do_not_apply_are_refused(coco, tmp_path):
+    out = tmp_path / "limited"
+    args = ["generate", "pd", "--annotations", str(coco / "instances.json"), "--data-root", str(coco)]
+    result = CliRunner().invoke(main, [*args, "--out", str(out), "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((out / "annotations" / "instances_PD-L.json").read_text())
+    assert [img["id"] for img in written["images"]] == [1, 2]
+    assert {ann["image_id"] for ann in written["annotations"]} <= {1, 2}
+    assert not (out / "PD-L" / "000000000003.png").exists()
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "x"), "--size", "64", "--seed", "3"])
+    assert refused.exit_code == 2 and "--size, --seed do not apply to COCO-PD" in refused.output, refused.output
+
+
+def test_a_segmented_objects_bbox_is_the_tight_box_of_its_warped_polygon(coco, tmp_path):
+    """A triangle's warped box region is much looser than the warped triangle: COCO's bbox is the object's."""
+    from pycocotools.coco import COCO
+
+    from ssl_robustbench.transforms.regions import tight_box
+
+    data = json.loads((coco / "instances.json").read_text())
+    triangle = [10.0, 10.0, 60.0, 12.0, 12.0, 50.0]
+    data["annotations"] = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10.0, 10.0, 50.0, 40.0],
+                            "area": 980.0, "iscrowd": 0, "segmentation": [triangle]}]
+    (coco / "tri.json").write_text(json.dumps(data))
+    out = tmp_path / "tri"
+    result = CliRunner().invoke(main, ["generate", "pd", "--out", str(out), "--annotations", str(coco / "tri.json"),
+                                       "--data-root", str(coco), "--magnitude", "0.5"])
+    assert result.exit_code == 0, result.output
+    api = COCO(str(out / "annotations" / "instances_PD-R.json"))
+    ann = api.loadAnns(1)[0]
+    transform = MobiusPerspective(view="right", high=0.5)
+    params = {"apply": True, **transform.sample()}
+    curve = transform.outline(params, np.array(triangle).reshape(-1, 2), 64, 96, step=0.05)
+    x1, y1, x2, y2 = tight_box(curve)
+    assert ann["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=0.02)
+    region = transform.transform(tv_tensors.BoundingBoxes(torch.tensor([[10.0, 10.0, 50.0, 40.0]]), format="XYWH",
+                                                          canvas_size=(64, 96)), params)[0].tolist()
+    assert region[2] * region[3] > ann["bbox"][2] * ann["bbox"][3] + 100  # the old, looser box
+    mask = api.annToMask(ann)
+    ys, xs = np.nonzero(mask)
+    assert abs(mask.sum() - ann["area"]) < 0.1 * ann["area"]  # area is the warped polygon's
+    assert xs.min() >= ann["bbox"][0] - 1 and xs.max() <= ann["bbox"][0] + ann["bbox"][2] + 1

@@ -16,7 +16,7 @@ from ssl_robustbench.transforms.lcm import lcm_warp
 from ssl_robustbench.transforms.mobius import mobius_warp
 
 H, W = 64, 80
-LCM_PARAMS = [{"lam": complex(0.6 * math.cos(a), 0.6 * math.sin(a)), "zoom": 1.1, "theta": 0.2}
+LCM_PARAMS = [{"lam": [0.6 * math.cos(a), 0.6 * math.sin(a)], "zoom": 1.1, "theta": 0.2}
               for a in (0.3, 2.0, 4.2)]
 
 
@@ -98,7 +98,7 @@ def test_the_image_path_is_the_view_generators_pixels():
             assert torch.equal(got, want), (view, background)
     t, params = LogConformal(), LCM_PARAMS[0]
     lam = params["lam"]
-    want = lcm_warp(x[None], torch.tensor([lam.real]), torch.tensor([lam.imag]), zoom=params["zoom"],
+    want = lcm_warp(x[None], torch.tensor([lam[0]]), torch.tensor([lam[1]]), zoom=params["zoom"],
                     rotation=params["theta"])[0]
     assert torch.equal(t.transform(tv_tensors.Image(x), _params(t, params)), want)
 
@@ -143,21 +143,24 @@ def test_bad_settings_are_refused():
         MobiusPerspective(background="mirror")
 
 
-def test_polygon_clipping_keeps_the_part_inside():
+def test_visible_part_of_a_region_has_no_zero_area_edges():
+    """A non-convex outline that leaves the image and comes back: its visible part is two pieces, and its box spans
+    only them (a Sutherland–Hodgman clip joins them along the side and stretches the box to the corner)."""
     import numpy as np
 
-    from ssl_robustbench.transforms.geometric import _clip_polygon
+    from ssl_robustbench.transforms.regions import clip_polygon, polygon_area, tight_box, visible_points
 
-    square = [[-1.0, -1.0], [3.0, -1.0], [3.0, 3.0], [-1.0, 3.0]]  # covers the 2×2 image and more
-    inside = _clip_polygon(square, 2.0, 2.0)
-    xs, ys = inside[:, 0], inside[:, 1]
-    area = abs(np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys)) / 2
-    assert area == pytest.approx(4.0) and xs.min() == 0 and ys.max() == 2
-    triangle = [[1.0, -1.0], [3.0, 1.0], [1.0, 1.0]]  # its corner pokes into the image's top-right quarter
-    cut = _clip_polygon(triangle, 2.0, 2.0)
-    assert cut[:, 0].min() == pytest.approx(1.0) and cut[:, 0].max() == pytest.approx(2.0)
-    assert cut[:, 1].min() == pytest.approx(0.0) and cut[:, 1].max() == pytest.approx(1.0)
-    assert len(_clip_polygon([[5.0, 5.0], [6.0, 5.0], [6.0, 6.0]], 2.0, 2.0)) == 0
+    u_shape = np.array([[1.0, -2.0], [2.0, -2.0], [2.0, 1.0], [3.0, 1.0], [3.0, -2.0], [4.0, -2.0], [4.0, 2.0],
+                        [1.0, 2.0]])  # a U whose arms stick out of the top of a 5×5 image
+    assert tight_box(visible_points(u_shape, 5.0, 5.0)) == [1.0, 0.0, 4.0, 2.0]
+    around = np.array([[-3.0, -3.0], [4.0, -3.0], [4.0, -1.0], [-1.0, -1.0], [-1.0, 4.0], [-3.0, 4.0]])
+    assert tight_box(visible_points(around, 5.0, 5.0)) is None  # an L around the corner, all of it outside
+    ring = np.array([[-1.0, -1.0], [6.0, -1.0], [6.0, 6.0], [-1.0, 6.0]])
+    assert tight_box(visible_points(ring, 5.0, 5.0, outside=True)) is None  # its outside misses the image
+    assert tight_box(visible_points(ring, 5.0, 5.0)) == [0.0, 0.0, 5.0, 5.0]
+    square = clip_polygon([[-1.0, -1.0], [3.0, -1.0], [3.0, 3.0], [-1.0, 3.0]], 2.0, 2.0)
+    assert polygon_area(square) == pytest.approx(4.0)
+    assert len(clip_polygon([[5.0, 5.0], [6.0, 5.0], [6.0, 6.0]], 2.0, 2.0)) == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int64])
