@@ -12,7 +12,7 @@ from ssl_robustbench.errors import UserError
 
 @BACKBONES.register("timm")
 def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks: int | None = None,
-                  avgpool_patchtokens: bool = False, **kwargs: Any) -> nn.Module:
+                  avgpool_patchtokens: bool = False, recipe: str = "dino", **kwargs: Any) -> nn.Module:
     """Any timm model without its classifier (``timm.create_model(name, num_classes=0)``).
 
     Args:
@@ -22,6 +22,9 @@ def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks
             the class tokens of the last ``n`` blocks, each after the final norm, concatenated (ViT-S: 4).
         avgpool_patchtokens: with ``n_last_blocks = 1``, DINO's ViT-B features: each dimension's class token
             followed by its mean over the last block's patch tokens (interleaved, as ``eval_linear.py`` reshapes).
+        recipe: ``dino`` (the above) or ``dinov2``: DINOv2's linear heads (``dinov2/hub/classifiers.py``, Oquab
+            et al. 2024) — the class tokens of the last ``n_last_blocks`` (1 or 4) blocks after the final norm,
+            then the last block's patch-token mean (registers left out), concatenated: (n + 1) × width.
         kwargs: passed to ``timm.create_model`` (e.g. ``img_size``).
     """
     import timm
@@ -33,16 +36,24 @@ def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks
     if pool is not None:
         kwargs["global_pool"] = pool
     model = timm.create_model(variant, pretrained=False, num_classes=0, **kwargs)
-    if n_last_blocks is not None:
-        _use_dino_features(model, int(n_last_blocks), bool(avgpool_patchtokens))
+    if recipe not in ("dino", "dinov2"):
+        raise UserError(f"recipe must be dino or dinov2, not {recipe!r}")
+    if recipe == "dinov2":
+        if n_last_blocks not in (1, 4) or avgpool_patchtokens:
+            raise UserError("the dinov2 recipe takes n_last_blocks 1 or 4 (its heads' two variants) and always "
+                            "appends the patch-token mean (no avgpool_patchtokens)")
+        _use_dino_features(model, int(n_last_blocks), "append")
+    elif n_last_blocks is not None:
+        _use_dino_features(model, int(n_last_blocks), "interleave" if avgpool_patchtokens else None)
     elif avgpool_patchtokens:
         raise UserError("avgpool_patchtokens needs n_last_blocks (DINO's ViT-B setting: n_last_blocks 1)")
     return model
 
 
-def _use_dino_features(model: nn.Module, n: int, avgpool: bool) -> None:
-    """Makes ``model`` (a timm VisionTransformer) return DINO's linear-evaluation features (same parameters and
-    state-dict keys, so official checkpoints load as they are)."""
+def _use_dino_features(model: nn.Module, n: int, patch_mean: str | None) -> None:
+    """Makes ``model`` (a timm VisionTransformer) return DINO's or DINOv2's linear-evaluation features (same
+    parameters and state-dict keys, so official checkpoints load as they are): the last ``n`` class tokens, and
+    the last block's patch-token mean ``interleave``-d per dimension (DINO ViT-B) or ``append``-ed (DINOv2)."""
     import types
 
     import torch
@@ -52,7 +63,7 @@ def _use_dino_features(model: nn.Module, n: int, avgpool: bool) -> None:
         raise UserError("n_last_blocks applies to vision transformers (timm VisionTransformer) only")
     if not 1 <= n <= len(blocks):
         raise UserError(f"n_last_blocks must be between 1 and the model's {len(blocks)} blocks, not {n}")
-    if avgpool and n != 1:
+    if patch_mean == "interleave" and n != 1:
         raise UserError("DINO's eval_linear.py pools patch tokens only with n_last_blocks 1")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,13 +74,15 @@ def _use_dino_features(model: nn.Module, n: int, avgpool: bool) -> None:
             if len(self.blocks) - i <= n:
                 outputs.append(self.norm(x))
         feats = torch.cat([out[:, 0] for out in outputs], dim=-1)
-        if avgpool:  # [B, D] class token and [B, D] patch mean, interleaved per dimension
-            patch_mean = outputs[-1][:, self.num_prefix_tokens:].mean(dim=1)
-            feats = torch.stack((feats, patch_mean), dim=-1).reshape(len(feats), -1)
-        return feats
+        if patch_mean is None:
+            return feats
+        mean = outputs[-1][:, self.num_prefix_tokens:].mean(dim=1)  # patch tokens only (no class, no registers)
+        if patch_mean == "append":
+            return torch.cat((feats, mean), dim=-1)
+        return torch.stack((feats, mean), dim=-1).reshape(len(feats), -1)  # per dimension: class token, mean
 
     model.forward = types.MethodType(forward, model)
-    model.num_features = model.embed_dim * (n + int(avgpool))
+    model.num_features = model.embed_dim * (n + int(patch_mean is not None))
 
 
 @BACKBONES.register("torchvision")

@@ -25,7 +25,8 @@ def zoo_group() -> None:
 @click.option("--method", type=str, default=None, help="Only cards of this method.")
 @friendly_errors
 def zoo_list(method: str | None) -> None:
-    """List the cards: id, method, arch, pretraining data, where the weights come from.
+    """List the cards: id, method, arch, pretraining data, license, the published ImageNet top-1 of its released
+    linear head (blank: none released) and where the weights come from.
 
     \b
     Example:
@@ -42,9 +43,10 @@ def zoo_list(method: str | None) -> None:
         if method and card.method != method:
             continue
         source = "bundled" if card.source.path else card.source.url.split("/")[2]
+        top1 = f"{card.linear_head.top1:.1f}" if card.linear_head else ""
         rows.append({"id": card.id, "method": card.method, "arch": card.arch, "data": card.pretrain_data,
-                     "source": source})
-    frame = pd.DataFrame(rows, columns=["id", "method", "arch", "data", "source"])
+                     "license": card.license, "top-1": top1, "source": source})
+    frame = pd.DataFrame(rows, columns=["id", "method", "arch", "data", "license", "top-1", "source"])
     # wrapped to the terminal with the id repeated in every part; no cell is broken mid-word
     print_frame(frame, "model zoo", console=Console(), identifying=("id",), low_priority=())
 

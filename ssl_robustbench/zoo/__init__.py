@@ -29,6 +29,7 @@ from ssl_robustbench.zoo.checkpoint import (
     strict_load,
 )
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
+from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 
 
 def zoo_dir() -> Path:
@@ -213,7 +214,10 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
                           bn_branch=branch)
 
     dual = {b: remap(b) for b in BN_BRANCHES} if card.bn_branch and is_dual_bn_state(state) else None
-    report = strict_load(backbone, dual[card.bn_branch] if dual else remap(card.bn_branch),
+    target = dual[card.bn_branch] if dual else remap(card.bn_branch)
+    if card.checkpoint_format is not None:
+        target = CHECKPOINT_FORMATS[card.checkpoint_format](target, backbone)
+    report = strict_load(backbone, target,
                          ignore_keys=card.ignore_keys, allowed_missing=card.allowed_missing, where=card.id)
     model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()
     return LoadedModel(model=model, card=card, sha256=digest, report=report, dual_bn=dual)

@@ -22,6 +22,7 @@ PREFIX_PATTERN = re.compile(r"[0-9a-f]{8,63}")  # what some publishers give inst
 #: Self-AT methods besides ACL; "<name>+astra" is that method with ASTrA
 SELF_AT = ("dynacl", "dynacl++", "rocl", "deacl", "advcl")
 METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins", "vicreg", "swav", "acl", "astra",
+           "dinov2", "dinov3", "ibot", "mae", "ijepa", "msn", "data2vec2", "webssl",
            *SELF_AT, *(f"{m}+astra" for m in SELF_AT), "supervised", "random", "unknown"}
 
 
@@ -74,6 +75,7 @@ class ZooCard:
     paper: str
     license: str
     source: Source
+    license_url: str | None = None
     pretrain_data: str = "imagenet-1k"
     checkpoint_key: str | None = None
     strip_prefixes: tuple[str, ...] = ()
@@ -81,6 +83,7 @@ class ZooCard:
     ignore_keys: tuple[str, ...] = ()
     allowed_missing: tuple[str, ...] = ()
     bn_branch: str | None = None
+    checkpoint_format: str | None = None
     linear_head: LinearHead | None = None
     eval_script: str | None = None
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -152,8 +155,14 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
                 raise fail(f"{key!r} has a bad regex {pattern!r}: {err}") from None
         kwargs[key] = tuple(value)
     kwargs |= checked_preprocessing({k: kwargs[k] for k in PREPROCESSING}, fail)
+    if kwargs.get("license_url") is not None and not str(kwargs["license_url"]).startswith("https://"):
+        raise fail("license_url must be an https URL (where the license's text is published)")
     if kwargs.get("bn_branch") not in (None, "normal", "pgd"):
         raise fail("bn_branch must be normal or pgd (dual-BN checkpoints)")
+    from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
+
+    if kwargs.get("checkpoint_format") not in (None, *CHECKPOINT_FORMATS):
+        raise fail(f"checkpoint_format must be one of {', '.join(CHECKPOINT_FORMATS)}")
     if not isinstance(kwargs.get("features", {}), dict):
         raise fail("features must be a mapping (e.g. {pool: avg})")
     from ssl_robustbench.backbones import check_feature_settings

@@ -159,8 +159,8 @@ def strict_load(
               and not state[k].is_floating_point()]
     if dtypes:
         raise UserError(f"{where}: checkpoint tensors of the wrong type for float weights: {_summary(dtypes)}")
-    nonfinite = [k for k in target if k in state and state[k].is_floating_point()
-                 and not bool(torch.isfinite(state[k]).all())]
+    nonfinite = [k for k in target if k in state and state[k].is_floating_point() and not state[k].is_meta
+                 and not bool(torch.isfinite(state[k]).all())]  # (meta tensors: a shape-only layout check)
     if nonfinite:
         raise UserError(f"{where}: checkpoint holds NaN or infinite values in {_summary(nonfinite)} (a diverged "
                         "run or a damaged file): its features would be NaN")

@@ -26,11 +26,18 @@ OFFICIAL = {
     "simsiam-rn50-100ep": (IMAGENET, 256, 224, "bilinear", "facebookresearch/simsiam main_lincls.py"),
     "swav-rn50-800ep": (SWAV, 256, 224, "bilinear", "facebookresearch/swav eval_linear.py"),
     "vicreg-rn50": (IMAGENET, 256, 224, "bilinear", "facebookresearch/vicreg evaluate.py"),
+    **{card.id: (IMAGENET, 256, 224, "bicubic", "facebookresearch/dinov2 dinov2/data/transforms.py")
+       for card in list_cards() if card.method == "dinov2"},
 }
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
                   "mocov3-vits16-300ep": (73.2, "module.head."), "simsiam-rn50-100ep": (68.1, "module.fc."),
-                  "swav-rn50-800ep": (75.3, "module.linear."), "dino-vits16": (77.0, "module.linear.")}
+                  "swav-rn50-800ep": (75.3, "module.linear."), "dino-vits16": (77.0, "module.linear."),
+                  # DINOv2 README "ImageNet linear", one per backbone (S, B, L, g; without / with registers)
+                  **{f"dinov2-vit{size}14{reg}{layers}": (top1[bool(reg)], "")
+                     for size, top1 in {"s": (81.1, 80.9), "b": (84.5, 84.6), "l": (86.3, 86.7),
+                                        "g": (86.5, 87.1)}.items()
+                     for reg in ("", "-reg4") for layers in ("", "-linear4")}}
 PUBLIC = [c for c in list_cards() if not c.id.startswith("embedded-")]
 
 
