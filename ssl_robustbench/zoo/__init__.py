@@ -30,6 +30,9 @@ from ssl_robustbench.zoo.checkpoint import (
 )
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
+from ssl_robustbench.zoo.hub import PREFIX as HUB_PREFIX
+from ssl_robustbench.zoo.hub import commit_warning, hub_config, hub_file, preprocessing_of, weights_file
+from ssl_robustbench.zoo.hub import parse_reference as parse_hub_reference
 
 
 def zoo_dir() -> Path:
@@ -72,7 +75,10 @@ def get_card(model_id: str, directory: Path | None = None) -> ZooCard:
 
 
 def resolve_card(ref: str, *, arch: str | None = None) -> ZooCard:
-    """Turns a model reference (zoo id, card path, or checkpoint path + ``arch``) into a card."""
+    """Turns a model reference (zoo id, card path, ``hf-hub:<repo>@<revision>``, or checkpoint path + ``arch``)
+    into a card."""
+    if ref.startswith(HUB_PREFIX):
+        return hub_card(ref)
     path = Path(ref).expanduser()
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
@@ -88,6 +94,25 @@ def resolve_card(ref: str, *, arch: str | None = None) -> ZooCard:
     model_id = re.sub(r"[^a-z0-9._-]+", "-", path.stem.lower()).strip("-._") or "checkpoint"
     return ZooCard(id=model_id, arch=arch, method="unknown", paper="-", license="-", pretrain_data="unknown",
                    source=Source(path=str(path.resolve())), card_dir=path.parent, **arch_preprocessing(arch))
+
+
+def hub_card(ref: str) -> ZooCard:
+    """A card for ``hf-hub:<repo>@<revision>`` (a timm repository): architecture, preprocessing and classifier name
+    from its ``config.json``, weights from its safetensors (or PyTorch) file at that revision."""
+    repo, revision = parse_hub_reference(ref)
+    commit_warning(repo, revision)
+    config = hub_config(repo, revision)
+    arch = f"timm/{config['architecture']}"
+    cfg = config.get("pretrained_cfg") or {}
+    classifier = cfg.get("classifier")
+    model_id = re.sub(r"[^a-z0-9._-]+", "-", f"hf-{repo}-{revision[:12]}".lower()).strip("-._")
+    return ZooCard(id=model_id, arch=arch, method="unknown", paper="-", license=str(cfg.get("license", "-")),
+                   pretrain_data="unknown", source=Source(hub=repo, revision=revision,
+                                                          filename=weights_file(repo, revision)),
+                   ignore_keys=(rf"{re.escape(classifier)}\..*",) if isinstance(classifier, str) else (),
+                   features=dict(config.get("model_args") or {}),
+                   notes=f"from hf-hub:{repo}@{revision} (config.json's pretrained_cfg)",
+                   **preprocessing_of(config, f"hf-hub:{repo}@{revision}"))
 
 
 def arch_preprocessing(arch: str) -> dict:
@@ -133,6 +158,9 @@ def checkpoint_path(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool
     """Local path of the card's checkpoint (or of ``source``, e.g. its released linear head): the file beside the
     card, or a verified download in the cache."""
     source = source or card.source
+    if getattr(source, "hub", None):
+        return hub_file(source.hub, source.filename, revision=source.revision, sha256=source.pin,
+                        what=f"{card.id} (hf-hub:{source.hub}@{source.revision}/{source.filename})")
     if source.path:
         path = (card.card_dir / source.path).resolve()
         if not path.is_file():

@@ -32,12 +32,16 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where the checkpoint is: ``path`` (relative to the card's folder) or ``url``; ``sha256`` (the full 64-digit
+    """Where the checkpoint is: ``path`` (relative to the card's folder), ``url``, or ``hub`` (a Hugging Face Hub
+    repository, with the commit ``revision`` and the ``filename``: ``zoo/hub.py``); ``sha256`` (the full 64-digit
     pin) is checked on download and load. Where the publisher gives only a prefix (OpenMMLab's file names carry
     the first 8 digits), it is ``sha256_prefix`` — checked too, and shown as a partial pin, never as a full one."""
 
     path: str | None = None
     url: str | None = None
+    hub: str | None = None
+    revision: str | None = None
+    filename: str | None = None
     sha256: str | None = None
     sha256_prefix: str | None = None
 
@@ -129,10 +133,20 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     if data["method"] not in METHODS:
         raise fail(f"method {data['method']!r} is not one of {', '.join(sorted(METHODS))}")
     src = data["source"]
-    if not isinstance(src, dict) or set(src) - {"path", "url", "sha256", "sha256_prefix"}:
-        raise fail("source must be a mapping with path or url (+ sha256)")
-    if bool(src.get("path")) == bool(src.get("url")):
-        raise fail("source needs exactly one of path and url")
+    if not isinstance(src, dict) or set(src) - {"path", "url", "hub", "revision", "filename", "sha256",
+                                                "sha256_prefix"}:
+        raise fail("source must be a mapping with path, url or hub (+ sha256)")
+    if sum(bool(src.get(k)) for k in ("path", "url", "hub")) != 1:
+        raise fail("source needs exactly one of path, url and hub")
+    if src.get("hub"):
+        from ssl_robustbench.zoo.hub import COMMIT, REPO
+
+        if not REPO.fullmatch(str(src["hub"])) or not COMMIT.fullmatch(str(src.get("revision", ""))) \
+                or not isinstance(src.get("filename"), str) or not src["filename"]:
+            raise fail("source.hub needs an <owner>/<name> repository, a revision that is a 40-digit commit hash "
+                       "(a branch can move under a result) and a filename")
+    elif {"revision", "filename"} & set(src):
+        raise fail("source.revision and source.filename belong to a hub source")
     if src.get("url") and not str(src["url"]).startswith(("https://", "http://")):
         raise fail("source.url must be an http(s) URL")
     if src.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(src["sha256"])):
