@@ -9,6 +9,7 @@ from ssl_robustbench.allocator import tune_malloc
 from ssl_robustbench.cli.augment import augment_group
 from ssl_robustbench.cli.cite import cite_command
 from ssl_robustbench.cli.eval import eval_command, probe_command
+from ssl_robustbench.cli.export import export_group
 from ssl_robustbench.cli.generate import generate_group
 from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
 from ssl_robustbench.cli.metrics import metrics_group
@@ -48,3 +49,4 @@ main.add_command(compare_command)
 main.add_command(metrics_group)
 main.add_command(generate_group)
 main.add_command(augment_group)
+main.add_command(export_group)
