@@ -46,7 +46,8 @@ def export_model_index(run: Path, model_name: str | None, source_url: str | None
         raise UserError(str(err)) from None
     if source_url is not None and not source_url.startswith(("https://", "http://")):
         raise UserError(f"--source-url must be an http(s) URL, not {source_url!r}")
-    text = yaml.safe_dump(model_index(cards, model_name=model_name, source_url=source_url), sort_keys=False, allow_unicode=True)
+    index = model_index(cards, model_name=model_name, source_url=source_url)
+    text = yaml.safe_dump(index, sort_keys=False, allow_unicode=True)
     if out is None:
         click.echo(text, nl=False)
     else:

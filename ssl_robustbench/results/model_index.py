@@ -67,4 +67,5 @@ def model_index(cards: list[ResultCard], *, model_name: str | None = None, sourc
         from ssl_robustbench.errors import UserError
 
         raise UserError(f"a model-index describes one model; these cards hold {', '.join(sorted(models)) or 'none'}")
-    return {"model-index": eval_results_to_model_index(model_name or models.pop(), eval_results(cards, source_url=source_url))}
+    results = eval_results(cards, source_url=source_url)
+    return {"model-index": eval_results_to_model_index(model_name or models.pop(), results)}

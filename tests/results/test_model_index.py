@@ -11,7 +11,8 @@ from huggingface_hub import ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from ssl_robustbench.cli import main
-from tests.cardfactory import make_card, write_card
+
+from cardfactory import make_card, write_card
 
 
 @pytest.fixture
