@@ -12,19 +12,20 @@ from ssl_robustbench.errors import UserError
 
 @BACKBONES.register("timm")
 def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks: int | None = None,
-                  avgpool_patchtokens: bool = False, recipe: str = "dino", **kwargs: Any) -> nn.Module:
+                  patch_mean: str | None = None, final_norm: bool = True, **kwargs: Any) -> nn.Module:
     """Any timm model without its classifier (``timm.create_model(name, num_classes=0)``).
 
     Args:
         variant: timm model name, e.g. ``vit_small_patch16_224``.
         pool: timm ``global_pool`` (``avg``, ``token``, ...); the model's default when ``None``.
-        n_last_blocks: ViTs only: DINO's linear-evaluation features (``eval_linear.py``, Caron et al. 2021) —
-            the class tokens of the last ``n`` blocks, each after the final norm, concatenated (ViT-S: 4).
-        avgpool_patchtokens: with ``n_last_blocks = 1``, DINO's ViT-B features: each dimension's class token
-            followed by its mean over the last block's patch tokens (interleaved, as ``eval_linear.py`` reshapes).
-        recipe: ``dino`` (the above) or ``dinov2``: DINOv2's linear heads (``dinov2/hub/classifiers.py``, Oquab
-            et al. 2024) — the class tokens of the last ``n_last_blocks`` (1 or 4) blocks after the final norm,
-            then the last block's patch-token mean (registers left out), concatenated: (n + 1) × width.
+        n_last_blocks: ViTs only: the class tokens of the last ``n`` blocks, each after the final norm,
+            concatenated — the linear-evaluation features of DINO (``eval_linear.py``, Caron et al. 2021: ViT-S 4),
+            iBOT (Zhou et al. 2022: ViT-S 4, ViT-B/L 1) and DINOv2 (Oquab et al. 2024: its 1- and 4-block heads).
+        patch_mean: with ``n_last_blocks``, add the last block's patch-token mean (class and register tokens left
+            out): ``interleave`` per dimension (DINO ViT-B: ``eval_linear.py`` reshapes [cls, mean] pairs) or
+            ``append`` after the class tokens (DINOv2's hub heads; iBOT's ``avgpool_patchtokens 2``).
+        final_norm: with ``n_last_blocks``, False takes the class tokens before the final norm (MSN's
+            ``forward_blocks``, Assran et al. 2022, whose linear head brings its own LayerNorm).
         kwargs: passed to ``timm.create_model`` (e.g. ``img_size``).
     """
     import timm
@@ -33,27 +34,23 @@ def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks
         raise UserError("arch 'timm' needs a model name, e.g. timm/resnet50")
     if not timm.is_model(variant):
         raise UserError(f"unknown timm model {variant!r}")
+    if patch_mean not in (None, "interleave", "append"):
+        raise UserError(f"patch_mean must be interleave or append, not {patch_mean!r}")
+    if n_last_blocks is None and (patch_mean is not None or not final_norm):
+        raise UserError("patch_mean and final_norm set how the class tokens of n_last_blocks are read: set "
+                        "n_last_blocks too (e.g. 1)")
     if pool is not None:
         kwargs["global_pool"] = pool
     model = timm.create_model(variant, pretrained=False, num_classes=0, **kwargs)
-    if recipe not in ("dino", "dinov2"):
-        raise UserError(f"recipe must be dino or dinov2, not {recipe!r}")
-    if recipe == "dinov2":
-        if n_last_blocks not in (1, 4) or avgpool_patchtokens:
-            raise UserError("the dinov2 recipe takes n_last_blocks 1 or 4 (its heads' two variants) and always "
-                            "appends the patch-token mean (no avgpool_patchtokens)")
-        _use_dino_features(model, int(n_last_blocks), "append")
-    elif n_last_blocks is not None:
-        _use_dino_features(model, int(n_last_blocks), "interleave" if avgpool_patchtokens else None)
-    elif avgpool_patchtokens:
-        raise UserError("avgpool_patchtokens needs n_last_blocks (DINO's ViT-B setting: n_last_blocks 1)")
+    if n_last_blocks is not None:
+        _use_block_features(model, int(n_last_blocks), patch_mean, bool(final_norm))
     return model
 
 
-def _use_dino_features(model: nn.Module, n: int, patch_mean: str | None) -> None:
-    """Makes ``model`` (a timm VisionTransformer) return DINO's or DINOv2's linear-evaluation features (same
-    parameters and state-dict keys, so official checkpoints load as they are): the last ``n`` class tokens, and
-    the last block's patch-token mean ``interleave``-d per dimension (DINO ViT-B) or ``append``-ed (DINOv2)."""
+def _use_block_features(model: nn.Module, n: int, patch_mean: str | None, final_norm: bool) -> None:
+    """Makes ``model`` (a timm VisionTransformer) return the last ``n`` blocks' class tokens (after the final norm
+    unless ``final_norm`` is False), with the last block's patch-token mean ``interleave``-d per dimension or
+    ``append``-ed (same parameters and state-dict keys, so official checkpoints load as they are)."""
     import types
 
     import torch
@@ -64,7 +61,7 @@ def _use_dino_features(model: nn.Module, n: int, patch_mean: str | None) -> None
     if not 1 <= n <= len(blocks):
         raise UserError(f"n_last_blocks must be between 1 and the model's {len(blocks)} blocks, not {n}")
     if patch_mean == "interleave" and n != 1:
-        raise UserError("DINO's eval_linear.py pools patch tokens only with n_last_blocks 1")
+        raise UserError("DINO's eval_linear.py interleaves the patch-token mean only with n_last_blocks 1")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm_pre(self.patch_drop(self._pos_embed(self.patch_embed(x))))
@@ -72,7 +69,7 @@ def _use_dino_features(model: nn.Module, n: int, patch_mean: str | None) -> None
         for i, block in enumerate(self.blocks):
             x = block(x)
             if len(self.blocks) - i <= n:
-                outputs.append(self.norm(x))
+                outputs.append(self.norm(x) if final_norm else x)
         feats = torch.cat([out[:, 0] for out in outputs], dim=-1)
         if patch_mean is None:
             return feats

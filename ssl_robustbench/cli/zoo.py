@@ -25,8 +25,8 @@ def zoo_group() -> None:
 @click.option("--method", type=str, default=None, help="Only cards of this method.")
 @friendly_errors
 def zoo_list(method: str | None) -> None:
-    """List the cards: id, method, arch, pretraining data, license, the published ImageNet top-1 of its released
-    linear head (blank: none released) and where the weights come from.
+    """List the cards: id, method, arch, pretraining data, license, the published ImageNet linear-evaluation top-1
+    (of the released head where there is one; blank: none published) and where the weights come from.
 
     \b
     Example:
@@ -43,7 +43,7 @@ def zoo_list(method: str | None) -> None:
         if method and card.method != method:
             continue
         source = "bundled" if card.source.path else card.source.url.split("/")[2]
-        top1 = f"{card.linear_head.top1:.1f}" if card.linear_head else ""
+        top1 = f"{card.published_top1:.1f}" if card.published_top1 is not None else ""
         rows.append({"id": card.id, "method": card.method, "arch": card.arch, "data": card.pretrain_data,
                      "license": card.license, "top-1": top1, "source": source})
     frame = pd.DataFrame(rows, columns=["id", "method", "arch", "data", "license", "top-1", "source"])

@@ -70,6 +70,15 @@ class LinearHead:
 
 
 @dataclasses.dataclass(frozen=True)
+class Published:
+    """A published ImageNet-1k linear-evaluation top-1 (%) of a backbone whose authors released no head:
+    ``source`` says where, and under which protocol."""
+
+    top1: float
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ZooCard:
     """A checkpoint's card. See ``model_zoo/README.md`` for each field."""
 
@@ -89,6 +98,7 @@ class ZooCard:
     bn_branch: str | None = None
     checkpoint_format: str | None = None
     linear_head: LinearHead | None = None
+    published: Published | None = None
     eval_script: str | None = None
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -99,6 +109,11 @@ class ZooCard:
     reproduce: str | None = None
     notes: str | None = None
     card_dir: Path = Path(".")
+
+    @property
+    def published_top1(self) -> float | None:
+        """The published linear-evaluation top-1 (%): the released head's, else ``published``'s."""
+        return self.linear_head.top1 if self.linear_head else self.published.top1 if self.published else None
 
     @property
     def preprocess(self) -> Preprocess:
@@ -155,9 +170,18 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     if src.get("sha256_prefix") is not None and (src.get("sha256") is not None
                                                   or not PREFIX_PATTERN.fullmatch(str(src["sha256_prefix"]))):
         raise fail("source.sha256_prefix must be 8–63 lowercase hex digits, and only where no full sha256 is known")
-    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("source", "linear_head")}
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("source", "linear_head", "published")}
     if data.get("linear_head") is not None:
         kwargs["linear_head"] = _parse_head(data["linear_head"], fail)
+    if data.get("published") is not None:
+        published = data["published"]
+        if not isinstance(published, dict) or set(published) != {"top1", "source"} \
+                or not isinstance(published["top1"], (int, float)) or isinstance(published["top1"], bool) \
+                or not 0 <= published["top1"] <= 100 or not str(published["source"]).strip():
+            raise fail("published must be {top1: <% in [0, 100]>, source: <where>}")
+        if data.get("linear_head") is not None:
+            raise fail("published is for a backbone without a released head; linear_head.top1 holds the figure")
+        kwargs["published"] = Published(top1=float(published["top1"]), source=str(published["source"]))
     for key in ("strip_prefixes", "ignore_keys", "allowed_missing"):
         value = kwargs.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

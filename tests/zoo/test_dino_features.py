@@ -26,7 +26,7 @@ def _reference(vit, x, n, avgpool):
 def test_features_equal_dinos_recipe(n, avgpool):
     torch.manual_seed(0)
     ours = build_backbone("timm/vit_tiny_patch16_224", pool="token", n_last_blocks=n,
-                          avgpool_patchtokens=avgpool).eval()
+                          patch_mean="interleave" if avgpool else None).eval()
     plain = build_backbone("timm/vit_tiny_patch16_224", pool="token").eval()
     plain.load_state_dict(ours.state_dict())  # the same keys: an official checkpoint loads into either
     x = torch.randn(2, 3, 224, 224)
@@ -69,8 +69,12 @@ def test_the_dino_vits16_card_scores_its_released_head(tmp_path, monkeypatch):
 
 
 def test_bad_dino_feature_settings():
-    with pytest.raises(UserError, match="pools patch tokens only with n_last_blocks 1"):
-        build_backbone("timm/vit_tiny_patch16_224", n_last_blocks=4, avgpool_patchtokens=True)
+    with pytest.raises(UserError, match="interleaves the patch-token mean only with n_last_blocks 1"):
+        build_backbone("timm/vit_tiny_patch16_224", n_last_blocks=4, patch_mean="interleave")
+    with pytest.raises(UserError, match="patch_mean must be interleave or append"):
+        build_backbone("timm/vit_tiny_patch16_224", n_last_blocks=1, patch_mean="concat")
+    with pytest.raises(UserError, match="set n_last_blocks too"):
+        build_backbone("timm/vit_tiny_patch16_224", final_norm=False)
     with pytest.raises(UserError, match="between 1 and the model's 12 blocks"):
         build_backbone("timm/vit_tiny_patch16_224", n_last_blocks=13)
     with pytest.raises(UserError, match="vision transformers"):

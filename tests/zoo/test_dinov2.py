@@ -75,7 +75,7 @@ def test_sixteen_cards_with_their_published_numbers():
         size = card.id.split("-")[1][3]
         assert card.linear_head.top1 == PUBLISHED[size]["reg4" in card.id]
         layers = 4 if card.id.endswith("linear4") else 1
-        assert card.features == {"img_size": 224, "recipe": "dinov2", "n_last_blocks": layers}
+        assert card.features == {"img_size": 224, "n_last_blocks": layers, "patch_mean": "append"}
         assert card.linear_head.url.endswith(f"_linear{'4' if layers == 4 else ''}_head.pth")
         assert card.license == "Apache-2.0" and card.license_url.startswith("https://github.com/facebookresearch")
         assert (card.interpolation, card.input_size, card.preprocess.resize_size) == ("bicubic", 224, 256)

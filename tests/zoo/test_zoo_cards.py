@@ -45,7 +45,7 @@ def test_bundled_checkpoints_load_strictly_and_are_small(card):
 @pytest.mark.parametrize("change, message", [
     ({"id": "Bad/Id"}, "id 'Bad/Id' must match"),
     ({"method": "nope"}, "method 'nope' is not one of"),
-    ({"source": {"url": "https://a/b", "path": "c"}}, "exactly one of path and url"),
+    ({"source": {"url": "https://a/b", "path": "c"}}, "exactly one of path, url and hub"),
     ({"source": {"url": "ftp://a/b"}}, "http"),
     ({"source": {"url": "https://a/b", "sha256": "XYZ"}}, "sha256"),
     ({"source": {"url": "https://a/b", "sha256": "5c8b2c2e"}}, "full 64 lowercase hex digits.*sha256_prefix"),

@@ -28,6 +28,12 @@ OFFICIAL = {
     "vicreg-rn50": (IMAGENET, 256, 224, "bilinear", "facebookresearch/vicreg evaluate.py"),
     **{card.id: (IMAGENET, 256, 224, "bicubic", "facebookresearch/dinov2 dinov2/data/transforms.py")
        for card in list_cards() if card.method == "dinov2"},
+    **{f"mae-vit{s}": (IMAGENET, 256, 224, "bicubic", "facebookresearch/mae main_linprobe.py")
+       for s in ("b16", "l16", "h14")},
+    **{f"ibot-vit{s}": (IMAGENET, 256, 224, "bicubic", "bytedance/ibot evaluation/eval_linear.py")
+       for s in ("s16", "b16", "l16")},
+    **{f"msn-vit{s}": (IMAGENET, 256, 224, "bilinear", "facebookresearch/msn linear_eval.py")
+       for s in ("s16", "b16", "l16")},
 }
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
