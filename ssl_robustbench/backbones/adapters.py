@@ -82,6 +82,15 @@ def _use_block_features(model: nn.Module, n: int, patch_mean: str | None, final_
     model.num_features = model.embed_dim * (n + int(patch_mean is not None))
 
 
+@BACKBONES.register("transformers")
+def transformers_backbone(variant: str | None, *, n_last_blocks: int = 1, patch_mean: str | None = "append"
+                          ) -> nn.Module:
+    """A Hugging Face transformers encoder (``transformers/<model_type>``): built by transformers from its
+    checkpoint folder when a card loads it (``backbones/transformers_encoders.py``), never from a name alone."""
+    raise UserError(f"transformers/{variant} is built from its checkpoint (a zoo card or --model hf-hub:…), not "
+                    "from its name")
+
+
 @BACKBONES.register("torchvision")
 def torchvision_backbone(variant: str | None, *, pool: str | None = None) -> nn.Module:
     """A torchvision ResNet/ResNeXt/Wide-ResNet with ``fc`` replaced by identity (global-average-pooled features)."""

@@ -6,6 +6,7 @@ A model reference is a zoo id (``robustbench zoo list``), a path to a card YAML,
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -31,7 +32,14 @@ from ssl_robustbench.zoo.checkpoint import (
 from ssl_robustbench.zoo.download import cache_root, check_sha256, download
 from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 from ssl_robustbench.zoo.hub import PREFIX as HUB_PREFIX
-from ssl_robustbench.zoo.hub import commit_warning, hub_config, hub_file, preprocessing_of, weights_file
+from ssl_robustbench.zoo.hub import (
+    commit_warning,
+    hub_config,
+    hub_file,
+    preprocessing_of,
+    transformers_preprocessing,
+    weights_file,
+)
 from ssl_robustbench.zoo.hub import parse_reference as parse_hub_reference
 
 
@@ -102,10 +110,16 @@ def hub_card(ref: str) -> ZooCard:
     repo, revision = parse_hub_reference(ref)
     commit_warning(repo, revision)
     config = hub_config(repo, revision)
+    model_id = re.sub(r"[^a-z0-9._-]+", "-", f"hf-{repo}-{revision[:12]}".lower()).strip("-._")
+    if "architecture" not in config:  # a transformers encoder (hub_config checked its model_type)
+        return ZooCard(id=model_id, arch=f"transformers/{config['model_type']}", method="unknown", paper="-",
+                       license="-", pretrain_data="unknown",
+                       source=Source(hub=repo, revision=revision, filename="model.safetensors"),
+                       notes=f"from hf-hub:{repo}@{revision} (config.json, preprocessor_config.json)",
+                       **transformers_preprocessing(repo, revision))
     arch = f"timm/{config['architecture']}"
     cfg = config.get("pretrained_cfg") or {}
     classifier = cfg.get("classifier")
-    model_id = re.sub(r"[^a-z0-9._-]+", "-", f"hf-{repo}-{revision[:12]}".lower()).strip("-._")
     return ZooCard(id=model_id, arch=arch, method="unknown", paper="-", license=str(cfg.get("license", "-")),
                    pretrain_data="unknown", source=Source(hub=repo, revision=revision,
                                                           filename=weights_file(repo, revision)),
@@ -230,6 +244,8 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
     path = checkpoint_path(card, cache_dir=cache_dir, quiet=quiet)
     digest = sha256_file(path)
     check_sha256(digest, card.source.pin, what=str(path))
+    if card.arch.startswith("transformers/"):
+        return _load_transformers(card, path, digest)
     backbone = build_backbone(card.arch, **card.features)
     raw = read_fetched(path, card.source)
     state = select_state_dict(raw, card.checkpoint_key, where=card.id)
@@ -249,3 +265,24 @@ def load_model(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool = Fa
                          ignore_keys=card.ignore_keys, allowed_missing=card.allowed_missing, where=card.id)
     model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()
     return LoadedModel(model=model, card=card, sha256=digest, report=report, dual_bn=dual)
+
+
+def _load_transformers(card: ZooCard, path: Path, digest: str) -> LoadedModel:
+    """A ``transformers/<model_type>`` card: the encoder built by transformers from the checkpoint's folder (its
+    config.json beside the weights: fetched into the same Hub snapshot for a hub source)."""
+    from ssl_robustbench.backbones.transformers_encoders import load_encoder
+
+    if path.suffix != ".safetensors":
+        raise UserError(f"{card.id}: a transformers encoder is read from safetensors only, not {path.name}")
+    if card.source.hub:
+        hub_file(card.source.hub, "config.json", revision=card.source.revision)
+    model_type = card.arch.partition("/")[2]
+    config = json.loads((path.parent / "config.json").read_text(encoding="utf-8")) \
+        if (path.parent / "config.json").is_file() else {}
+    if config.get("model_type") != model_type:
+        raise UserError(f"{card.id}: {path.parent / 'config.json'} is model_type {config.get('model_type')!r}, the "
+                        f"card says {model_type!r}")
+    backbone = load_encoder(path.parent, input_size=card.input_size, **card.features)
+    model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()
+    report = LoadReport(loaded=len(backbone.state_dict()), missing=(), ignored=())
+    return LoadedModel(model=model, card=card, sha256=digest, report=report)

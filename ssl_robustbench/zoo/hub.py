@@ -85,10 +85,39 @@ def hub_config(repo: str, revision: str) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"{repo}@{revision}/config.json is not valid JSON: {err}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
-        raise UserError(f"{repo}@{revision}/config.json names no timm 'architecture' (is it a timm repository? "
-                        "a transformers model needs a card)")
+    from ssl_robustbench.backbones.transformers_encoders import SUPPORTED
+
+    if not isinstance(config, dict) or not (isinstance(config.get("architecture"), str)
+                                            or config.get("model_type") in SUPPORTED):
+        raise UserError(f"{repo}@{revision}/config.json names neither a timm 'architecture' nor a transformers "
+                        f"model_type with a linear-evaluation recipe ({', '.join(SUPPORTED)})")
     return config
+
+
+def transformers_preprocessing(repo: str, revision: str) -> dict[str, Any]:
+    """A transformers repository's ``preprocessor_config.json`` as a card's preprocessing (Resize shortest edge +
+    CenterCrop); image_mean, image_std, size and crop_size must be stated."""
+    from ssl_robustbench.zoo.card import checked_preprocessing
+
+    where = f"hf-hub:{repo}@{revision}/preprocessor_config.json"
+    path = hub_file(repo, "preprocessor_config.json", revision=revision)
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{where} is not valid JSON: {err}") from None
+    missing = [k for k in ("image_mean", "image_std", "size", "crop_size") if k not in cfg]
+    if missing:
+        raise UserError(f"{where} states no {', '.join(missing)}; write a card that states them instead of guessing")
+    edge, crop = cfg["size"].get("shortest_edge"), cfg["crop_size"].get("height")
+    if not isinstance(edge, int) or not isinstance(crop, int) or crop != cfg["crop_size"].get("width") or crop > edge:
+        raise UserError(f"{where}: size {cfg['size']} and crop_size {cfg['crop_size']} are not a shortest-edge "
+                        "resize and a square center crop")
+    interpolation = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(cfg.get("resample", 3))
+    if interpolation is None:
+        raise UserError(f"{where}: resample {cfg.get('resample')!r} is not nearest (0), bilinear (2) or bicubic (3)")
+    values = {"mean": cfg["image_mean"], "std": cfg["image_std"], "input_size": crop, "crop_pct": crop / edge,
+              "interpolation": interpolation}
+    return checked_preprocessing(values, fail=lambda message: UserError(f"{where}: {message}"))
 
 
 def preprocessing_of(config: dict[str, Any], where: str) -> dict[str, Any]:

@@ -178,3 +178,71 @@ def test_eval_scores_an_hf_hub_model_end_to_end(hub, tmp_path):
     assert result.exit_code == 0, result.output
     model = json.loads((tmp_path / "run" / "model.json").read_text())
     assert REPO in json.dumps(model)
+
+
+def _dinov2_repo(tmp_path):
+    """A tiny DINOv2-with-registers repository as transformers saves it (config.json, model.safetensors) plus the
+    image processor's config, and the same random weights in DINOv2's own layout."""
+    transformers = pytest.importorskip("transformers", reason="the optional transformers extra")
+    torch.manual_seed(0)
+    config = transformers.Dinov2WithRegistersConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                                                    intermediate_size=64, image_size=70, patch_size=14,
+                                                    num_register_tokens=4)
+    model = transformers.Dinov2WithRegistersModel(config)
+    for p in model.parameters():  # nothing left at zero or one: every token, scale and norm counts
+        torch.nn.init.normal_(p, std=0.05)
+    model.save_pretrained(tmp_path / "saved")
+    processor = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "resample": 3,
+                 "size": {"shortest_edge": 32}, "crop_size": {"height": 28, "width": 28}, "do_center_crop": True}
+    files = {name: (tmp_path / "saved" / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    files["preprocessor_config.json"] = json.dumps(processor).encode()
+    return files, model
+
+
+def _official_dinov2_features(model, x):
+    """DINOv2's own recipe (prepare_tokens_with_masks, blocks, norm; hub classifier input with 1 block) on the
+    transformers model's weights, written out step by step."""
+    emb = model.embeddings
+    tokens = emb.patch_embeddings.projection(x).flatten(2).transpose(1, 2)
+    tokens = torch.cat((emb.cls_token.expand(len(x), -1, -1), tokens), dim=1)
+    pos = emb.position_embeddings
+    side, grid, dim = 5, x.shape[-1] // 14, pos.shape[-1]
+    patch = torch.nn.functional.interpolate(pos[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2),
+                                            mode="bicubic", antialias=False,
+                                            scale_factor=((grid + 0.1) / side, (grid + 0.1) / side))
+    tokens = tokens + torch.cat((pos[:, :1], patch.permute(0, 2, 3, 1).reshape(1, -1, dim)), dim=1)
+    tokens = torch.cat((tokens[:, :1], emb.register_tokens.expand(len(x), -1, -1), tokens[:, 1:]), dim=1)
+    for layer in model.encoder.layer:
+        attn = layer.attention
+        h = layer.norm1(tokens)
+        q, k, v = (proj(h).reshape(len(x), -1, 2, 16).transpose(1, 2) for proj in (attn.q_proj, attn.k_proj,
+                                                                                   attn.v_proj))
+        a = torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v
+        tokens = tokens + layer.layer_scale1.lambda1 * attn.o_proj(a.transpose(1, 2).reshape(len(x), -1, 32))
+        tokens = tokens + layer.layer_scale2.lambda1 * layer.mlp(layer.norm2(tokens))
+    out = model.layernorm(tokens)
+    return torch.cat((out[:, 0], out[:, 5:].mean(dim=1)), dim=1)
+
+
+def test_a_transformers_dinov2_scores_dinov2s_features(hub, tmp_path):
+    files, model = _dinov2_repo(tmp_path)
+    Hub.files["org/tiny-dinov2"] = files
+    card = resolve_card(f"hf-hub:org/tiny-dinov2@{COMMIT}")
+    assert card.arch == "transformers/dinov2_with_registers"
+    assert (card.input_size, card.crop_pct, card.interpolation) == (28, 28 / 32, "bicubic")
+    loaded = load_model(card)
+    x = torch.rand(2, 3, 28, 28)
+    normalized = (x - torch.tensor(card.mean).view(1, 3, 1, 1)) / torch.tensor(card.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ours, want = loaded.model.eval()(x), _official_dinov2_features(model.eval(), normalized)
+    assert ours.shape == (2, 64) and (ours - want).abs().max().item() <= 1e-5
+
+
+def test_a_transformers_repo_without_normalization_is_refused(hub, tmp_path):
+    files, _ = _dinov2_repo(tmp_path)
+    processor = json.loads(files["preprocessor_config.json"])
+    del processor["image_std"]
+    files["preprocessor_config.json"] = json.dumps(processor).encode()
+    Hub.files["org/tiny-dinov2"] = files
+    with pytest.raises(UserError, match="states no image_std"):
+        resolve_card(f"hf-hub:org/tiny-dinov2@{COMMIT}")
