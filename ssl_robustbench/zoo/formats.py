@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 
 import torch
@@ -37,11 +38,13 @@ def dinov2_position_embedding(pos_embed: torch.Tensor, grid: tuple[int, int], *,
 
 def dinov2(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """DINOv2's released backbones (``dinov2_vit*14[_reg4]_pretrain.pth``: a plain state dict with ``mask_token``,
-    ``register_tokens``, SwiGLU ``w12``/``w3`` for ViT-g, position embeddings for 37 × 37 patches): position
+    ``register_tokens``, SwiGLU ``w12``/``w3`` for ViT-g, position embeddings for 37 × 37 patches) and files of
+    DINOv2's model code saved with chunked blocks (``blocks.<chunk>.<i>``, Web-SSL's): blocks un-chunked, position
     embeddings resampled to the model's patch grid as DINOv2 does, then timm's own DINOv2 key conversion."""
     from timm.models.vision_transformer import checkpoint_filter_fn
 
-    state = dict(state)
+    # FSDP-chunked files (block_chunks > 0, as Web-SSL's): blocks.<chunk>.<i>.* keeps the global block index i
+    state = {re.sub(r"^blocks\.\d+\.(\d+)\.", r"blocks.\1.", k): v for k, v in state.items()}
     if "pos_embed" in state and hasattr(model, "patch_embed"):
         state["pos_embed"] = dinov2_position_embedding(state["pos_embed"], tuple(model.patch_embed.grid_size))
     state.setdefault("mask_token", torch.zeros(0))  # timm recognizes DINOv2's layout by this key, then drops it

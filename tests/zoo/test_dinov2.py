@@ -122,3 +122,65 @@ def test_features_and_released_head_equal_the_official_recipe(card_id, tmp_path)
     assert difference <= 1e-4, difference  # docs/zoo.md states the measured maximum
     assert torch.allclose(logits, want @ weight.T + bias, atol=1e-4)
     assert record["published_top1"] == card.linear_head.top1
+
+
+WEBSSL = [c for c in list_cards() if c.method == "webssl"]
+
+
+def _chunked_official(card, features: dict, device: str = "cpu", chunks: int = 4) -> dict[str, torch.Tensor]:
+    """Web-SSL's file layout: DINOv2's model code at 224 px with 4 FSDP block chunks (``blocks.<c>.<i>``), SwiGLU
+    ``w12``/``w3``, a mask token; random weights."""
+    kwargs = {k: v for k, v in features.items() if k not in ("n_last_blocks", "patch_mean")}
+    with torch.device(device):
+        native = timm.create_model(card.arch.removeprefix("timm/"), pretrained=False, num_classes=0, **kwargs)
+    size = len(native.blocks) // chunks
+    state = {}
+    for key, value in native.state_dict().items():
+        key = key.replace("mlp.fc1", "mlp.w12").replace("mlp.fc2", "mlp.w3")
+        if key.startswith("blocks."):
+            index = int(key.split(".")[1])
+            key = f"blocks.{index // size}.{key.removeprefix('blocks.')}"
+        state[key] = torch.randn_like(value) * 0.02
+    state["mask_token"] = torch.zeros(1, native.embed_dim, device=device)
+    return state
+
+
+@pytest.mark.parametrize("card", WEBSSL, ids=lambda c: c.id)
+def test_webssl_chunked_layout_loads_strictly(card):
+    from ssl_robustbench.backbones import build_backbone
+
+    assert card.license == "CC-BY-NC-4.0" and "REFERENCE UNKNOWN" in card.notes and card.published_top1 is None
+    with torch.device("meta"):
+        backbone = build_backbone(card.arch, **card.features)
+    official = _chunked_official(card, card.features, device="meta")
+    assert any(k.startswith("blocks.3.") for k in official) and "blocks.0.w12" not in official
+    report = strict_load(backbone, CHECKPOINT_FORMATS["dinov2"](official, backbone), where=card.id)
+    assert report.missing == ()
+
+
+def test_webssl_features_are_dinov2s_recipe_on_the_unchunked_blocks(tmp_path):
+    card = WEBSSL[0]
+    tiny = dict(card.features, embed_dim=64, depth=4, num_heads=4, mlp_ratio=5.34375)
+    torch.manual_seed(0)
+    official = _chunked_official(card, tiny)
+    torch.save(official, tmp_path / "webssl.pth")
+    local = dataclasses.replace(card, features=tiny,
+                                source=dataclasses.replace(card.source, url=None, path=str(tmp_path / "webssl.pth")))
+    loaded = load_model(local, cache_dir=tmp_path)
+    reference = timm.create_model(card.arch.removeprefix("timm/"), pretrained=False, num_classes=0,
+                                  **{k: v for k, v in tiny.items() if k not in ("n_last_blocks", "patch_mean")}).eval()
+    by_hand = {}
+    for key, value in official.items():
+        parts = key.split(".")
+        if key.startswith("blocks."):
+            key = ".".join(["blocks", *parts[2:]])
+        by_hand[key.replace("mlp.w12", "mlp.fc1").replace("mlp.w3", "mlp.fc2")] = value
+    by_hand.pop("mask_token")
+    reference.load_state_dict(by_hand)
+    x = torch.rand(2, 3, 224, 224)
+    normalized = (x - torch.tensor(card.mean).view(1, 3, 1, 1)) / torch.tensor(card.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        # DINOv2's prepare_tokens at the native grid (no resampling), every block, the final norm
+        tokens = reference.norm(reference.blocks(reference._pos_embed(reference.patch_embed(normalized))))
+        want = torch.cat((tokens[:, 0], tokens[:, 1:].mean(dim=1)), dim=1)
+        assert (loaded.model.eval()(x) - want).abs().max().item() <= 1e-5

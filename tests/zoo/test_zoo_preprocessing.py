@@ -34,6 +34,8 @@ OFFICIAL = {
        for s in ("s16", "b16", "l16")},
     **{f"msn-vit{s}": (IMAGENET, 256, 224, "bilinear", "facebookresearch/msn linear_eval.py")
        for s in ("s16", "b16", "l16")},
+    **{f"webssl-dino{s}-full2b-224": (IMAGENET, 256, 224, "bicubic", "facebookresearch/webssl README")
+       for s in ("300m", "1b")},
 }
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
