@@ -8,6 +8,8 @@ equal each method's own linear-evaluation recipe, written out here from its offi
   ``backbone.``-prefixed under ``state_dict`` or plain.
 - MSN ``linear_eval.py``: ``encoder.forward_blocks(x, 1)`` — the last block's class token *before* the final norm.
   Checkpoint: ``{"target_encoder": module.-prefixed encoder + projection head fc.*, "prototypes", "epoch"}``.
+- I-JEPA (no evaluation code published; the card says so): the target encoder's patch tokens after its final norm,
+  averaged. Checkpoint: ``{"encoder", "predictor", "target_encoder": module.-prefixed, no class token}``.
 
 Feature checks run on a ViT-Tiny with the same key names (the real widths are checked for layout on the meta
 device, nothing allocated)."""
@@ -24,13 +26,17 @@ from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.zoo import list_cards, load_model
 from ssl_robustbench.zoo.checkpoint import remap_keys, select_state_dict, strict_load
 
-CARDS = {c.id: c for c in list_cards() if c.method in ("mae", "ibot", "msn")}
+CARDS = {c.id: c for c in list_cards() if c.method in ("mae", "ibot", "msn", "ijepa")}
 TINY = "timm/vit_tiny_patch16_224"
 
 
 def _official(card_id: str, encoder: dict[str, torch.Tensor], *, plain: bool = False) -> dict:
     """``encoder`` (timm key names) wrapped as the method's released file holds it."""
-    width = encoder["cls_token"].shape[-1]
+    width = encoder["pos_embed"].shape[-1]
+    if card_id.startswith("ijepa"):
+        module = {f"module.{k}": v for k, v in encoder.items()}
+        return {"encoder": module, "target_encoder": module, "predictor": {"module.mask_token": torch.zeros(1, 1, 8)},
+                "epoch": 300}
     if card_id.startswith("mae"):
         decoder = {"mask_token": torch.zeros(1, 1, 8), "decoder_embed.weight": torch.zeros(8, width),
                    "decoder_blocks.0.norm1.weight": torch.ones(8), "decoder_pred.weight": torch.zeros(768, 8)}
@@ -45,6 +51,11 @@ def _official(card_id: str, encoder: dict[str, torch.Tensor], *, plain: bool = F
 
 def _reference(card_id: str, vit: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     tokens = vit.patch_embed(x)
+    if card_id.startswith("ijepa"):
+        tokens = tokens + vit.pos_embed
+        for block in vit.blocks:
+            tokens = block(tokens)
+        return vit.norm(tokens).mean(dim=1)
     tokens = torch.cat((vit.cls_token.expand(len(x), -1, -1), tokens), dim=1) + vit.pos_embed
     outputs = []
     for block in vit.blocks:
@@ -60,9 +71,10 @@ def _reference(card_id: str, vit: torch.nn.Module, x: torch.Tensor) -> torch.Ten
     return torch.cat((normed[-1][:, 0], normed[-1][:, 1:].mean(dim=1)), dim=-1)
 
 
-def test_nine_cards_with_licenses_and_published_numbers():
+def test_ten_cards_with_licenses_and_published_numbers():
     assert set(CARDS) == {"mae-vitb16", "mae-vitl16", "mae-vith14", "ibot-vits16", "ibot-vitb16", "ibot-vitl16",
-                          "msn-vits16", "msn-vitb16", "msn-vitl16"}
+                          "msn-vits16", "msn-vitb16", "msn-vitl16", "ijepa-vith14-in1k"}
+    assert "REFERENCE UNKNOWN" in CARDS["ijepa-vith14-in1k"].notes and CARDS["ijepa-vith14-in1k"].published is None
     assert [CARDS[c].published_top1 for c in ("mae-vitb16", "mae-vitl16", "mae-vith14")] == [68.0, 75.8, 76.6]
     assert [CARDS[c].published_top1 for c in ("ibot-vits16", "ibot-vitb16", "ibot-vitl16")] == [77.9, 79.5, 81.0]
     assert all(CARDS[c].published_top1 is None for c in ("msn-vits16", "msn-vitb16", "msn-vitl16"))
@@ -76,7 +88,9 @@ def test_the_official_layout_fits_the_real_width(card_id):
     card = CARDS[card_id]
     with torch.device("meta"):
         backbone = build_backbone(card.arch, **card.features)
-        encoder = timm.create_model(card.arch.removeprefix("timm/"), pretrained=False, num_classes=0).state_dict()
+        extra = {k: v for k, v in card.features.items() if k in ("class_token", "fc_norm")}
+        encoder = timm.create_model(card.arch.removeprefix("timm/"), pretrained=False, num_classes=0,
+                                    **extra, **({"global_pool": "avg"} if extra else {})).state_dict()
     state = select_state_dict(_official(card_id, encoder), card.checkpoint_key, where=card_id)
     if all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -89,7 +103,9 @@ def test_the_official_layout_fits_the_real_width(card_id):
 def test_features_equal_the_official_recipe(card_id, plain, tmp_path):
     card = CARDS[card_id]
     torch.manual_seed(0)
-    vit = timm.create_model(TINY.removeprefix("timm/"), pretrained=False, num_classes=0).eval()
+    extra = {k: v for k, v in card.features.items() if k in ("class_token", "fc_norm")}
+    vit = timm.create_model(TINY.removeprefix("timm/"), pretrained=False, num_classes=0, **extra,
+                            **({"global_pool": "avg"} if extra else {})).eval()
     for p in vit.parameters():  # no zero-initialized parts: every token and norm matters
         torch.nn.init.normal_(p, std=0.05)
     path = tmp_path / "checkpoint.pth"

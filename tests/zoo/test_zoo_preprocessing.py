@@ -36,6 +36,7 @@ OFFICIAL = {
        for s in ("s16", "b16", "l16")},
     **{f"webssl-dino{s}-full2b-224": (IMAGENET, 256, 224, "bicubic", "facebookresearch/webssl README")
        for s in ("300m", "1b")},
+    "ijepa-vith14-in1k": (IMAGENET, 256, 224, "bilinear", "none published"),
 }
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
