@@ -11,7 +11,12 @@ from ssl_robustbench.cli.common import friendly_errors
 
 @click.group("export")
 def export_group() -> None:
-    """Export a run's results for other tools."""
+    """Export a run's results for other tools.
+
+    \b
+    Example:
+      robustbench export model-index runs/demo --out model-index.yaml
+    """
 
 
 @export_group.command("model-index", epilog="""\b
