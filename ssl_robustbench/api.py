@@ -32,7 +32,14 @@ from ssl_robustbench.results.card import ResultCard
 
 @dataclasses.dataclass
 class Evaluation:
-    """What ``evaluate`` returns: the long results table, one result card per suite, and the run directory."""
+    """What ``evaluate`` returns.
+
+    Attributes:
+        table: the long results table, one row per suite × condition × severity × metric (columns as in the run's
+            ``results.csv``: ``suite``, ``condition``, ``severity``, ``metric``, ``value``, ``n`` …).
+        cards: one ``ResultCard`` per suite, keyed by suite name (``robustbench submit`` sends them to a store).
+        run_dir: the run directory (``results.*``, ``cards/``, ``evidence/``, ``model.json``).
+    """
 
     table: pd.DataFrame
     cards: dict[str, ResultCard]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,16 +38,11 @@ def build_backbone(arch: str, **feature_kwargs: Any) -> nn.Module:
 
 def check_feature_settings(arch: str, features: dict[str, Any]) -> Callable[..., nn.Module]:
     """The builder of ``arch``'s family, after checking that it takes every key of ``features`` (a zoo card's
-    feature spec); an unknown family or key is a UserError."""
-    factory = BACKBONES.get(arch.partition("/")[0])
-    params = list(inspect.signature(factory).parameters.values())
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        known = [p.name for p in params[1:]]
-        unknown = sorted(set(features) - set(known))
-        if unknown:
-            raise UserError(f"backbone {arch!r} takes no feature setting {unknown[0]!r} "
-                            f"(known: {', '.join(known) or 'none'})")
-    return factory
+    feature spec; ``backbone_families.FEATURE_SETTINGS``); an unknown family or key is a UserError."""
+    from ssl_robustbench.backbone_families import check_feature_keys
+
+    check_feature_keys(arch, features)
+    return BACKBONES.get(arch.partition("/")[0])
 
 
 class ImageClassifier(nn.Module):

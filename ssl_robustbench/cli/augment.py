@@ -42,7 +42,7 @@ def preview_command(augs, method, data_name, data_root, n, size, scale, seed, an
     import torch
 
     from ssl_robustbench.data import DataRequest, build_dataset, float_images
-    from ssl_robustbench.data.preprocess import Preprocess
+    from ssl_robustbench.preprocess import Preprocess
     from ssl_robustbench.transforms.preview import annotated_rows, preview_rows, save_grid
     from ssl_robustbench.zoo.download import cache_root
 

@@ -18,7 +18,7 @@ from ssl_robustbench.errors import UserError
 def run_options(func: Callable) -> Callable:
     """``--device --batch-size --workers --out --seed --config --set`` for commands that run work."""
     options = [
-        click.option("--device", type=str, default=None, help="auto | cpu | cuda[:N] (default auto)."),
+        click.option("--device", type=str, default=None, help="auto, cpu or cuda[:N] (default auto)."),
         click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=None,
                      help="Images per batch (default 256)."),
         click.option("--workers", type=click.IntRange(0, 256), default=None,

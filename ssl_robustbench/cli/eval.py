@@ -35,7 +35,8 @@ def _model_options(func):
                      help="Zoo id, card YAML, or checkpoint file (default embedded-simclr-tinyresnet)."),
         click.option("--arch", type=str, default=None, help="Arch of a checkpoint file, e.g. torchvision/resnet50."),
         click.option("--data", "data_name", type=str, default=None,
-                     help="embedded | imagenet | imagefolder | cifar10 | cifar100 | stl10 (default embedded)."),
+                     help="embedded, imagenet, imagefolder, cifar10, cifar100 or stl10 (default embedded; the "
+                          "eval split defaults to val for imagenet, test otherwise)."),
         click.option("--data-root", type=str, default=None, help="Local dataset directory."),
         click.option("--probe", "probe_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Reuse a saved probe (probe.safetensors) instead of fitting one."),

@@ -17,7 +17,7 @@ def _source_options(func):
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
                      help="Directory of the tree to write."),
         click.option("--data", "data_name", default="embedded", show_default=True,
-                     help="Clean source: embedded | imagenet | imagefolder | cifar10 | cifar100 | stl10."),
+                     help="Clean source: embedded, imagenet, imagefolder, cifar10, cifar100 or stl10."),
         click.option("--data-root", default=None, help="Local dataset directory."),
         click.option("--split", default="test", show_default=True, help="Source split (ImageNet: val)."),
         click.option("--size", type=click.IntRange(min=32, max=4096), default=None,
@@ -62,8 +62,8 @@ def _side(data_name: str, size: int | None) -> int:
 def _source(data_name, data_root, split, size, limit):
     """The clean source dataset and its image side."""
     from ssl_robustbench.data import DataRequest, build_dataset
-    from ssl_robustbench.data.preprocess import Preprocess
     from ssl_robustbench.data.shift_trees import release_view
+    from ssl_robustbench.preprocess import Preprocess
     from ssl_robustbench.zoo.download import cache_root
 
     side = _side(data_name, size)
@@ -99,9 +99,9 @@ Examples:
 @click.option("--corruption", "corruptions", multiple=True, help="Corruption name (repeatable; default the 15).")
 @click.option("--severity", "severities", type=click.IntRange(1, 5), multiple=True, help="Severity (default 1–5).")
 @click.option("--extra", is_flag=True, help="Add the 4 held-out corruptions.")
-@click.option("--table", default="auto", show_default=True, help="Constants: auto | imagenet | cifar.")
+@click.option("--table", default="auto", show_default=True, help="Constants: auto, imagenet or cifar.")
 @click.option("--reference", default="hendrycks", show_default=True,
-              help="hendrycks (make_imagenet_c.py, which made the released set) | imagecorruptions.")
+              help="hendrycks (make_imagenet_c.py, which made the released set) or imagecorruptions.")
 @friendly_errors
 def generate_c(corruptions, severities, extra, table, reference, **source) -> None:
     """ImageNet-C: <out>/<corruption>/<severity>/<class>/<name>.JPEG (JPEG 85 after corruption, as released;
@@ -133,7 +133,7 @@ Examples:
 """)
 @_source_options
 @click.option("--magnitude", type=float, default=0.3, show_default=True,
-              help="|c| of the Möbius warp (a guess: the authors publish no generation script; see "
+              help="The magnitude of c in the Möbius warp (a guess: the authors publish no generation script; see "
                    "docs/suites/shifts.md).")
 @click.option("--d", "d", type=float, default=1.0, show_default=True, help="d of f(z) = z / (cz + d).")
 @click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path), default=None,

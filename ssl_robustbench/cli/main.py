@@ -1,24 +1,77 @@
-"""``robustbench``: the command group."""
+"""``robustbench``: the command group. Each subcommand's module is imported only when that subcommand runs (or
+its help is asked for), so ``robustbench --help`` and the light commands start without importing torch."""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 import ssl_robustbench
 from ssl_robustbench.allocator import tune_malloc
-from ssl_robustbench.cli.augment import augment_group
-from ssl_robustbench.cli.cite import cite_command
-from ssl_robustbench.cli.eval import eval_command, probe_command
-from ssl_robustbench.cli.export import export_group
-from ssl_robustbench.cli.generate import generate_group
-from ssl_robustbench.cli.leaderboard import leaderboard_group, submit_command
-from ssl_robustbench.cli.metrics import metrics_group
-from ssl_robustbench.cli.pretrain import policy_plot_command, pretrain_command
-from ssl_robustbench.cli.verify import compare_command, verify_command
-from ssl_robustbench.cli.zoo import zoo_group
+
+#: name → (module under ssl_robustbench.cli, attribute, the summary ``robustbench --help`` lists: the command's
+#: own first sentence, kept equal to it by tests/cli/test_startup.py)
+COMMANDS = {
+    "augment": ("augment", "augment_group", "Inspect view generation."),
+    "cite": ("cite", "cite_command", "Print BibTeX for ssl-robustbench and the papers behind RUN_DIR (its suites, the "
+             "attacks its adversarial suite ran, its checkpoint's method; the checkpoint's own paper as a comment)."),
+    "compare": ("verify", "compare_command", "Paired differences of two cards of one board, per condition: top-1 of "
+                "each, the difference with its 95 % interval, the images only one gets right, and McNemar's exact "
+                "p."),
+    "eval": ("eval", "eval_command", "Evaluate a frozen SSL backbone: fit (or reuse) a linear probe, run the suites, "
+             "write a results table."),
+    "export": ("export", "export_group", "Export a run's results for other tools."),
+    "generate": ("generate", "generate_group", "Write ImageNet-C / -PD / -E style trees from a clean dataset (the "
+                 "layouts `eval --c-root` etc. read)."),
+    "leaderboard": ("leaderboard", "leaderboard_group", "Render, show and validate the leaderboard of a result store; "
+                    "name who may sign its verifications."),
+    "metrics": ("metrics", "metrics_group", "Recompute benchmark aggregates from accuracy tables."),
+    "policy-plot": ("pretrain", "policy_plot_command", "Plot an ASTrA run's action distributions (ε, steps, step "
+                    "size) and reward per epoch from its log.csv (pretraining redraws RUN_DIR/policy.png after every "
+                    "epoch)."),
+    "pretrain": ("pretrain", "pretrain_command", "Pretrain an SSL backbone; re-running with the same --out resumes "
+                 "after the last finished epoch."),
+    "probe": ("eval", "probe_command", "Fit a linear probe on frozen features and report its clean top-1 (the clean "
+              "suite only)."),
+    "submit": ("leaderboard", "submit_command", "Submit an eval run directory (one card per suite) or a card file to "
+               "a result store."),
+    "verify": ("verify", "verify_command", "Re-run a fresh random sample of every condition of each card from the "
+               "weights the card names and compare per-image results with its evidence."),
+    "zoo": ("zoo", "zoo_group", "Browse the model zoo (one YAML card per checkpoint in model_zoo/)."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use; its help lists them from ``COMMANDS``."""
+
+    @property
+    def commands(self) -> dict[str, click.Command]:  # every command, loaded (click.Group's mapping, for tools)
+        return {name: self.get_command(click.Context(self), name) for name in COMMANDS}
+
+    @commands.setter
+    def commands(self, value: dict) -> None:  # click.Group.__init__ assigns it; the commands come from COMMANDS
+        if value:
+            raise TypeError("LazyGroup takes its commands from COMMANDS")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(f"ssl_robustbench.cli.{module}"), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(ssl_robustbench.__version__, prog_name="robustbench")
 def main() -> None:
     """Measure and improve the robustness of self-supervised image representations.
@@ -34,19 +87,3 @@ def main() -> None:
       robustbench submit runs/demo --to runs/leaderboard && robustbench leaderboard show --store runs/leaderboard
     """
     tune_malloc()  # large batch buffers reused instead of re-mapped on every call (ssl_robustbench.allocator)
-
-
-main.add_command(eval_command)
-main.add_command(cite_command)
-main.add_command(probe_command)
-main.add_command(pretrain_command)
-main.add_command(policy_plot_command)
-main.add_command(zoo_group)
-main.add_command(leaderboard_group)
-main.add_command(submit_command)
-main.add_command(verify_command)
-main.add_command(compare_command)
-main.add_command(metrics_group)
-main.add_command(generate_group)
-main.add_command(augment_group)
-main.add_command(export_group)

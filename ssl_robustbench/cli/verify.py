@@ -90,6 +90,9 @@ def verify_command(sources: tuple[Path, ...], store: Path | None, key: Path | No
                     append_record(store, result.card, sign(result.payload, private))
             build_leaderboard(store)
         click.echo(f"recorded {len(results)} signed verification(s) in {store}/verifications")
+    elif results:
+        click.echo("not recorded: no board changes until an operator verifies the card in its store "
+                   "(--store STORE --sign KEY; docs/leaderboard.md)")
     sys.exit(1 if any(r.outcome == "failed" for r in results) else 0)
 
 

@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssl_robustbench.data import embedded
 from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
-from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import stable_hash
+from ssl_robustbench.preprocess import Preprocess
 from ssl_robustbench.registry import Registry
 
 

@@ -95,6 +95,22 @@ class Protocol:
 
 @dataclasses.dataclass(frozen=True)
 class ResultCard:
+    """One suite's result for one model: what a store files and a board ranks (``docs/leaderboard.md``).
+
+    Attributes:
+        model: who was scored (id, method, arch, paper, license, checkpoint sha256, where the weights come from).
+        suite: the suite's name (``clean``, ``c``, ``pd`` …).
+        protocol: what must match for two cards to share a board; ``protocol.config_hash`` is its digest.
+        rows: every condition's metrics (``ResultRow``).
+        aggregates: the suite's summary numbers (fractions), one of which ranks the card (``rank_metric``).
+        sanity_flags: warnings the run raised (a flagged card is listed, not ranked).
+        hardware: device, threads, torch version of the run.
+        version: the ssl-robustbench version that wrote it.
+        created_at: ISO timestamp of the run.
+        evidence: sha256 of the per-image evidence file and of the scored head's file.
+        schema_version: the card schema's version.
+    """
+
     model: ModelIdentity
     suite: str
     protocol: Protocol

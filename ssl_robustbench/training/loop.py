@@ -26,11 +26,11 @@ from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.backbones.dual_bn import has_dual_bn
 from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, ImageLoader, build_dataset, eval_loader
-from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import atomic_open, atomic_write_bytes, atomic_write_text, sha256_file
 from ssl_robustbench.methods import METHODS
 from ssl_robustbench.methods.base import ema_update
+from ssl_robustbench.preprocess import Preprocess
 from ssl_robustbench.probes.features import extract, knn_accuracy
 from ssl_robustbench.progress import console, track
 from ssl_robustbench.runinfo import resolve_device, seed_everything, start_run

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ssl_robustbench.data.preprocess import INTERPOLATIONS, Preprocess
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import read_yaml
+from ssl_robustbench.preprocess import INTERPOLATIONS, Preprocess
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")  # matched whole (fullmatch: no trailing newline)
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")  # a zoo pin is a full digest (fullmatch)
@@ -203,10 +203,10 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
         raise fail(f"checkpoint_format must be one of {', '.join(CHECKPOINT_FORMATS)}")
     if not isinstance(kwargs.get("features", {}), dict):
         raise fail("features must be a mapping (e.g. {pool: avg})")
-    from ssl_robustbench.backbones import check_feature_settings
+    from ssl_robustbench.backbone_families import check_feature_keys
 
     try:
-        check_feature_settings(kwargs["arch"], kwargs.get("features", {}))
+        check_feature_keys(kwargs["arch"], kwargs.get("features", {}))
     except UserError as err:
         raise fail(str(err)) from None
     return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)

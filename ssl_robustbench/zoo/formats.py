@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ssl_robustbench.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported when a conversion runs: zoo cards validate without it
+    import torch
+    from torch import nn
 
 
 def dinov2_position_embedding(pos_embed: torch.Tensor, grid: tuple[int, int], *, offset: float = 0.1) -> torch.Tensor:
@@ -20,6 +21,9 @@ def dinov2_position_embedding(pos_embed: torch.Tensor, grid: tuple[int, int], *,
     computes them at every forward (facebookresearch/dinov2 ``models/vision_transformer.py``, with the hub's
     ``interpolate_offset`` 0.1 and no antialiasing): bicubic with the scale factor (grid + offset) / M, which is not
     the size-based resampling timm applies. At a fixed input size this is a constant, so it is done once here."""
+    import torch
+    import torch.nn.functional as F
+
     n = pos_embed.shape[1] - 1
     side = math.isqrt(n)
     if side * side != n:
@@ -41,6 +45,7 @@ def dinov2(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.
     ``register_tokens``, SwiGLU ``w12``/``w3`` for ViT-g, position embeddings for 37 × 37 patches) and files of
     DINOv2's model code saved with chunked blocks (``blocks.<chunk>.<i>``, Web-SSL's): blocks un-chunked, position
     embeddings resampled to the model's patch grid as DINOv2 does, then timm's own DINOv2 key conversion."""
+    import torch
     from timm.models.vision_transformer import checkpoint_filter_fn
 
     # FSDP-chunked files (block_chunks > 0, as Web-SSL's): blocks.<chunk>.<i>.* keeps the global block index i

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ssl_robustbench.cli import main
 from ssl_robustbench.data import DataRequest, build_dataset, dataset_identity
-from ssl_robustbench.data.preprocess import Preprocess
+from ssl_robustbench.preprocess import Preprocess
 
 FAST = ["--set", "data.train_limit=200", "--set", "data.eval_limit=100", "--device", "cpu"]
 

@@ -19,8 +19,8 @@ from ssl_robustbench.benchmarks.corruptions import CorruptionBenchmark
 from ssl_robustbench.benchmarks.perspective import PerspectiveBenchmark, perspective_view
 from ssl_robustbench.config import build
 from ssl_robustbench.data import DataRequest, ImageLoader, build_dataset
-from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.eval_config import EvalConfig
+from ssl_robustbench.preprocess import Preprocess
 from ssl_robustbench.transforms.corruptions.effects import frost_texture_files
 
 from corruption_reference import load_hendrycks

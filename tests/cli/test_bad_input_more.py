@@ -344,7 +344,7 @@ def test_a_read_only_output_is_one_error_line(small_disk, tmp_path):
 @pytest.mark.parametrize("kind", ["1x1", "cmyk", "16-bit", "palette-alpha", "animated-png", "webp", "grey-alpha"])
 def test_odd_but_valid_images_load_as_rgb(tmp_path, kind):
     from ssl_robustbench.data import DataRequest, build_dataset
-    from ssl_robustbench.data.preprocess import Preprocess
+    from ssl_robustbench.preprocess import Preprocess
 
     rng = np.random.default_rng(0)
     rgb = Image.fromarray(rng.integers(0, 256, (40, 50, 3), np.uint8))

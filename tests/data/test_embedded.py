@@ -5,7 +5,7 @@ import torch
 
 from ssl_robustbench.data import DataRequest, build_dataset
 from ssl_robustbench.data.embedded import CLASSES, SPLITS, generate, load_split
-from ssl_robustbench.data.preprocess import Preprocess
+from ssl_robustbench.preprocess import Preprocess
 
 
 def test_generation_is_deterministic_per_index_and_split():

@@ -7,8 +7,8 @@ from PIL import Image
 
 from ssl_robustbench.data import DataRequest, ImageLoader, build_dataset
 from ssl_robustbench.data.folders import imagenet_wnids
-from ssl_robustbench.data.preprocess import Preprocess
 from ssl_robustbench.errors import UserError
+from ssl_robustbench.preprocess import Preprocess
 
 
 def tree(root, classes, size=(300, 200)):

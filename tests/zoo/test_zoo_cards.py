@@ -96,3 +96,19 @@ def test_card_preprocess_follows_the_card():
     card = get_card("dino-vits16")
     assert card.preprocess.resize_size == 256 and card.preprocess.interpolation == "bicubic"
     assert dataclasses.replace(card, crop_pct=1.0).preprocess.resize_size == 224
+
+
+def test_the_light_feature_table_equals_the_builders_signatures():
+    """Cards validate without importing torch (``backbone_families``); the table must say what each builder takes."""
+    import inspect
+
+    from ssl_robustbench.backbone_families import FEATURE_SETTINGS
+    from ssl_robustbench.backbones import BACKBONES
+
+    assert set(FEATURE_SETTINGS) == set(BACKBONES.names())
+    for family, keys in FEATURE_SETTINGS.items():
+        params = list(inspect.signature(BACKBONES.get(family)).parameters.values())[1:]
+        if keys is None:
+            assert any(p.kind is p.VAR_KEYWORD for p in params), family
+        else:
+            assert tuple(p.name for p in params) == keys, family

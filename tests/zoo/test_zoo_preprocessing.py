@@ -110,7 +110,7 @@ def test_timm_archs_get_timms_own_eval_pixels(name):
     from PIL import Image
     from timm.data import create_transform, resolve_data_config
 
-    from ssl_robustbench.data.preprocess import Preprocess
+    from ssl_robustbench.preprocess import Preprocess
     from ssl_robustbench.transforms.corruptions.effects import frost_texture_files
     from ssl_robustbench.zoo import arch_preprocessing
 

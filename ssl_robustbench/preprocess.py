@@ -1,5 +1,5 @@
 """Evaluation preprocessing from a zoo card: Resize + CenterCrop on uint8 pixels (the loaders of ``data`` turn each
-batch into floats in [0, 1])."""
+batch into floats in [0, 1]). Light to import (torchvision only when a transform is built): zoo cards use it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from torchvision.transforms import v2
-
-INTERPOLATIONS = {
-    "bilinear": v2.InterpolationMode.BILINEAR,
-    "bicubic": v2.InterpolationMode.BICUBIC,
-    "nearest": v2.InterpolationMode.NEAREST,
-}
+#: the interpolations a card may name (torchvision's InterpolationMode of the same name)
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +41,12 @@ class Preprocess:
         The conversion to float is left to the loader (``data.ImageLoader``): loader workers send a quarter of the
         bytes, and the main process converts a whole batch at once.
         """
+        from torchvision.transforms import v2
+
         if native_size == self.input_size:
             return v2.ToImage()
         return v2.Compose([
             v2.ToImage(),
-            v2.Resize(self.resize_size, interpolation=INTERPOLATIONS[self.interpolation], antialias=True),
+            v2.Resize(self.resize_size, interpolation=v2.InterpolationMode(self.interpolation), antialias=True),
             v2.CenterCrop(self.input_size),
         ])

@@ -1,0 +1,41 @@
+"""The CLI starts light (issue 43): ``robustbench --help``, the group helps and the zoo commands import no torch,
+torchvision or timm (subcommands are loaded when they run: ``cli/main.py``'s ``LazyGroup``), and the command list
+``--help`` prints from ``COMMANDS`` says what each command's own help says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from ssl_robustbench.cli.main import COMMANDS, main
+
+HEAVY = ("torch", "torchvision", "timm", "transformers", "scipy", "matplotlib")
+LIGHT = [["--help"], ["zoo", "--help"], ["zoo", "list"], ["zoo", "show", "dinov2-vits14"], ["leaderboard", "--help"],
+         ["generate", "--help"], ["export", "--help"], ["augment", "--help"], ["metrics", "--help"]]
+
+
+def _imported_after(args: list[str]) -> tuple[int, list[str]]:
+    code = (f"import sys, json\nfrom click.testing import CliRunner\nfrom ssl_robustbench.cli import main\n"
+            f"result = CliRunner().invoke(main, {args!r})\n"
+            f"print(json.dumps([result.exit_code, sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    exit_code, modules = json.loads(out.stdout.strip().splitlines()[-1])
+    return exit_code, modules
+
+
+@pytest.mark.parametrize("args", LIGHT, ids=" ".join)
+def test_light_commands_import_no_torch(args):
+    exit_code, heavy = _imported_after(args)
+    assert exit_code == 0 and heavy == [], heavy[:5]
+
+
+def test_the_command_list_matches_each_commands_own_help():
+    ctx = click.Context(main)
+    for name, (_, _, summary) in COMMANDS.items():
+        command = main.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert summary == command.get_short_help_str(limit=10_000), name
