@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssl_robustbench.results.leaderboard import _cell, column_legend, model_summary
+from ssl_robustbench.results.leaderboard import _cell, column_legend, count_models, model_summary
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
@@ -27,13 +27,17 @@ color:#222;overflow-wrap:anywhere}
 table{border-collapse:separate;border-spacing:0}
 th,td{padding:4px 10px;border-bottom:1px solid #ddd;white-space:nowrap;background:#fff}
 th{cursor:pointer;background:#f4f4f4;user-select:none}
-th:nth-child(-n+3),td:nth-child(-n+3){position:sticky;z-index:1;box-sizing:border-box}
-th:nth-child(1),td:nth-child(1){left:0;min-width:4em;max-width:4em;white-space:normal}
-th:nth-child(2),td:nth-child(2){left:4em;min-width:13em;max-width:13em;white-space:normal;overflow-wrap:anywhere}
-th:nth-child(3),td:nth-child(3){left:17em;border-right:1px solid #ddd}
+.ranked th:nth-child(-n+3),.ranked td:nth-child(-n+3){position:sticky;z-index:1;box-sizing:border-box}
+.ranked th:nth-child(1),.ranked td:nth-child(1){left:0;min-width:4em;max-width:4em;white-space:normal}
+.ranked th:nth-child(2),.ranked td:nth-child(2){left:4em;min-width:13em;max-width:13em;white-space:normal;
+overflow-wrap:anywhere}
+.ranked th:nth-child(3),.ranked td:nth-child(3){left:17em;border-right:1px solid #ddd}
+table.models th:nth-child(1),table.models td:nth-child(1){position:sticky;left:0;z-index:1;min-width:13em;
+max-width:13em;white-space:normal;overflow-wrap:anywhere;border-right:1px solid #ddd}
 details{margin:0 0 0.5em}summary{cursor:pointer;color:#555}
 dl.legend{font-size:12px;color:#555;margin:0 0 2em;display:grid;grid-template-columns:max-content 1fr;gap:0 1em}
 dl.legend dt{font-weight:600}dl.legend dd{margin:0}
+@media (max-width:600px){dl.legend{grid-template-columns:1fr}dl.legend dd{margin:0 0 0.6em 1em}}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 input{font-size:14px;padding:4px;width:20em;max-width:100%;box-sizing:border-box}
@@ -87,9 +91,10 @@ def _head(frame: pd.DataFrame) -> str:
                    for c in frame.columns)
 
 
-def _plain_table(frame: pd.DataFrame) -> str:
-    """A scrollable table without the board's sorting (the folded per-condition columns, the models summary)."""
-    return (f'<div class="scroll"><table class="conditions"><thead><tr>{_head(frame)}</tr></thead>'
+def _plain_table(frame: pd.DataFrame, kind: str = "conditions ranked") -> str:
+    """A scrollable table without the board's sorting: a board's folded per-condition columns (rank, model first:
+    ``conditions ranked``) or the models summary (model first: ``models``)."""
+    return (f'<div class="scroll"><table class="{kind}"><thead><tr>{_head(frame)}</tr></thead>'
             f"<tbody>{_rows(frame)}</tbody></table></div>")
 
 
@@ -109,7 +114,7 @@ def _table(name: str, frame: pd.DataFrame) -> str:
                      if (text := column_legend(str(c), frame.attrs.get("suite"))))
     return (f'<h2 id="{esc(name)}">{esc(title)}</h2>\n<p class="board-id">board {esc(name)}, ranked by '
             f'{esc(str(frame.attrs.get("rank_by")))}</p>'
-            f'<div class="scroll"><table class="board" id="suite-{esc(name)}">'
+            f'<div class="scroll"><table class="board ranked" id="suite-{esc(name)}">'
             f"<thead><tr>{_head(summary)}</tr></thead><tbody>{_rows(summary)}</tbody></table></div>{folded}"
             f'<dl class="legend">{legend}</dl>')
 
@@ -122,9 +127,9 @@ def to_html(tables: dict[str, pd.DataFrame], plots: list[Path], *, title: str = 
     sections = "\n".join(_table(name, frame) for name, frame in tables.items())
     if tables:
         models = model_summary(tables)
-        sections = f"<h2>{html.escape(models.attrs['title'])}</h2>{_plain_table(models)}\n" + sections
+        sections = f"<h2>{html.escape(models.attrs['title'])}</h2>{_plain_table(models, 'models')}\n" + sections
     index = "".join(f'<li><a href="#{html.escape(name)}">{html.escape(frame.attrs.get("title", name))}</a> '
-                    f"({len(frame)} models)</li>" for name, frame in tables.items())
+                    f"({count_models(len(frame))})</li>" for name, frame in tables.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

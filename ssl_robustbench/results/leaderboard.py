@@ -180,8 +180,9 @@ def board_tables(cards: list[ResultCard], *, statuses: Mapping[str, str] | None 
                 clean = "clean"
             if "drop" not in frame:
                 frame["Δ clean"] = frame[main] - frame[clean]
-            frame["Δ rank"] = (frame[clean].rank(ascending=False, method="min")
-                               - frame[main].rank(ascending=False, method="min")).astype("Int64")
+            if len(frame) > 1:  # with one card every rank is 1: the column would only be a zero
+                frame["Δ rank"] = (frame[clean].rank(ascending=False, method="min")
+                                   - frame[main].rank(ascending=False, method="min")).astype("Int64")
             if members[0].suite in SHIFT_SUITES and frame[clean].notna().all():
                 er = effective_robustness(list(frame[clean] / 100), list(frame[main] / 100),
                                           baseline=[place == 0 for place in frame["_standing"]])
@@ -317,7 +318,7 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
            "the same images with the same head recipe, so ranks exist only within a board. Values are percentages "
            "(top-1 accuracy unless the column says otherwise); the derived columns are explained under each table.",
            "", "## Boards", ""]
-    out += [f"- [{escape_markdown(frame.attrs.get('title', name))}](#{name}) ({len(frame)} models)"
+    out += [f"- [{escape_markdown(frame.attrs.get('title', name))}](#{name}) ({count_models(len(frame))})"
             for name, frame in tables.items()] + [""]
     if tables:
         models = model_summary(tables)
@@ -445,3 +446,8 @@ def print_tables(tables: dict[str, pd.DataFrame], *, console: Any = None, wide: 
             identifying = (*IDENTIFYING, "card")
         print_frame(frame, title, console=console, wide=wide, identifying=identifying,
                     main=frame.attrs.get("rank_by"))
+
+
+def count_models(n: int) -> str:
+    """``1 model``, ``3 models``."""
+    return f"{n:,} model" + ("" if n == 1 else "s")

@@ -313,6 +313,23 @@ def test_show_fits_an_80_column_terminal_without_cutting_a_number(tmp_path):
     assert "pd:left/black" in wide.output and "--wide adds" not in wide.output
 
 
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_one_model_board_has_no_page_without_numbers(tmp_path, width):
+    """One card on a board: no Δ rank (every rank is 1), so no page holds only it; at 120 columns one page."""
+    card = make_card(model="embedded-simclr-tinyresnet", suite="pd",
+                     values=tuple(((f"pd:{v}/{b}", 0), 0.3) for b in ("black", "padded")
+                                  for v in ("left", "right", "top", "bottom")) + ((("clean", 0), 0.5),))
+    verified_store(tmp_path / "store", [card])
+    result = CliRunner(env={"COLUMNS": str(width)}).invoke(main, ["leaderboard", "show", "--store",
+                                                                  str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    headers = _header_cells(result.output)
+    assert all("Δ rank" not in h for h in headers)
+    assert all(len(h) > 2 for h in headers)  # every page holds a number beside rank and model
+    if width == 120:
+        assert "(1/2)" not in result.output and len(headers) == 1, result.output
+
+
 def _header_cells(output):
     """The column names of every rich table in ``output``."""
     return [[c.strip() for c in line.strip("┃").split("┃")] for line in output.splitlines() if line.startswith("┃")]

@@ -34,7 +34,7 @@ def test_sort_link_and_injected_markup_in_chromium(tmp_path):
     page = (store / "leaderboard.html").as_uri()
     default = dump_dom(page, tmp_path / "p1")
     ordered = dump_dom(page + f"#sort={board_of(cards[0])}:2:asc", tmp_path / "p2")  # board id, mean_top1 column
-    board = lambda dom: dom[dom.index('<table class="board"'):].split("</table>")[0]  # noqa: E731
+    board = lambda dom: dom[dom.index('<table class="board'):].split("</table>")[0]  # noqa: E731
     models = lambda dom: re.findall(r"<td>(model-[abc])</td>", board(dom))  # noqa: E731
     assert models(default) == ["model-a", "model-c", "model-b"]  # built best first
     assert models(ordered) == ["model-b", "model-c", "model-a"]  # the script sorted ascending by mean_top1
@@ -152,3 +152,67 @@ def test_shipped_boards_keep_rank_model_and_score_in_view(tmp_path, width):
         assert all(int(right) <= int(view) for right in heads.values()), (width, board, view, heads)
         if width >= 1280:
             assert int(table) <= int(view), f"{board} overflows at {width} px: {table} > {view}"
+
+
+MEASURE = """<script>
+document.addEventListener('DOMContentLoaded',()=>{setTimeout(()=>{
+  const probe=document.createElement('span');probe.textContent='0000000000';document.body.appendChild(probe);
+  const ch=probe.getBoundingClientRect().width/10;probe.remove();
+  const out={viewport:window.innerWidth,overflow:document.documentElement.scrollWidth-window.innerWidth,tables:[],
+             legend:[]};
+  document.querySelectorAll('table').forEach(t=>{
+    const heads=Array.from(t.tHead.rows[0].cells).map(c=>c.textContent.trim());
+    const col=heads.indexOf('model');const box=t.parentElement;
+    const widths=col<0?[]:Array.from(t.tBodies[0].rows).map(r=>r.cells[col].getBoundingClientRect().width/ch);
+    const wider=t.getBoundingClientRect().right>box.getBoundingClientRect().right+1;
+    out.tables.push({kind:t.className,modelChars:widths.length?Math.min(...widths):null,
+                     cut:wider&&!(box.scrollWidth>box.clientWidth)});});
+  document.querySelectorAll('dl.legend dt').forEach(dt=>{const dd=dt.nextElementSibling;
+    const a=dt.getBoundingClientRect(),b=dd.getBoundingClientRect();
+    const next=dd.nextElementSibling?dd.nextElementSibling.getBoundingClientRect().top:Infinity;
+    out.legend.push(Math.abs(a.top-b.top)<2||(b.top>=a.bottom-1&&b.top<next));});
+  const pre=document.createElement('pre');pre.id='measure';pre.textContent=JSON.stringify(out);
+  document.body.appendChild(pre);},50);});
+</script>"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_tables_and_glossary_at_desktop_and_phone_widths(tmp_path, width):
+    """Every table's model column is at least 16 characters wide, no column is cut (a wide table scrolls in its
+    box), the page itself never scrolls sideways, and each glossary term sits with its own definition."""
+    import json
+
+    names = ["embedded-simclr-mpd-tinyresnet", "mocov3-vits16-300ep-with-a-long-name", "dinov2-vitg14-reg4-linear4"]
+    cards = [make_card(name, suite=suite, values=(((key, 0), 0.3 + 0.1 * i), (("clean", 0), 0.6)))
+             for i, name in enumerate(names) for suite, key in (("pd", "pd:PD-L"), ("clean", "clean"))]
+    store = write_store(tmp_path / "store", cards)
+    build_leaderboard(store)
+    page = (store / "leaderboard.html").read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>")
+    (tmp_path / "measured.html").write_text(page, encoding="utf-8")
+    frame = (f'<!DOCTYPE html><html><body><iframe id="f" src="{(tmp_path / "measured.html").as_uri()}" '
+             f'style="width:{width}px;height:900px;border:0"></iframe><script>const t=setInterval(()=>{{'
+             "const m=document.getElementById('f').contentDocument.getElementById('measure');"
+             "if(m){const p=document.createElement('pre');p.id='measure';p.textContent=m.textContent;"
+             "document.body.appendChild(p);clearInterval(t);}},20);</script></body></html>")
+    (tmp_path / "frame.html").write_text(frame, encoding="utf-8")
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+            (tmp_path / "frame.html").as_uri()]
+    dom = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
+    found = json.loads(html_unescape(re.findall(r'<pre id="measure">(.*?)</pre>', dom, re.S)[-1]))
+    assert width - 20 <= found["viewport"] <= width
+    assert found["overflow"] <= 0, found
+    kinds = {t["kind"] for t in found["tables"]}
+    assert {"models", "board ranked"} <= kinds
+    for table in found["tables"]:
+        assert not table["cut"], table
+        if table["modelChars"] is not None:
+            assert table["modelChars"] >= 16, table
+    assert found["legend"] and all(found["legend"]), found["legend"]
+    assert "(3 models)" in page and "models)" not in page.replace("(3 models)", "")
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
