@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["interrupt_plugin"]  # Ctrl-C stops the run, even inside a CliRunner-invoked command
+
 os.environ["SSL_ROBUSTBENCH_PROGRESS"] = "0"
 
 REPO = Path(__file__).resolve().parents[1]
