@@ -98,7 +98,7 @@ def test_our_autoattack_equals_pyautoattack(small, tmp_path):
         aa.square.n_queries = 100  # both sides alike: keeps the test fast
         return aa
 
-    x, y = x[:32], y[:32]
+    x, y = x[:16], y[:16]
     _, y_adv = configured().run_standard_evaluation(x, y, batch_size=16)
     direct = float((y_adv == y).float().mean())
     ours = run_cascade(model, x, y, components(configured()), batch_size=16, state_path=tmp_path / "aa.state")

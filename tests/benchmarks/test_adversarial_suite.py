@@ -39,19 +39,19 @@ def test_bad_settings_fail_before_any_work(tmp_path, setting, message):
 
 def test_sa_ra_aa_rows_card_and_resume(tmp_path):
     out = tmp_path / "run"
-    first = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 40, "--out", out, *FAST)
+    first = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 24, "--out", out, *FAST)
     assert first.exit_code == 0, first.output
     rows = {r.condition: r for r in read_table(out / "results.csv") if r.suite == "adversarial" and r.metric == "top1"}
     sa, ra, aa = (rows["slf/clean"], rows["slf/pgd20 Linf eps=8/255"],
                   rows["slf/autoattack-standard Linf eps=8/255"])
-    assert aa.value <= ra.value <= sa.value and sa.n == ra.n == aa.n == 40
+    assert aa.value <= ra.value <= sa.value and sa.n == ra.n == aa.n == 24
     assert sorted(p.name for p in (out / "adversarial").iterdir()) == [
         "sanity.json", "slf-autoattack.state", "slf-pgd.state", "slf.safetensors"]
     cards = {f.card.suite: f.card for f in cards_from_source(out)}
     adv = cards["adversarial"]
     assert adv.protocol.details["threat_model"]["eps"] == pytest.approx(8 / 255)
     assert "threat_model" not in cards["clean"].protocol.details
-    assert adv.protocol.subset_size == 40 and cards["clean"].protocol.subset_size == 2000
+    assert adv.protocol.subset_size == 24 and cards["clean"].protocol.subset_size == 2000
     assert adv.protocol.head.kind == "slf" and adv.protocol.head.recipe["epochs"] == 1  # the head that was scored
     assert cards["clean"].protocol.head.kind == "probe" and cards["clean"].protocol.head.recipe["solver"] == "lbfgs"
     assert adv.protocol.details["attacks"] == ["pgd", "autoattack"]
@@ -65,7 +65,7 @@ def test_sa_ra_aa_rows_card_and_resume(tmp_path):
                for k in ("aa", "ra", "sa"))
     assert list(adv.sanity_flags) == json.loads((out / "adversarial" / "sanity.json").read_text())["flags"]
     before = (out / "results.json").read_text()
-    again = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 40, "--out", out, *FAST)
+    again = run("eval", "--suite", "clean", "--suite", "adversarial", "--n-adv", 24, "--out", out, *FAST)
     assert again.exit_code == 0 and (out / "results.json").read_text() == before
 
 
