@@ -83,14 +83,22 @@ def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards
       robustbench leaderboard show --models
     """
     from ssl_robustbench.errors import UserError
+    from ssl_robustbench.results import board_cache
     from ssl_robustbench.results.leaderboard import print_tables
-    from ssl_robustbench.results.store import board_tables_of_store, default_store, load_store
+    from ssl_robustbench.results.store import default_store
 
     store = store or default_store()
-    cards, errors = load_store(store)
+    snapshot = board_cache.load(store) if store.is_dir() else None  # an unchanged store: no rebuild, no torch
+    if snapshot is None:
+        from ssl_robustbench.results.store import board_tables_of_store, load_store
+
+        cards, errors = load_store(store)
+        tables = board_tables_of_store(store, cards)
+        board_cache.save(store, tables, errors)
+    else:
+        tables, errors = snapshot
     for line in errors:
         _warn(f"skipped card: {line}")
-    tables = board_tables_of_store(store, cards)
     chosen = {k: v for k, v in tables.items() if (not suites or v.attrs["suite"] in suites)
               and (not boards or any(k.startswith(b) for b in boards))}
     if (suites or boards) and not chosen:

@@ -10,8 +10,11 @@ import sys
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from ssl_robustbench.cli.main import COMMANDS, main
+
+from cardfactory import make_card, write_card, write_store
 
 HEAVY = ("torch", "torchvision", "timm", "transformers", "scipy", "matplotlib")
 LIGHT = [["--help"], ["zoo", "--help"], ["zoo", "list"], ["zoo", "show", "dinov2-vits14"], ["leaderboard", "--help"],
@@ -39,3 +42,18 @@ def test_the_command_list_matches_each_commands_own_help():
         command = main.get_command(ctx, name)
         assert command is not None and command.name == name
         assert summary == command.get_short_help_str(limit=10_000), name
+
+
+def test_leaderboard_show_of_an_unchanged_store_imports_no_torch_and_follows_every_change(tmp_path):
+    """The first ``show`` builds the boards and snapshots them in the cache; the next reads the snapshot (no torch)
+    and prints the same; a new card (any change to the store) is a new key, so the boards are built again."""
+    store = write_store(tmp_path / "store", [make_card("model-a", values=((("clean", 0), 0.7),))])
+    first = CliRunner().invoke(main, ["leaderboard", "show", "--store", str(store)], env={"COLUMNS": "120"})
+    assert first.exit_code == 0 and "model-a" in first.output
+    exit_code, heavy = _imported_after(["leaderboard", "show", "--store", str(store)])
+    assert exit_code == 0 and heavy == [], heavy[:5]
+    again = CliRunner().invoke(main, ["leaderboard", "show", "--store", str(store)], env={"COLUMNS": "120"})
+    assert again.output == first.output
+    write_card(store, make_card("model-b", values=((("clean", 0), 0.9),)))
+    changed = CliRunner().invoke(main, ["leaderboard", "show", "--store", str(store)], env={"COLUMNS": "120"})
+    assert changed.exit_code == 0 and "model-b" in changed.output
