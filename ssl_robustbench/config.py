@@ -128,6 +128,11 @@ class KNNConfig:
         return {"kind": "knn", "k": self.k, "temperature": self.temperature}
 
 
+def is_finite_number(value: Any) -> bool:
+    """A finite int or float; not a bool (YAML and JSON ``true`` is no number), not NaN or inf."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_number(key: str, value: float, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> None:
     """Raises a UserError naming ``key`` unless ``value`` is finite and within [low, high] (open ends optional)."""

@@ -14,7 +14,6 @@ files load with ``pycocotools.coco.COCO``.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
+from ssl_robustbench.config import is_finite_number
 from ssl_robustbench.data.folders import load_rgb
 from ssl_robustbench.data.generate import encode
 from ssl_robustbench.data.shift_trees import PD_FOLDERS
@@ -30,10 +30,6 @@ from ssl_robustbench.fileio import atomic_write_bytes, atomic_write_text, read_j
 from ssl_robustbench.progress import progress_bar
 from ssl_robustbench.transforms.geometric import Canvas, MobiusPerspective
 from ssl_robustbench.transforms.regions import clip_polygon, polygon_area, tight_box
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _count(value: Any) -> bool:
@@ -70,7 +66,7 @@ def read_coco(path: Path) -> dict[str, Any]:
             raise UserError(f"{where}.id {ann['id']!r} must be an integer no other annotation has")
         annotation_ids.add(ann.get("id"))
         box = ann.get("bbox")
-        if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box) or box[2] < 0 \
+        if not isinstance(box, list) or len(box) != 4 or not all(is_finite_number(v) for v in box) or box[2] < 0 \
                 or box[3] < 0:
             raise UserError(f"{where}.bbox must be [x, y, width, height]: finite numbers, non-negative sizes")
         if ann.get("image_id") not in ids or isinstance(ann.get("image_id"), bool):
@@ -86,7 +82,7 @@ def _check_segmentation(segmentation: Any, where: str) -> None:
         raise UserError(f"{where}.segmentation must be a list of polygons [[x1, y1, x2, y2, ...], ...] or an RLE "
                         "object")
     for k, poly in enumerate(segmentation):
-        if len(poly) < 6 or len(poly) % 2 or not all(_number(v) for v in poly):
+        if len(poly) < 6 or len(poly) % 2 or not all(is_finite_number(v) for v in poly):
             raise UserError(f"{where}.segmentation[{k}] must hold an even number (at least 6) of finite "
                             f"coordinates, not {len(poly)} values")
 

@@ -7,11 +7,11 @@ state dict out of the checkpoint (key path, prefixes, keys to ignore) and how im
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from pathlib import Path
 from typing import Any
 
+from ssl_robustbench.config import is_finite_number
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.fileio import read_yaml
 from ssl_robustbench.preprocess import INTERPOLATIONS, Preprocess
@@ -176,8 +176,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     if data.get("published") is not None:
         published = data["published"]
         if not isinstance(published, dict) or set(published) != {"top1", "source"} \
-                or not isinstance(published["top1"], (int, float)) or isinstance(published["top1"], bool) \
-                or not 0 <= published["top1"] <= 100 or not str(published["source"]).strip():
+                or not _percentage(published["top1"]) or not str(published["source"]).strip():
             raise fail("published must be {top1: <% in [0, 100]>, source: <where>}")
         if data.get("linear_head") is not None:
             raise fail("published is for a backbone without a released head; linear_head.top1 holds the figure")
@@ -212,6 +211,11 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     return ZooCard(**kwargs, source=Source(**src), card_dir=card_dir)
 
 
+def _percentage(value: Any) -> bool:
+    """A published top-1: a number in [0, 100]."""
+    return is_finite_number(value) and 0 <= value <= 100
+
+
 def checked_preprocessing(values: dict[str, Any], fail=UserError) -> dict[str, Any]:
     """``mean``, ``std`` (3 finite numbers, std > 0), ``input_size`` (an integer in [8, 4096]), ``crop_pct`` (in
     (0, 1]) and ``interpolation``, normalized (tuples of floats); ``fail(message)`` makes the error."""
@@ -219,7 +223,7 @@ def checked_preprocessing(values: dict[str, Any], fail=UserError) -> dict[str, A
     for key in ("mean", "std"):
         value = values[key]
         if not (isinstance(value, (list, tuple)) and len(value) == 3
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+                and all(is_finite_number(v) for v in value)):
             raise fail(f"{key!r} must be a list of 3 finite numbers")
         if key == "std" and min(value) <= 0:
             raise fail("std must be positive")
@@ -245,7 +249,7 @@ def _parse_head(data: Any, fail) -> LinearHead:
     if bool(data.get("url")) == bool(data.get("path")):
         raise fail("linear_head needs exactly one of url and path")
     top1 = data["top1"]
-    if not isinstance(top1, (int, float)) or isinstance(top1, bool) or not 0 <= top1 <= 100:
+    if not _percentage(top1):
         raise fail("linear_head.top1 must be a percentage in [0, 100]")
     if data.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(data["sha256"])):
         raise fail("linear_head.sha256 must be the full 64 lowercase hex digits")

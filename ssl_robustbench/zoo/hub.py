@@ -11,14 +11,13 @@ whose config lacks mean or std is refused, as a bare checkpoint is (no silent Im
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from ssl_robustbench.errors import UserError, warn
-from ssl_robustbench.fileio import sha256_file
+from ssl_robustbench.fileio import read_json, sha256_file
 
 PREFIX = "hf-hub:"
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -80,11 +79,7 @@ def hub_file(repo: str, filename: str, *, revision: str, sha256: str | None = No
 
 def hub_config(repo: str, revision: str) -> dict[str, Any]:
     """The repository's timm ``config.json``: architecture and pretrained_cfg."""
-    path = hub_file(repo, "config.json", revision=revision)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise UserError(f"{repo}@{revision}/config.json is not valid JSON: {err}") from None
+    config = read_json(hub_file(repo, "config.json", revision=revision), what=f"hf-hub:{repo}@{revision} config")
     from ssl_robustbench.backbones.transformers_encoders import SUPPORTED
 
     if not isinstance(config, dict) or not (isinstance(config.get("architecture"), str)
@@ -100,11 +95,9 @@ def transformers_preprocessing(repo: str, revision: str) -> dict[str, Any]:
     from ssl_robustbench.zoo.card import checked_preprocessing
 
     where = f"hf-hub:{repo}@{revision}/preprocessor_config.json"
-    path = hub_file(repo, "preprocessor_config.json", revision=revision)
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise UserError(f"{where} is not valid JSON: {err}") from None
+    cfg = read_json(hub_file(repo, "preprocessor_config.json", revision=revision), what=where)
+    if not isinstance(cfg, dict):
+        raise UserError(f"{where} is not a JSON object")
     missing = [k for k in ("image_mean", "image_std", "size", "crop_size") if k not in cfg]
     if missing:
         raise UserError(f"{where} states no {', '.join(missing)}; write a card that states them instead of guessing")

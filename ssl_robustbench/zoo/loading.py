@@ -7,7 +7,6 @@ checkpoint file plus an arch.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ import torch
 
 from ssl_robustbench.backbones import ImageClassifier, build_backbone
 from ssl_robustbench.errors import UserError
-from ssl_robustbench.fileio import sha256_file
+from ssl_robustbench.fileio import read_json, sha256_file
 from ssl_robustbench.zoo import get_card
 from ssl_robustbench.zoo.card import IMAGENET_MEAN, IMAGENET_STD, LinearHead, Source, ZooCard, load_card
 from ssl_robustbench.zoo.checkpoint import (
@@ -238,10 +237,10 @@ def _load_transformers(card: ZooCard, path: Path, digest: str) -> LoadedModel:
     if card.source.hub:
         hub_file(card.source.hub, "config.json", revision=card.source.revision)
     model_type = card.arch.partition("/")[2]
-    config = json.loads((path.parent / "config.json").read_text(encoding="utf-8")) \
-        if (path.parent / "config.json").is_file() else {}
-    if config.get("model_type") != model_type:
-        raise UserError(f"{card.id}: {path.parent / 'config.json'} is model_type {config.get('model_type')!r}, the "
+    config = read_json(path.parent / "config.json", what="transformers config")
+    if not isinstance(config, dict) or config.get("model_type") != model_type:
+        found = config.get("model_type") if isinstance(config, dict) else None
+        raise UserError(f"{card.id}: {path.parent / 'config.json'} is model_type {found!r}, the "
                         f"card says {model_type!r}")
     backbone = load_encoder(path.parent, input_size=card.input_size, **card.features)
     model = ImageClassifier(backbone, mean=card.mean, std=card.std).eval()
