@@ -88,13 +88,14 @@ def show_command(store: Path | None, wide: bool, suites: tuple[str, ...], boards
     from ssl_robustbench.results.store import default_store
 
     store = store or default_store()
-    snapshot = board_cache.load(store) if store.is_dir() else None  # an unchanged store: no rebuild, no torch
+    key = board_cache.content_key(store) if store.is_dir() else None
+    snapshot = board_cache.load(key) if key else None  # an unchanged store: no rebuild, no torch
     if snapshot is None:
         from ssl_robustbench.results.store import board_tables_of_store, load_store
 
         cards, errors = load_store(store)
         tables = board_tables_of_store(store, cards)
-        board_cache.save(store, tables, errors)
+        board_cache.save(key, tables, errors)
     else:
         tables, errors = snapshot
     for line in errors:

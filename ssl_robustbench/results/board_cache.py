@@ -45,11 +45,12 @@ def _folder(key: str) -> Path:
     return cache_root() / "store" / "boards" / key
 
 
-def load(store: Path) -> tuple[dict[str, pd.DataFrame], list[str]] | None:
-    """The snapshot of ``store``'s boards and skipped-card lines, or None (none yet, or unreadable)."""
+def load(key: str) -> tuple[dict[str, pd.DataFrame], list[str]] | None:
+    """The snapshot under ``key`` (``content_key``): the boards and skipped-card lines, or None (none yet, or
+    unreadable)."""
     import pandas as pd
 
-    folder = _folder(content_key(store))
+    folder = _folder(key)
     try:
         index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
         tables = {name: pd.read_parquet(folder / f"{i}.parquet") for i, name in enumerate(index["boards"])}
@@ -58,11 +59,11 @@ def load(store: Path) -> tuple[dict[str, pd.DataFrame], list[str]] | None:
     return tables, list(index["errors"])
 
 
-def save(store: Path, tables: dict[str, pd.DataFrame], errors: list[str]) -> None:
-    """Snapshots the boards (silently skipped where a table cannot be written as Parquet)."""
+def save(key: str, tables: dict[str, pd.DataFrame], errors: list[str]) -> None:
+    """Snapshots the boards under ``key`` (silently skipped where a table cannot be written as Parquet)."""
     import io
 
-    folder = _folder(content_key(store))
+    folder = _folder(key)
     try:
         for i, frame in enumerate(tables.values()):
             buffer = io.BytesIO()
