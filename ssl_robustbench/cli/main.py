@@ -45,15 +45,6 @@ COMMANDS = {
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use; its help lists them from ``COMMANDS``."""
 
-    @property
-    def commands(self) -> dict[str, click.Command]:  # every command, loaded (click.Group's mapping, for tools)
-        return {name: self.get_command(click.Context(self), name) for name in COMMANDS}
-
-    @commands.setter
-    def commands(self, value: dict) -> None:  # click.Group.__init__ assigns it; the commands come from COMMANDS
-        if value:
-            raise TypeError("LazyGroup takes its commands from COMMANDS")
-
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

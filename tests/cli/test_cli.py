@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import threading
 
+import click
 import numpy as np
 import pytest
 import torch
@@ -59,7 +60,8 @@ def test_pretrain_help_names_every_registered_method_and_every_self_at_one_under
     from ssl_robustbench.methods import METHODS
     from ssl_robustbench.methods.self_at import SelfAT
 
-    named = {p.name: set(re.findall(r"[a-z0-9+]+", p.help)) for p in main.commands["pretrain"].params}
+    named = {p.name: set(re.findall(r"[a-z0-9+]+", p.help))
+             for p in main.get_command(click.Context(main), "pretrain").params}
     self_at = {m for m in METHODS.names() if issubclass(METHODS.get(m), SelfAT)}
     assert {"acl", "advcl", "dynacl++"} <= self_at
     assert set(METHODS.names()) <= named["method"]
