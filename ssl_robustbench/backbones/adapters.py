@@ -70,16 +70,25 @@ def _use_block_features(model: nn.Module, n: int, patch_mean: str | None, final_
             x = block(x)
             if len(self.blocks) - i <= n:
                 outputs.append(self.norm(x) if final_norm else x)
-        feats = torch.cat([out[:, 0] for out in outputs], dim=-1)
-        if patch_mean is None:
-            return feats
-        mean = outputs[-1][:, self.num_prefix_tokens:].mean(dim=1)  # patch tokens only (no class, no registers)
-        if patch_mean == "append":
-            return torch.cat((feats, mean), dim=-1)
-        return torch.stack((feats, mean), dim=-1).reshape(len(feats), -1)  # per dimension: class token, mean
+        return block_features(outputs, self.num_prefix_tokens, patch_mean)
 
     model.forward = types.MethodType(forward, model)
     model.num_features = model.embed_dim * (n + int(patch_mean is not None))
+
+
+def block_features(outputs: list, prefix_tokens: int, patch_mean: str | None):
+    """The linear-evaluation features of a ViT's last blocks' token sequences ``outputs`` ([B, T, D] each, oldest
+    first): their class tokens concatenated, and the last one's patch-token mean (its first ``prefix_tokens`` —
+    class and registers — left out) ``append``-ed or ``interleave``-d per dimension (None: no mean)."""
+    import torch
+
+    feats = torch.cat([out[:, 0] for out in outputs], dim=-1)
+    if patch_mean is None:
+        return feats
+    mean = outputs[-1][:, prefix_tokens:].mean(dim=1)
+    if patch_mean == "append":
+        return torch.cat((feats, mean), dim=-1)
+    return torch.stack((feats, mean), dim=-1).reshape(len(feats), -1)  # per dimension: class token, mean
 
 
 @BACKBONES.register("transformers")

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ssl_robustbench.backbones.adapters import block_features
 from ssl_robustbench.errors import UserError
 
 #: model_type → the attribute holding the final norm (the recipe is the same for all of them)
@@ -74,11 +75,7 @@ def load_encoder(folder: Path, *, input_size: int, n_last_blocks: int = 1, patch
 
     def forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
         hidden = self.__class__.forward(self, pixel_values=x, output_hidden_states=True).hidden_states
-        outputs = [norm(h) for h in hidden[-n_last_blocks:]]
-        feats = [out[:, 0] for out in outputs]
-        if patch_mean == "append":
-            feats.append(outputs[-1][:, skip:].mean(dim=1))
-        return torch.cat(feats, dim=-1)
+        return block_features([norm(h) for h in hidden[-n_last_blocks:]], skip, patch_mean)
 
     model.forward = types.MethodType(forward, model)
     model.num_features = config.hidden_size * (n_last_blocks + int(patch_mean is not None))
