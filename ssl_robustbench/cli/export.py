@@ -39,16 +39,10 @@ def export_model_index(run: Path, model_name: str | None, source_url: str | None
 
     from ssl_robustbench.errors import UserError
     from ssl_robustbench.fileio import atomic_write_text
-    from ssl_robustbench.results.card import CardError, load_card_json
     from ssl_robustbench.results.model_index import model_index
+    from ssl_robustbench.results.store import cards_from_source
 
-    files = sorted((run / "cards").glob("*.json")) if run.is_dir() else [run]
-    if not files:
-        raise UserError(f"{run} holds no cards/*.json: is it an eval run directory?")
-    try:
-        cards = [load_card_json(path) for path in files]
-    except CardError as err:
-        raise UserError(str(err)) from None
+    cards = [files.card for files in cards_from_source(run)]
     if source_url is not None and not source_url.startswith(("https://", "http://")):
         raise UserError(f"--source-url must be an http(s) URL, not {source_url!r}")
     index = model_index(cards, model_name=model_name, source_url=source_url)

@@ -50,4 +50,4 @@ def test_cards_of_two_models_or_none_are_refused(run, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = CliRunner().invoke(main, ["export", "model-index", str(empty)])
-    assert result.exit_code == 2 and "holds no cards" in result.output
+    assert result.exit_code == 2 and "is not a finished eval run directory (no cards/)" in result.output
