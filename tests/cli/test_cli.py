@@ -23,10 +23,13 @@ from ssl_robustbench.probes.linear import fit_linear_probe, save_probe
 
 FAST = ["--set", "data.train_limit=100", "--set", "data.eval_limit=50", "--device", "cpu"]
 def _command_paths(group, prefix=()):
-    """Every command and group of the Click tree (so a new subcommand is covered without editing this list)."""
+    """Every command and group of the Click tree (so a new subcommand is covered without editing this list), found
+    through Click's own list_commands / get_command (the top-level group loads its subcommands lazily)."""
     yield list(prefix)
-    for name, command in getattr(group, "commands", {}).items():
-        yield from _command_paths(command, (*prefix, name))
+    if isinstance(group, click.Group):
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            yield from _command_paths(group.get_command(ctx, name), (*prefix, name))
 
 
 COMMANDS = list(_command_paths(main))
