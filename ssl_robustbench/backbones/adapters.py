@@ -48,28 +48,27 @@ def timm_backbone(variant: str | None, *, pool: str | None = None, n_last_blocks
 
 
 def _use_block_features(model: nn.Module, n: int, patch_mean: str | None, final_norm: bool) -> None:
-    """Makes ``model`` (a timm VisionTransformer) return the last ``n`` blocks' class tokens (after the final norm
-    unless ``final_norm`` is False), with the last block's patch-token mean ``interleave``-d per dimension or
-    ``append``-ed (same parameters and state-dict keys, so official checkpoints load as they are)."""
+    """Makes ``model`` (a timm VisionTransformer, or an Eva such as timm's DINOv3) return the last ``n`` blocks'
+    class tokens (after the final norm unless ``final_norm`` is False), with the last block's patch-token mean
+    ``interleave``-d per dimension or ``append``-ed. The blocks run through timm's own ``forward_intermediates``
+    (position embeddings or RoPE as the model's forward applies them); parameters and state-dict keys are unchanged,
+    so official checkpoints load as they are."""
     import types
 
     import torch
 
     blocks = getattr(model, "blocks", None)
-    if blocks is None or not hasattr(model, "patch_embed") or not hasattr(model, "_pos_embed"):
-        raise UserError("n_last_blocks applies to vision transformers (timm VisionTransformer) only")
+    if blocks is None or not hasattr(model, "forward_intermediates") or not hasattr(model, "num_prefix_tokens"):
+        raise UserError("n_last_blocks applies to vision transformers (timm VisionTransformer or Eva) only")
     if not 1 <= n <= len(blocks):
         raise UserError(f"n_last_blocks must be between 1 and the model's {len(blocks)} blocks, not {n}")
     if patch_mean == "interleave" and n != 1:
         raise UserError("DINO's eval_linear.py interleaves the patch-token mean only with n_last_blocks 1")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm_pre(self.patch_drop(self._pos_embed(self.patch_embed(x))))
-        outputs = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if len(self.blocks) - i <= n:
-                outputs.append(self.norm(x) if final_norm else x)
+        taken = self.forward_intermediates(x, indices=n, norm=final_norm, return_prefix_tokens=True,
+                                           output_fmt="NLC", intermediates_only=True, stop_early=True)
+        outputs = [torch.cat((prefix, patches), dim=1) for patches, prefix in taken]
         return block_features(outputs, self.num_prefix_tokens, patch_mean)
 
     model.forward = types.MethodType(forward, model)

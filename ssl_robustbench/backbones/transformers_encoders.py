@@ -12,6 +12,10 @@ unpickled), and every key of the checkpoint must be used and every weight of the
   of DINOv2's hub linear heads (1 block by default). The position embeddings are resampled once to the input's patch
   grid as DINOv2's own code does at every forward (``zoo.formats.dinov2_position_embedding``: bicubic, offset 0.1);
   ``transformers`` resamples by size instead, which is not the official feature.
+- ``dinov3_vit`` (DINOv3, Siméoni et al. 2025): the same recipe (``dinov3/eval/linear.py`` with its default 1 block
+  and ``hub/classifiers.py``: class token after the final norm, then the patch-token mean, 4 registers left out).
+  Its RoPE frequencies are set from the periods the official checkpoints carry (rounded to bfloat16, which DINOv3's
+  code runs with); ``transformers`` computes them in float32 from ``rope_theta``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ssl_robustbench.backbones.adapters import block_features
 from ssl_robustbench.errors import UserError
 
 #: model_type → the attribute holding the final norm (the recipe is the same for all of them)
-SUPPORTED = {"dinov2": "layernorm", "dinov2_with_registers": "layernorm"}
+SUPPORTED = {"dinov2": "layernorm", "dinov2_with_registers": "layernorm", "dinov3_vit": "norm"}
 
 
 def require_transformers() -> Any:
@@ -63,13 +67,7 @@ def load_encoder(folder: Path, *, input_size: int, n_last_blocks: int = 1, patch
     patch = config.patch_size if isinstance(config.patch_size, int) else config.patch_size[0]
     if input_size % patch:
         raise UserError(f"input size {input_size} is not a multiple of the patch size {patch}")
-    from ssl_robustbench.zoo.formats import dinov2_position_embedding
-
-    embeddings = model.embeddings
-    grid = (input_size // patch, input_size // patch)
-    with torch.no_grad():
-        resampled = dinov2_position_embedding(embeddings.position_embeddings.data, grid)
-    embeddings.position_embeddings = nn.Parameter(resampled, requires_grad=False)
+    _official_positions(model, config.model_type, (input_size // patch, input_size // patch))
     skip = 1 + int(getattr(config, "num_register_tokens", 0) or 0)
     norm = getattr(model, SUPPORTED[config.model_type])
 
@@ -80,3 +78,21 @@ def load_encoder(folder: Path, *, input_size: int, n_last_blocks: int = 1, patch
     model.forward = types.MethodType(forward, model)
     model.num_features = config.hidden_size * (n_last_blocks + int(patch_mean is not None))
     return model.eval()
+
+
+def _official_positions(model: nn.Module, model_type: str, grid: tuple[int, int]) -> None:
+    """Position encodings as the official code computes them: DINOv2's absolute embeddings resampled once to
+    ``grid`` with its offset method; DINOv3's RoPE with the bfloat16-rounded periods of its checkpoints."""
+    with torch.no_grad():
+        if model_type == "dinov3_vit":
+            rope = model.rope_embeddings
+            quarter = rope.head_dim // 4  # DINOv3's RopePositionEmbedding: base ** (2 i / (D / 2)), in float32
+            periods = rope.base ** (2 * torch.arange(quarter, dtype=torch.float32) / (rope.head_dim // 2))
+            periods = periods.to(torch.bfloat16).float()  # as the released checkpoints store them
+            rope.inv_freq.copy_((1.0 / periods).to(rope.inv_freq))
+            return
+        from ssl_robustbench.zoo.formats import dinov2_position_embedding
+
+        embeddings = model.embeddings
+        resampled = dinov2_position_embedding(embeddings.position_embeddings.data, grid)
+        embeddings.position_embeddings = nn.Parameter(resampled, requires_grad=False)

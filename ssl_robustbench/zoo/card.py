@@ -35,7 +35,9 @@ class Source:
     """Where the checkpoint is: ``path`` (relative to the card's folder), ``url``, or ``hub`` (a Hugging Face Hub
     repository, with the commit ``revision`` and the ``filename``: ``zoo/hub.py``); ``sha256`` (the full 64-digit
     pin) is checked on download and load. Where the publisher gives only a prefix (OpenMMLab's file names carry
-    the first 8 digits), it is ``sha256_prefix`` — checked too, and shown as a partial pin, never as a full one."""
+    the first 8 digits), it is ``sha256_prefix`` — checked too, and shown as a partial pin, never as a full one.
+    ``access``: for weights behind a license form (DINOv3), the form's https address; a failed download then says
+    where to put the file the form's e-mailed link gives."""
 
     path: str | None = None
     url: str | None = None
@@ -44,6 +46,7 @@ class Source:
     filename: str | None = None
     sha256: str | None = None
     sha256_prefix: str | None = None
+    access: str | None = None
 
     @property
     def pin(self) -> str | None:
@@ -57,16 +60,24 @@ class LinearHead:
 
     ``url`` or ``path`` (beside the card) with ``sha256``; ``checkpoint_key`` (dotted path to the state dict) and
     ``prefix`` (the head's key prefix, e.g. ``module.fc.``: its ``weight`` and ``bias`` are taken); ``top1`` the
-    published ImageNet-1k val top-1 in % of backbone + this head; ``source`` where it is published.
+    published ImageNet-1k val top-1 in % of backbone + this head (null where the authors publish none: the card's
+    ``source`` says what they do publish); ``source`` where it is published; ``access`` as for ``Source``.
     """
 
-    top1: float
+    top1: float | None
     source: str
     prefix: str
     url: str | None = None
     path: str | None = None
     sha256: str | None = None
+    sha256_prefix: str | None = None
     checkpoint_key: str | None = None
+    access: str | None = None
+
+    @property
+    def pin(self) -> str | None:
+        """What the download is checked against: the full digest, else the published prefix."""
+        return self.sha256 or self.sha256_prefix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +160,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
         raise fail(f"method {data['method']!r} is not one of {', '.join(sorted(METHODS))}")
     src = data["source"]
     if not isinstance(src, dict) or set(src) - {"path", "url", "hub", "revision", "filename", "sha256",
-                                                "sha256_prefix"}:
+                                                "sha256_prefix", "access"}:
         raise fail("source must be a mapping with path, url or hub (+ sha256)")
     if sum(bool(src.get(k)) for k in ("path", "url", "hub")) != 1:
         raise fail("source needs exactly one of path, url and hub")
@@ -170,6 +181,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
     if src.get("sha256_prefix") is not None and (src.get("sha256") is not None
                                                   or not PREFIX_PATTERN.fullmatch(str(src["sha256_prefix"]))):
         raise fail("source.sha256_prefix must be 8–63 lowercase hex digits, and only where no full sha256 is known")
+    _check_access(src, "source", fail)
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("source", "linear_head", "published")}
     if data.get("linear_head") is not None:
         kwargs["linear_head"] = _parse_head(data["linear_head"], fail)
@@ -249,13 +261,25 @@ def _parse_head(data: Any, fail) -> LinearHead:
     if bool(data.get("url")) == bool(data.get("path")):
         raise fail("linear_head needs exactly one of url and path")
     top1 = data["top1"]
-    if not _percentage(top1):
-        raise fail("linear_head.top1 must be a percentage in [0, 100]")
+    if top1 is not None and not _percentage(top1):
+        raise fail("linear_head.top1 must be a percentage in [0, 100], or null where none is published")
     if data.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(data["sha256"])):
         raise fail("linear_head.sha256 must be the full 64 lowercase hex digits")
+    if data.get("sha256_prefix") is not None and (data.get("sha256") is not None
+                                                   or not PREFIX_PATTERN.fullmatch(str(data["sha256_prefix"]))):
+        raise fail("linear_head.sha256_prefix must be 8–63 lowercase hex digits, and only without a full sha256")
     if data.get("url") and not str(data["url"]).startswith(("https://", "http://")):
         raise fail("linear_head.url must be an http(s) URL")
-    return LinearHead(**{**data, "top1": float(top1)})
+    _check_access(data, "linear_head", fail)
+    return LinearHead(**{**data, "top1": None if top1 is None else float(top1)})
+
+
+def _check_access(data: dict, where: str, fail) -> None:
+    """``access`` (a license form in front of the weights) is an https address, and only beside a url."""
+    if data.get("access") is None:
+        return
+    if not str(data["access"]).startswith("https://") or not data.get("url"):
+        raise fail(f"{where}.access must be the https address of the form that grants the url's file")
 
 
 def load_card(path: Path, *, zoo_name: bool = True) -> ZooCard:

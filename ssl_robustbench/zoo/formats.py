@@ -56,6 +56,40 @@ def dinov2(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.
     return checkpoint_filter_fn(state, model)
 
 
+def dinov3(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """DINOv3's released ViTs (``dinov3_vit*16*_pretrain_*.pth``, facebookresearch/dinov3
+    ``models/vision_transformer.py``: ``storage_tokens``, ``ls1.gamma``, a fused ``qkv`` whose key bias is masked to
+    zero by ``bias_mask``, SwiGLU ``w1``/``w2``/``w3``, ``rope_embed.periods``), for timm's DINOv3 models (Eva). timm's
+    own conversion maps the keys; the RoPE periods are taken from the file, because the official model runs with the
+    periods it stores (rounded to bfloat16 when it was trained) and timm's freshly computed float32 periods give
+    different features."""
+    import torch
+    from timm.models.eva import checkpoint_filter_fn
+
+    rope = getattr(model, "rope", None)
+    periods = state.get("rope_embed.periods")
+    if rope is None or not hasattr(rope, "periods"):
+        raise UserError("checkpoint_format dinov3 needs a timm DINOv3 model, e.g. "
+                        "timm/vit_small_patch16_dinov3_qkvb")
+    if periods is None or tuple(periods.shape) != tuple(rope.periods.shape):
+        raise UserError(f"a DINOv3 checkpoint holds rope_embed.periods of shape {tuple(rope.periods.shape)}, not "
+                        f"{None if periods is None else tuple(periods.shape)}")
+    for key, mask in state.items():  # the official forward uses bias * bias_mask: only the key third may be masked
+        if key.endswith("qkv.bias_mask") and not mask.is_meta:
+            third = mask.numel() // 3
+            expected = torch.ones_like(mask)
+            expected[third:2 * third] = 0
+            if not torch.equal(mask, expected):
+                raise UserError(f"{key} does not mask exactly the key bias, which timm's DINOv3 models assume")
+    converted = checkpoint_filter_fn(dict(state), model)
+    with torch.no_grad():
+        rope.periods.copy_(periods.to(rope.periods.dtype))
+        if getattr(rope, "pos_embed_cached", None) is not None and getattr(rope, "feat_shape", None) is not None:
+            rope.pos_embed_cached.copy_(rope._create_embed(rope.feat_shape, no_aug=True))
+    return converted
+
+
 CHECKPOINT_FORMATS: dict[str, Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]] = {
     "dinov2": dinov2,
+    "dinov3": dinov3,
 }

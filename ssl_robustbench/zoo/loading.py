@@ -142,7 +142,15 @@ def checkpoint_path(card: ZooCard, *, cache_dir: Path | None = None, quiet: bool
         return path
     name = source.url.rsplit("/", 1)[-1].split("?")[0] or "checkpoint"
     dest = (cache_dir or cache_root()) / "checkpoints" / card.id / name
-    return download(source.url, dest, sha256=getattr(source, "pin", source.sha256), quiet=quiet)
+    try:
+        return download(source.url, dest, sha256=source.pin, quiet=quiet)
+    except UserError as error:
+        if not source.access or dest.is_file():
+            raise
+        raise UserError(f"{error}. {card.id}'s weights are behind a license form: accept it at {source.access}, "
+                        f"download the e-mailed link for {name} (wget), and put the file at {dest} (its sha256 "
+                        f"{'prefix ' if not source.sha256 else ''}{source.pin or '(none pinned)'} is checked)"
+                        ) from None
 
 
 def load_released_head(card: ZooCard, *, num_features: int, num_classes: int, cache_dir: Path | None = None
@@ -154,7 +162,7 @@ def load_released_head(card: ZooCard, *, num_features: int, num_classes: int, ca
         raise UserError(f"{card.id} has no released linear head (its card names none); use --head probe")
     path = checkpoint_path(card, cache_dir=cache_dir, source=spec)
     digest = sha256_file(path)
-    check_sha256(digest, spec.sha256, what=str(path))
+    check_sha256(digest, spec.pin, what=str(path))
     state = select_state_dict(read_fetched(path, spec), spec.checkpoint_key, where=f"{card.id} linear head")
     try:
         weight, bias = state[f"{spec.prefix}weight"], state[f"{spec.prefix}bias"]

@@ -37,6 +37,8 @@ OFFICIAL = {
     **{f"webssl-dino{s}-full2b-224": (IMAGENET, 256, 224, "bicubic", "facebookresearch/webssl README")
        for s in ("300m", "1b")},
     "ijepa-vith14-in1k": (IMAGENET, 256, 224, "bilinear", "none published"),
+    **{f"dinov3-vit{s}": (IMAGENET, 256, 224, "bicubic", "facebookresearch/dinov3 dinov3/eval/linear.py")
+       for s in ("s16", "s16plus", "b16", "l16", "h16plus", "7b16")},
 }
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
@@ -46,7 +48,8 @@ RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (
                   **{f"dinov2-vit{size}14{reg}{layers}": (top1[bool(reg)], "")
                      for size, top1 in {"s": (81.1, 80.9), "b": (84.5, 84.6), "l": (86.3, 86.7),
                                         "g": (86.5, 87.1)}.items()
-                     for reg in ("", "-reg4") for layers in ("", "-linear4")}}
+                     for reg in ("", "-reg4") for layers in ("", "-linear4")},
+                  "dinov3-vit7b16": (None, "")}  # hub/classifiers.py; no ImageNet-val figure is published
 PUBLIC = [c for c in list_cards() if not c.id.startswith("embedded-")]
 
 
