@@ -16,6 +16,7 @@ FEATURE_SETTINGS: dict[str, tuple[str, ...] | None] = {
     "cifar_resnet": ("pool",),
     "tiny_resnet": ("pool",),
     "transformers": ("n_last_blocks", "patch_mean"),
+    "data2vec2": ("pool",),
 }
 
 

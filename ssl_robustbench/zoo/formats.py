@@ -89,7 +89,41 @@ def dinov3(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.
     return converted
 
 
+def data2vec2(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """data2vec 2.0's released vision checkpoints (fairseq ``Data2VecMultiModel``, ``model`` of
+    ``fairseq/data2vec2/*_imagenet.pt``): the image encoder's ``modality_encoders.IMAGE.{local_encoder.proj,
+    fixed_positional_encoder.positions, extra_tokens, context_encoder.norm, context_encoder.blocks}`` and the shared
+    ``blocks``, for ``backbones/data2vec2.py``. The context encoder's blocks come first, then the shared ones; the
+    pretraining decoder and the EMA teacher's copy (``_ema``) are left out. ALiBi and a projected patch embedding,
+    which the released vision models do not use, are refused."""
+    prefix = "modality_encoders.IMAGE."
+    unsupported = sorted(k for k in state if k.startswith((f"{prefix}alibi", f"{prefix}local_encoder.1.")))
+    others = sorted({k.split(".")[1] for k in state if k.startswith("modality_encoders.")} - {"IMAGE"})
+    if unsupported or others:
+        raise UserError(f"data2vec 2.0 checkpoint with {(unsupported or others)[0]!r}: only the image encoder "
+                        "without ALiBi or a patch projection is supported (the released vision models)")
+    renames = {"extra_tokens": "cls_token", "fixed_positional_encoder.positions": "pos_embed",
+               "local_encoder.proj.weight": "patch_embed.proj.weight",
+               "local_encoder.proj.bias": "patch_embed.proj.bias", "context_encoder.norm.weight": "norm_pre.weight",
+               "context_encoder.norm.bias": "norm_pre.bias"}
+    prenet = 1 + max((int(k.split(".")[4]) for k in state if k.startswith(f"{prefix}context_encoder.blocks.")),
+                     default=-1)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key == "_ema" or key.startswith(f"{prefix}decoder."):
+            continue
+        if key.startswith(f"{prefix}context_encoder.blocks."):
+            out[key.removeprefix(f"{prefix}context_encoder.")] = value
+        elif key.startswith("blocks."):
+            index, rest = key.removeprefix("blocks.").split(".", 1)
+            out[f"blocks.{prenet + int(index)}.{rest}"] = value
+        else:
+            out[renames.get(key.removeprefix(prefix), key) if key.startswith(prefix) else key] = value
+    return out
+
+
 CHECKPOINT_FORMATS: dict[str, Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]] = {
     "dinov2": dinov2,
     "dinov3": dinov3,
+    "data2vec2": data2vec2,
 }

@@ -76,8 +76,9 @@ FORMATS = {
     "simsiam-rn50-100ep": simsiam, "swav-rn50-800ep": swav, "dino-rn50": plain, "dino-vits16": plain,
     "dino-vits16-full": dino_full, "barlowtwins-rn50-1000ep": plain, "vicreg-rn50": plain,
 }
-#: methods whose cards have their own layout and feature tests (test_dinov2.py, test_dinov3.py, test_vit_ssl_cards.py)
-OWN_TESTS = {"dinov2", "dinov3", "mae", "ibot", "msn", "webssl", "ijepa"}
+#: methods whose cards have their own layout and feature tests (test_dinov2.py, test_dinov3.py, test_data2vec2.py,
+#: test_vit_ssl_cards.py)
+OWN_TESTS = {"dinov2", "dinov3", "data2vec2", "mae", "ibot", "msn", "webssl", "ijepa"}
 PUBLIC = [c for c in list_cards() if c.source.url and c.method not in OWN_TESTS]
 SMALL = {"torchvision/resnet50": "torchvision/resnet18", "timm/vit_small_patch16_224": "timm/vit_tiny_patch16_224"}
 

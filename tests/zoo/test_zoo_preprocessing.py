@@ -39,6 +39,8 @@ OFFICIAL = {
     "ijepa-vith14-in1k": (IMAGENET, 256, 224, "bilinear", "none published"),
     **{f"dinov3-vit{s}": (IMAGENET, 256, 224, "bicubic", "facebookresearch/dinov3 dinov3/eval/linear.py")
        for s in ("s16", "s16plus", "b16", "l16", "h16plus", "7b16")},
+    **{f"data2vec2-vit{s}": (IMAGENET, 256, 224, "bicubic", "none published for linear evaluation")
+       for s in ("b16", "l16", "h14")},
 }
 # published linear heads: card id -> (published top-1 %, head key prefix)
 RELEASED_HEADS = {"dino-rn50": (75.3, "module.linear."), "mocov3-rn50-1000ep": (74.6, "module.fc."),
