@@ -156,6 +156,9 @@ def test_webssl_chunked_layout_loads_strictly(card):
     assert any(k.startswith("blocks.3.") for k in official) and "blocks.0.w12" not in official
     report = strict_load(backbone, CHECKPOINT_FORMATS["dinov2"](official, backbone), where=card.id)
     assert report.missing == ()
+    # the repository's SwiGLUFFNFused (dinov2/layers/swiglu_ffn.py) with mlp_ratio 4: hidden rounded up to 8
+    width = backbone.embed_dim
+    assert backbone.blocks[0].mlp.fc2.in_features == (int(4 * width * 2 / 3) + 7) // 8 * 8
 
 
 def test_webssl_features_are_dinov2s_recipe_on_the_unchunked_blocks(tmp_path):

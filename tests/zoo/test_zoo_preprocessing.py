@@ -34,8 +34,8 @@ OFFICIAL = {
        for s in ("s16", "b16", "l16")},
     **{f"msn-vit{s}": (IMAGENET, 256, 224, "bilinear", "facebookresearch/msn linear_eval.py")
        for s in ("s16", "b16", "l16")},
-    **{f"webssl-dino{s}-full2b-224": (IMAGENET, 256, 224, "bicubic", "facebookresearch/webssl README")
-       for s in ("300m", "1b")},
+    **{f"webssl-dino{s}-224": (IMAGENET, 256, 224, "bicubic", "facebookresearch/webssl README")
+       for s in ("300m-full2b", "1b-full2b", "2b-full2b", "3b-full2b", "5b-full2b", "7b-full8b")},
     "ijepa-vith14-in1k": (IMAGENET, 256, 224, "bilinear", "none published"),
     **{f"dinov3-vit{s}": (IMAGENET, 256, 224, "bicubic", "facebookresearch/dinov3 dinov3/eval/linear.py")
        for s in ("s16", "s16plus", "b16", "l16", "h16plus", "7b16")},
