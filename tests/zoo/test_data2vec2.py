@@ -23,6 +23,10 @@ from ssl_robustbench.zoo.checkpoint import strict_load
 from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 
 CARDS = [c for c in list_cards() if c.method == "data2vec2"]
+#: config/v2/{base,large}_images_only_task.yaml, huge_images14_only_task.yaml: embed_dim, shared depth, num_heads,
+#: the image encoder's prenet_depth and patch_size (mlp_ratio 4: Data2VecMultiConfig's default)
+OFFICIAL = {"data2vec2-vitb16": (768, 10, 12, 2, 16), "data2vec2-vitl16": (1024, 24, 16, 0, 16),
+            "data2vec2-vith14": (1280, 32, 16, 0, 14)}
 IMAGE = "modality_encoders.IMAGE."
 
 
@@ -90,10 +94,13 @@ def test_three_cards_reference_unknown_with_the_fine_tuning_transform():
 
 @pytest.mark.parametrize("card", CARDS, ids=lambda c: c.id)
 def test_the_official_layout_loads_strictly(card):
-    """Every size (ViT-H included) on the meta device, with the v2 configs' 2 context-encoder blocks."""
+    """Every size (ViT-H included) on the meta device, split into context-encoder and shared blocks as its config."""
     with torch.device("meta"):
         backbone = build_backbone(card.arch, **card.features)
-    official = _official_layout(card.arch, prenet=2, device="meta")
+    dim, depth, heads, prenet, patch = OFFICIAL[card.id]
+    assert (backbone.embed_dim, len(backbone.blocks), backbone.blocks[0].attn.num_heads) == (dim, prenet + depth, heads)
+    assert backbone.patch_embed.patch_size == (patch, patch) and backbone.blocks[0].mlp.fc1.out_features == 4 * dim
+    official = _official_layout(card.arch, prenet=prenet, device="meta")
     report = strict_load(backbone, CHECKPOINT_FORMATS["data2vec2"](official, backbone), where=card.id)
     assert report.missing == () and report.ignored == ()
     assert backbone.num_features == backbone.embed_dim

@@ -26,6 +26,10 @@ from ssl_robustbench.zoo.checkpoint import strict_load
 from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 
 CARDS = [c for c in list_cards() if c.method == "dinov3"]
+#: hub/backbones.py: embed_dim, depth, num_heads, ffn_ratio, ffn_layer (SwiGLU alignment, 0: GELU MLP), qkv_bias
+OFFICIAL = {"vits16": (384, 12, 6, 4, 0, True), "vits16plus": (384, 12, 6, 6, 8, True),
+            "vitb16": (768, 12, 12, 4, 0, True), "vitl16": (1024, 24, 16, 4, 0, True),
+            "vith16plus": (1280, 32, 20, 6, 8, True), "vit7b16": (4096, 40, 32, 3, 64, False)}
 HASHES = {"vits16": "08c60483", "vits16plus": "4057cbaa", "vitb16": "73cec8be", "vitl16": "8aa4cbdd",
           "vith16plus": "7c1da9a5", "vit7b16": "a955f4ea"}  # hub/backbones.py, torch.hub's sha256 prefixes
 
@@ -133,6 +137,17 @@ def test_the_official_layout_loads_strictly(card):
     report = strict_load(backbone, CHECKPOINT_FORMATS["dinov3"](official, backbone), where=card.id)
     assert report.missing == () and report.ignored == ()
     assert backbone.num_features == 2 * backbone.embed_dim
+    # the timm model has the official sizes (the layout above is named from it, so check its widths independently)
+    dim, depth, heads, ratio, align, qkv_bias = OFFICIAL[card.id.removeprefix("dinov3-")]
+    block = backbone.blocks[0]
+    assert (backbone.embed_dim, len(backbone.blocks), block.attn.num_heads) == (dim, depth, heads)
+    if align:  # SwiGLUFFN: int(2/3 of dim * ffn_ratio), rounded up to the alignment
+        hidden = int(dim * ratio * 2 / 3)
+        hidden += -hidden % align
+    else:
+        hidden = dim * ratio
+    assert block.mlp.fc2.in_features == hidden
+    assert (getattr(block.attn, "q_bias", None) is not None) == qkv_bias
 
 
 @pytest.mark.parametrize("card_id", ["dinov3-vits16", "dinov3-vits16plus"])  # GELU MLP and SwiGLU
