@@ -1,5 +1,5 @@
-"""How long the CLI takes to answer before doing any work: ``robustbench --help``, ``zoo list``, ``zoo show`` and
-``leaderboard show``, each in a fresh process, against a bare ``python -c pass`` and ``import torch`` measured the
+"""How long the CLI takes to answer before doing any work: ``robustbench --help``, ``eval --help``, ``zoo list``,
+``zoo show`` and ``leaderboard show``, each in a fresh process, against a bare ``python -c pass`` and ``import torch`` measured the
 same way (median of N runs). Usage:
 
     python perf/cli_startup.py [--runs 5] [--store results]
@@ -33,7 +33,7 @@ def main() -> None:
     torch = median_seconds([sys.executable, "-c", "import torch"], args.runs)
     print(f"python -c pass            {bare:6.2f} s")
     print(f"python -c 'import torch'  {torch:6.2f} s")
-    for label, extra in (("--help", ["--help"]), ("zoo list", ["zoo", "list"]),
+    for label, extra in (("--help", ["--help"]), ("eval --help", ["eval", "--help"]), ("zoo list", ["zoo", "list"]),
                          ("zoo show dinov2-vits14", ["zoo", "show", "dinov2-vits14"]),
                          ("leaderboard show", ["leaderboard", "show", "--store", args.store])):
         seconds = median_seconds(cli + extra, args.runs)

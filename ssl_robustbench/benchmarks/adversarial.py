@@ -25,8 +25,8 @@ from ssl_robustbench.attacks import ATTACKS, sanity
 from ssl_robustbench.attacks.base import ThreatModel, default_eps, require_eval_mode
 from ssl_robustbench.attacks.pgd import pgd_attack
 from ssl_robustbench.attacks.runner import run_cascade
-from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS, FinetuneRecipe, finetune, load_recipe
-from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement, SuiteOption
+from ssl_robustbench.benchmarks.adversarial_finetune import FinetuneRecipe, finetune, load_recipe
+from ssl_robustbench.benchmarks.base import BENCHMARKS, Benchmark, Condition, EvalContext, Measurement
 from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import fixed_subset, float_images
 from ssl_robustbench.errors import UserError
@@ -35,6 +35,7 @@ from ssl_robustbench.probes.integrity import assert_unchanged, fingerprint
 from ssl_robustbench.progress import console
 from ssl_robustbench.results.evidence import image_evidence
 from ssl_robustbench.stats import wilson_interval
+from ssl_robustbench.suite_options import ADV_PROTOCOLS
 
 
 def _images(ctx: EvalContext, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,7 @@ def _protocol_model(ctx: EvalContext, protocol: str, threat: ThreatModel) -> tor
     return model.eval()
 
 
-PROTOCOLS_AND_PROBE = (*PROTOCOLS, "probe")
+PROTOCOLS_AND_PROBE = ADV_PROTOCOLS  # (*PROTOCOLS, "probe"), kept in suite_options so that --help needs no torch
 AUTOATTACK_VERSIONS = ("standard", "plus", "rand", "none")
 SUMMARY = "adversarial:all"  # condition of the summary rows (metrics sa, ra, aa: one per attack's metric)
 
@@ -128,9 +129,6 @@ class AdversarialBenchmark(Benchmark):
     clean_aggregate, condition_columns = "sa", False  # its summary rows (SA, RA, AA) are its conditions
     section = "adv"
     Config = AdversarialConfig
-    options = (SuiteOption("--n-adv", "n", "Images attacked by the adversarial suite (default 1000).", int),
-               SuiteOption("--protocol", "protocol", "Adversarial suite's finetuning protocol (default slf).",
-                           str, PROTOCOLS_AND_PROBE))
 
     def uses_probe(self, cfg) -> bool:
         return cfg.adv.protocol == "probe"  # SLF/ALF/AFF finetune their own head (recipe in the adv section)

@@ -24,6 +24,7 @@ from ssl_robustbench.fileio import stable_hash
 from ssl_robustbench.progress import progress_bar, track
 from ssl_robustbench.registry import Registry
 from ssl_robustbench.results.evidence import image_evidence
+from ssl_robustbench.suite_options import SHIFT_LIMIT, SUITE_OPTIONS, SuiteOption  # noqa: F401  (re-exported)
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -40,22 +41,7 @@ class Condition:
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
 
-@dataclasses.dataclass(frozen=True)
-class SuiteOption:
-    """A ``robustbench eval`` option a suite adds: ``--flag VALUE`` sets ``<section>.<field>``. Suites declaring the
-    same flag share one option (``--n-shift`` sets the ``limit`` of c, pd and e)."""
-
-    flag: str
-    field: str
-    help: str
-    type: Any = str
-    choices: tuple[str, ...] = ()
-
-
 CLEAN = Condition("clean")
-#: ``--n-shift``: images per condition of every shift suite that declares it (each sets its own ``limit``).
-SHIFT_LIMIT = SuiteOption("--n-shift", "limit", "Images per condition of every shift suite (c, pd, e, v2, r, a, "
-                                                "sketch, 3dcc; a fixed subset; default all).", int)
 
 
 @dataclasses.dataclass
@@ -97,7 +83,12 @@ class Benchmark:
     name: str = ""
     section: str | None = None  # the config section holding this suite's settings (they count in its hash)
     Config: type | None = None  # the section's frozen dataclass (values checked in its __post_init__)
-    options: tuple[SuiteOption, ...] = ()
+    options: tuple[SuiteOption, ...] = ()  #: from ``suite_options.SUITE_OPTIONS[name]`` (light, for --help)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name in SUITE_OPTIONS:
+            cls.options = SUITE_OPTIONS[cls.name]
 
     def settings(self, cfg: Any) -> Any:
         """This suite's config section of ``cfg`` (an instance of ``Config``)."""

@@ -25,13 +25,11 @@ from torch.utils.data import Dataset
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
     CLEAN,
-    SHIFT_LIMIT,
     BatchTransform,
     Condition,
     EvalContext,
     Measurement,
     ReleasedOrOnTheFly,
-    SuiteOption,
 )
 from ssl_robustbench.benchmarks.corruption_metrics import corruption_metrics
 from ssl_robustbench.config import bounded, check_fields
@@ -102,8 +100,6 @@ class CorruptionBenchmark(ReleasedOrOnTheFly):
     section = "c"
     release_input = True  # make_imagenet_c.py's input
     Config = CorruptionConfig
-    options = (SuiteOption("--c-root", "root", "Released ImageNet-C tree (default: corruptions generated on the fly)."),
-               SHIFT_LIMIT)
 
     def check(self, cfg: Any) -> None:
         if cfg.c.root is not None and not Path(cfg.c.root).is_dir():

@@ -18,12 +18,10 @@ from torch.utils.data import Dataset
 
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
-    SHIFT_LIMIT,
     Benchmark,
     Condition,
     EvalContext,
     Measurement,
-    SuiteOption,
 )
 from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import TensorImages, embedded, limited
@@ -63,7 +61,6 @@ class EditBenchmark(Benchmark):
     clean_aggregate, clean_condition = "ori", "e:ori"
     section = "e"
     Config = EditConfig
-    options = (SuiteOption("--e-root", "root", "Released ImageNet-E tree (labels.txt, ori/, …)."), SHIFT_LIMIT)
 
     def check(self, cfg: Any) -> None:
         if cfg.e.root is None and cfg.data.name != "embedded":

@@ -36,13 +36,11 @@ from torch.utils.data import Dataset
 from ssl_robustbench.benchmarks.base import (
     BENCHMARKS,
     CLEAN,
-    SHIFT_LIMIT,
     BatchTransform,
     Condition,
     EvalContext,
     Measurement,
     ReleasedOrOnTheFly,
-    SuiteOption,
 )
 from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data.shift_trees import imagenet_pd_subset, photo_transform
@@ -108,8 +106,6 @@ class PerspectiveBenchmark(ReleasedOrOnTheFly):
     section = "pd"
     release_input = True  # the views of the 224² crop, as the release's classifiers were evaluated
     Config = PerspectiveConfig
-    options = (SuiteOption("--pd-root", "root", "Released ImageNet-PD tree with PD-L … PD-BI (default: generated)."),
-               SHIFT_LIMIT)
 
     def check(self, cfg: Any) -> None:
         if cfg.pd.root is not None and not Path(cfg.pd.root).is_dir():

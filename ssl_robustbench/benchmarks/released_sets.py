@@ -21,8 +21,7 @@ from typing import Any, ClassVar
 
 from torch.utils.data import Dataset
 
-from ssl_robustbench.benchmarks.base import CLEAN, Benchmark, Condition, EvalContext, Measurement, SuiteOption
-from ssl_robustbench.benchmarks.base import SHIFT_LIMIT as LIMIT
+from ssl_robustbench.benchmarks.base import CLEAN, Benchmark, Condition, EvalContext, Measurement
 from ssl_robustbench.config import bounded, check_fields
 from ssl_robustbench.data import dataset_labels, limited, subset
 from ssl_robustbench.data.folders import CheckedImageFolder, imagenet_wnids
@@ -51,24 +50,18 @@ class ReleasedSetConfig:
         check_fields(self, self.SECTION)
 
 
-ROOT_HELP = "Released tree of the {} dataset (see docs/suites/ood.md for its layout)."
-__all__ = ["LIMIT", "ROOT_HELP", "ReleasedSet", "ReleasedSetConfig", "class_list"]
+__all__ = ["ReleasedSet", "ReleasedSetConfig", "class_list"]
 
 
 class ReleasedSet(Benchmark):
     """A suite whose shifted images come only from a released tree; see the module docstring. A subclass names
     its ``title`` and the key of its one shifted condition (``shifted_key``), read as an ImageFolder of ImageNet
     classes at its root, or overrides ``conditions`` and ``shifted``; its ``--<name>-root`` option and
-    ``--n-shift`` are declared here."""
+    ``--n-shift`` are declared in ``suite_options.SUITE_OPTIONS``."""
 
     title = ""  #: the dataset's name in messages
     shifted_key = ""  #: the condition of a single-condition set, e.g. ``r:renditions``
     class_subset: str | None = None  #: name of the class list whose logits compete (None: all 1000)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "options" not in cls.__dict__:
-            cls.options = (SuiteOption(f"--{cls.name}-root", "root", ROOT_HELP.format(cls.title)), LIMIT)
 
     def conditions(self, cfg: Any) -> list[Condition]:
         return [CLEAN, Condition(self.shifted_key)]

@@ -59,13 +59,13 @@ def _model_options(func):
 
 
 def _suite_options(func):
-    """Adds every registered suite's options (``Benchmark.options``; a flag declared by several suites is one option
-    that sets each suite's field) and passes them on as ``suite_values={flag: value}``."""
-    from ssl_robustbench.benchmarks import BENCHMARKS
+    """Adds every suite's options (``suite_options.SUITE_OPTIONS``, the suites' ``options`` known without importing
+    torch; a flag declared by several suites is one option that sets each suite's field) as ``suite__<flag>``."""
+    from ssl_robustbench.suite_options import SUITE_OPTIONS
 
     seen: dict[str, object] = {}
-    for name in BENCHMARKS.names():
-        for opt in BENCHMARKS.get(name).options:
+    for options in SUITE_OPTIONS.values():
+        for opt in options:
             seen.setdefault(opt.flag, opt)
     for flag, opt in reversed(list(seen.items())):
         kind = click.Choice(list(opt.choices)) if opt.choices else opt.type

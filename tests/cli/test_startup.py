@@ -18,7 +18,8 @@ from cardfactory import make_card, write_card, write_store
 
 HEAVY = ("torch", "torchvision", "timm", "transformers", "scipy", "matplotlib")
 LIGHT = [["--help"], ["zoo", "--help"], ["zoo", "list"], ["zoo", "show", "dinov2-vits14"], ["leaderboard", "--help"],
-         ["generate", "--help"], ["export", "--help"], ["augment", "--help"], ["metrics", "--help"]]
+         ["generate", "--help"], ["export", "--help"], ["augment", "--help"], ["metrics", "--help"],
+         ["eval", "--help"], ["probe", "--help"]]
 
 
 def _imported_after(args: list[str]) -> tuple[int, list[str]]:
@@ -34,6 +35,20 @@ def _imported_after(args: list[str]) -> tuple[int, list[str]]:
 def test_light_commands_import_no_torch(args):
     exit_code, heavy = _imported_after(args)
     assert exit_code == 0 and heavy == [], heavy[:5]
+
+
+def test_the_light_suite_options_are_the_registered_suites_options():
+    """``eval --help`` reads ``suite_options.SUITE_OPTIONS`` without importing the suites: it must be what they use."""
+    from ssl_robustbench.benchmarks import BENCHMARKS
+    from ssl_robustbench.benchmarks.adversarial_finetune import PROTOCOLS
+    from ssl_robustbench.suite_options import ADV_PROTOCOLS, SUITE_OPTIONS
+
+    assert set(SUITE_OPTIONS) == set(BENCHMARKS.names())
+    for name in BENCHMARKS.names():
+        suite = BENCHMARKS.get(name)
+        assert suite.options is SUITE_OPTIONS[name], name
+        assert all(suite.section for _ in suite.options), f"{name} has options but no config section"
+    assert ADV_PROTOCOLS == (*PROTOCOLS, "probe")
 
 
 def test_the_command_list_matches_each_commands_own_help():
