@@ -30,8 +30,20 @@ METHODS = {"simclr", "mocov2", "mocov3", "simsiam", "byol", "dino", "barlowtwins
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+class _Pinned:
+    """``pin``: what a download or load is checked against — the full ``sha256``, else the publisher's
+    ``sha256_prefix`` (both fields of the dataclasses below)."""
+
+    sha256: str | None
+    sha256_prefix: str | None
+
+    @property
+    def pin(self) -> str | None:
+        return self.sha256 or self.sha256_prefix
+
+
 @dataclasses.dataclass(frozen=True)
-class Source:
+class Source(_Pinned):
     """Where the checkpoint is: ``path`` (relative to the card's folder), ``url``, or ``hub`` (a Hugging Face Hub
     repository, with the commit ``revision`` and the ``filename``: ``zoo/hub.py``); ``sha256`` (the full 64-digit
     pin) is checked on download and load. Where the publisher gives only a prefix (OpenMMLab's file names carry
@@ -48,14 +60,9 @@ class Source:
     sha256_prefix: str | None = None
     access: str | None = None
 
-    @property
-    def pin(self) -> str | None:
-        """What a download or load is checked against: the full digest, else the published prefix."""
-        return self.sha256 or self.sha256_prefix
-
 
 @dataclasses.dataclass(frozen=True)
-class LinearHead:
+class LinearHead(_Pinned):
     """A linear classifier the method's authors released for this backbone (their linear-eval result).
 
     ``url`` or ``path`` (beside the card) with ``sha256``; ``checkpoint_key`` (dotted path to the state dict) and
@@ -73,11 +80,6 @@ class LinearHead:
     sha256_prefix: str | None = None
     checkpoint_key: str | None = None
     access: str | None = None
-
-    @property
-    def pin(self) -> str | None:
-        """What the download is checked against: the full digest, else the published prefix."""
-        return self.sha256 or self.sha256_prefix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,15 +175,7 @@ def parse_card(data: Any, *, where: str, card_dir: Path) -> ZooCard:
                        "(a branch can move under a result) and a filename")
     elif {"revision", "filename"} & set(src):
         raise fail("source.revision and source.filename belong to a hub source")
-    if src.get("url") and not str(src["url"]).startswith(("https://", "http://")):
-        raise fail("source.url must be an http(s) URL")
-    if src.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(src["sha256"])):
-        raise fail("source.sha256 must be the full 64 lowercase hex digits; a publisher's shorter prefix goes in "
-                   "source.sha256_prefix")
-    if src.get("sha256_prefix") is not None and (src.get("sha256") is not None
-                                                  or not PREFIX_PATTERN.fullmatch(str(src["sha256_prefix"]))):
-        raise fail("source.sha256_prefix must be 8–63 lowercase hex digits, and only where no full sha256 is known")
-    _check_access(src, "source", fail)
+    _check_download(src, "source", fail)
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in ("source", "linear_head", "published")}
     if data.get("linear_head") is not None:
         kwargs["linear_head"] = _parse_head(data["linear_head"], fail)
@@ -263,22 +257,23 @@ def _parse_head(data: Any, fail) -> LinearHead:
     top1 = data["top1"]
     if top1 is not None and not _percentage(top1):
         raise fail("linear_head.top1 must be a percentage in [0, 100], or null where none is published")
-    if data.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(data["sha256"])):
-        raise fail("linear_head.sha256 must be the full 64 lowercase hex digits")
-    if data.get("sha256_prefix") is not None and (data.get("sha256") is not None
-                                                   or not PREFIX_PATTERN.fullmatch(str(data["sha256_prefix"]))):
-        raise fail("linear_head.sha256_prefix must be 8–63 lowercase hex digits, and only without a full sha256")
-    if data.get("url") and not str(data["url"]).startswith(("https://", "http://")):
-        raise fail("linear_head.url must be an http(s) URL")
-    _check_access(data, "linear_head", fail)
+    _check_download(data, "linear_head", fail)
     return LinearHead(**{**data, "top1": None if top1 is None else float(top1)})
 
 
-def _check_access(data: dict, where: str, fail) -> None:
-    """``access`` (a license form in front of the weights) is an https address, and only beside a url."""
-    if data.get("access") is None:
-        return
-    if not str(data["access"]).startswith("https://") or not data.get("url"):
+def _check_download(data: dict, where: str, fail) -> None:
+    """The download fields a ``source`` and a ``linear_head`` share: an http(s) ``url``, a full ``sha256`` or else
+    a publisher's ``sha256_prefix``, and ``access`` (a license form in front of the weights: an https address, and
+    only beside a url)."""
+    if data.get("url") and not str(data["url"]).startswith(("https://", "http://")):
+        raise fail(f"{where}.url must be an http(s) URL")
+    if data.get("sha256") is not None and not SHA256_PATTERN.fullmatch(str(data["sha256"])):
+        raise fail(f"{where}.sha256 must be the full 64 lowercase hex digits; a publisher's shorter prefix goes in "
+                   f"{where}.sha256_prefix")
+    if data.get("sha256_prefix") is not None and (data.get("sha256") is not None
+                                                   or not PREFIX_PATTERN.fullmatch(str(data["sha256_prefix"]))):
+        raise fail(f"{where}.sha256_prefix must be 8–63 lowercase hex digits, and only where no full sha256 is known")
+    if data.get("access") is not None and (not str(data["access"]).startswith("https://") or not data.get("url")):
         raise fail(f"{where}.access must be the https address of the form that grants the url's file")
 
 
