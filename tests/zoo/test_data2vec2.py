@@ -15,11 +15,11 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from meta_load import strict_load_on_meta
 
 from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.zoo import list_cards, load_model
-from ssl_robustbench.zoo.checkpoint import strict_load
 from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 
 CARDS = [c for c in list_cards() if c.method == "data2vec2"]
@@ -95,13 +95,10 @@ def test_three_cards_reference_unknown_with_the_fine_tuning_transform():
 @pytest.mark.parametrize("card", CARDS, ids=lambda c: c.id)
 def test_the_official_layout_loads_strictly(card):
     """Every size (ViT-H included) on the meta device, split into context-encoder and shared blocks as its config."""
-    with torch.device("meta"):
-        backbone = build_backbone(card.arch, **card.features)
     dim, depth, heads, prenet, patch = OFFICIAL[card.id]
+    backbone, report = strict_load_on_meta(card, _official_layout(card.arch, prenet=prenet, device="meta"))
     assert (backbone.embed_dim, len(backbone.blocks), backbone.blocks[0].attn.num_heads) == (dim, prenet + depth, heads)
     assert backbone.patch_embed.patch_size == (patch, patch) and backbone.blocks[0].mlp.fc1.out_features == 4 * dim
-    official = _official_layout(card.arch, prenet=prenet, device="meta")
-    report = strict_load(backbone, CHECKPOINT_FORMATS["data2vec2"](official, backbone), where=card.id)
     assert report.missing == () and report.ignored == ()
     assert backbone.num_features == backbone.embed_dim
 

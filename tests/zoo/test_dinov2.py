@@ -17,10 +17,9 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from meta_load import strict_load_on_meta
 
 from ssl_robustbench.zoo import list_cards, load_model, load_released_head
-from ssl_robustbench.zoo.checkpoint import strict_load
-from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 
 CARDS = [c for c in list_cards() if c.method == "dinov2"]
 PUBLISHED = {"s": (81.1, 80.9), "b": (84.5, 84.6), "l": (86.3, 86.7), "g": (86.5, 87.1)}  # README, without/with reg
@@ -84,12 +83,7 @@ def test_sixteen_cards_with_their_published_numbers():
 @pytest.mark.parametrize("card", CARDS, ids=lambda c: c.id)
 def test_the_official_layout_loads_strictly(card):
     """Keys and shapes of every size (ViT-g included) on the meta device: nothing is allocated."""
-    from ssl_robustbench.backbones import build_backbone
-
-    with torch.device("meta"):
-        backbone = build_backbone(card.arch, **card.features)
-    official = _official_layout(card.arch, device="meta")
-    report = strict_load(backbone, CHECKPOINT_FORMATS["dinov2"](official, backbone), where=card.id)
+    backbone, report = strict_load_on_meta(card, _official_layout(card.arch, device="meta"))
     assert report.missing == () and report.ignored == ()
     assert backbone.num_features == backbone.embed_dim * (card.features["n_last_blocks"] + 1)
 
@@ -147,14 +141,11 @@ def _chunked_official(card, features: dict, device: str = "cpu", chunks: int = 4
 
 @pytest.mark.parametrize("card", WEBSSL, ids=lambda c: c.id)
 def test_webssl_chunked_layout_loads_strictly(card):
-    from ssl_robustbench.backbones import build_backbone
 
     assert card.license == "CC-BY-NC-4.0" and "REFERENCE UNKNOWN" in card.notes and card.published_top1 is None
-    with torch.device("meta"):
-        backbone = build_backbone(card.arch, **card.features)
     official = _chunked_official(card, card.features, device="meta")
     assert any(k.startswith("blocks.3.") for k in official) and "blocks.0.w12" not in official
-    report = strict_load(backbone, CHECKPOINT_FORMATS["dinov2"](official, backbone), where=card.id)
+    backbone, report = strict_load_on_meta(card, official)
     assert report.missing == ()
     # the repository's SwiGLUFFNFused (dinov2/layers/swiglu_ffn.py) with mlp_ratio 4: hidden rounded up to 8
     width = backbone.embed_dim

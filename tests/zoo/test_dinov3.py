@@ -18,11 +18,11 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from meta_load import strict_load_on_meta
 
 from ssl_robustbench.backbones import build_backbone
 from ssl_robustbench.errors import UserError
 from ssl_robustbench.zoo import list_cards, load_model, load_released_head
-from ssl_robustbench.zoo.checkpoint import strict_load
 from ssl_robustbench.zoo.formats import CHECKPOINT_FORMATS
 
 CARDS = [c for c in list_cards() if c.method == "dinov3"]
@@ -131,10 +131,7 @@ def test_six_cards_gated_with_their_license_and_torch_hub_prefixes():
 @pytest.mark.parametrize("card", CARDS, ids=lambda c: c.id)
 def test_the_official_layout_loads_strictly(card):
     """Keys and shapes of every size (ViT-7B included) on the meta device: nothing is allocated."""
-    with torch.device("meta"):
-        backbone = build_backbone(card.arch, **card.features)
-    official = _official_layout(card.arch, device="meta")
-    report = strict_load(backbone, CHECKPOINT_FORMATS["dinov3"](official, backbone), where=card.id)
+    backbone, report = strict_load_on_meta(card, _official_layout(card.arch, device="meta"))
     assert report.missing == () and report.ignored == ()
     assert backbone.num_features == 2 * backbone.embed_dim
     # the timm model has the official sizes (the layout above is named from it, so check its widths independently)
