@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -59,12 +60,18 @@ def _model_options(func):
 
 
 def _suite_options(func):
-    """Adds every suite's options (``suite_options.SUITE_OPTIONS``, the suites' ``options`` known without importing
-    torch; a flag declared by several suites is one option that sets each suite's field) as ``suite__<flag>``."""
+    """Adds every suite's options as ``suite__<flag>`` (a flag declared by several suites is one option that sets each
+    suite's field): the built-in suites' from ``suite_options.SUITE_OPTIONS``, known without importing torch, and,
+    where the benchmarks are already imported (a plug-in registered its suite before running the command), those of
+    every registered suite."""
     from ssl_robustbench.suite_options import SUITE_OPTIONS
 
+    groups = list(SUITE_OPTIONS.values())
+    benchmarks = sys.modules.get("ssl_robustbench.benchmarks")
+    if benchmarks is not None:
+        groups += [benchmarks.BENCHMARKS.get(name).options for name in benchmarks.BENCHMARKS.names()]
     seen: dict[str, object] = {}
-    for options in SUITE_OPTIONS.values():
+    for options in groups:
         for opt in options:
             seen.setdefault(opt.flag, opt)
     for flag, opt in reversed(list(seen.items())):

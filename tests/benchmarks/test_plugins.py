@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 
+import click
 import pytest
 import torch
 from click.testing import CliRunner
@@ -96,6 +97,15 @@ def registered(registry, name, obj):
 def toy_suite():
     with registered(BENCHMARKS, "toy-brightness", BrightnessBenchmark):
         yield
+
+
+def test_a_registered_suites_options_become_eval_flags(toy_suite):
+    """A plug-in suite registered before ``eval`` is built gets its ``options`` as flags, beside the built-in ones."""
+    from ssl_robustbench.cli.eval import _suite_options
+
+    command = click.command()(_suite_options(lambda **kw: None))
+    flags = {flag for param in command.params for flag in param.opts}
+    assert {"--toy-factor", "--c-root", "--n-shift", "--protocol"} <= flags
 
 
 def test_a_toy_suite_is_one_class(toy_suite, tmp_path):
