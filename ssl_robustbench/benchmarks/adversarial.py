@@ -66,7 +66,6 @@ def _protocol_model(ctx: EvalContext, protocol: str, threat: ThreatModel) -> tor
     return model.eval()
 
 
-PROTOCOLS_AND_PROBE = ADV_PROTOCOLS  # (*PROTOCOLS, "probe"), kept in suite_options so that --help needs no torch
 AUTOATTACK_VERSIONS = ("standard", "plus", "rand", "none")
 SUMMARY = "adversarial:all"  # condition of the summary rows (metrics sa, ra, aa: one per attack's metric)
 
@@ -107,8 +106,8 @@ class AdversarialConfig:
             raise UserError(f"adv.autoattack must be standard, plus, rand or none, not {self.autoattack!r}")
         if self.pgd_loss not in ("ce", "dlr"):
             raise UserError(f"adv.pgd_loss must be ce or dlr, not {self.pgd_loss!r}")
-        if self.protocol not in PROTOCOLS_AND_PROBE:
-            raise UserError(f"adv.protocol must be one of {', '.join(PROTOCOLS_AND_PROBE)}, not {self.protocol!r}")
+        if self.protocol not in ADV_PROTOCOLS:
+            raise UserError(f"adv.protocol must be one of {', '.join(ADV_PROTOCOLS)}, not {self.protocol!r}")
         for name in self.attacks:
             ATTACKS.get(name)  # unknown names fail here, with close names
 
